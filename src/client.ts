@@ -1,0 +1,220 @@
+// The client side of an app: enqueueing (typed or by name) and everything done to a job by
+// id from any process: status, info, result, abort, unschedule, and the dead-letter queue.
+
+import { encodeTail, decodeHeader, entryTime, AUTO_ID, type WireOptions } from './envelope.js';
+import { decodeResult, encodeResult, type ResultRecord } from './results.js';
+import { resolveEnqueueOptions, type EnqueueOptions } from './options.js';
+import { JobAbortedError, JobExpiredError, JobFailedError, JobNotFoundError, ResultTimeoutError, ConfigError } from './errors.js';
+import { Job, type JobOps } from './job.js';
+import type { Serializer } from './serializer.js';
+import type { AbortOutcome, Broker, DeadLetterEntry, EnqueueItem, Inspector, QueueRef, JobSummary } from './broker/types.js';
+import type { JobInfo, JobStatus, Middleware, OutgoingJob } from './types.js';
+import type { Queue, AnyTask } from './registry.js';
+
+export interface ClientDeps {
+  broker: Broker;
+  inspector: Inspector;
+  serializer: Serializer;
+  signingSecret: string | undefined;
+  middleware: Middleware<never>[];
+  /** The queue definition for a name, or undefined for a queue this process did not define. */
+  queueNamed(name: string): Queue<unknown> | undefined;
+  taskNamed(name: string): AnyTask | undefined;
+}
+
+/** Queues this process has not defined are addressed with the default levels. */
+const DEFAULT_LEVELS = ['low', 'normal', 'high', 'critical'];
+
+export class Client implements JobOps {
+  constructor(private readonly deps: ClientDeps) {}
+
+  ref(queue: string): QueueRef {
+    return this.deps.queueNamed(queue) ?? { name: queue, levels: DEFAULT_LEVELS };
+  }
+
+  /** Enqueues jobs of one task, through the enqueue middleware, in one round trip. */
+  async enqueueTask(task: AnyTask, calls: { args: unknown[]; options: EnqueueOptions }[]): Promise<Job<unknown>[]> {
+    return this.enqueueJobs(calls.map((c) => ({ queue: task.queue.name, task: task.name, args: c.args, options: c.options })));
+  }
+
+  /** Enqueues by task name, without the task's code. */
+  async enqueueByName(name: string, args: unknown[], options: EnqueueOptions & { queue?: string } = {}): Promise<Job<unknown>> {
+    const { queue: queueOpt, ...rest } = options;
+    const queue = queueOpt ?? this.deps.taskNamed(name)?.queue.name;
+    if (!queue) throw new ConfigError('enqueueByName.queue', `the queue of task '${name}' (this process does not define the task)`);
+    if (!Array.isArray(args)) throw new ConfigError('enqueueByName.args', 'an array of task arguments', args);
+    return (await this.enqueueJobs([{ queue, task: name, args, options: rest }]))[0]!;
+  }
+
+  private async enqueueJobs(jobs: OutgoingJob[]): Promise<Job<unknown>[]> {
+    const created = new Map<string, boolean>();
+    const send = async (batch: OutgoingJob[]): Promise<string[]> => {
+      const byQueue = new Map<string, { index: number; item: EnqueueItem }[]>();
+      batch.forEach((job, index) => {
+        const item = this.toItem(job);
+        const list = byQueue.get(job.queue) ?? [];
+        list.push({ index, item });
+        byQueue.set(job.queue, list);
+      });
+      const ids: string[] = new Array(batch.length);
+      await Promise.all(
+        [...byQueue].map(async ([queue, list]) => {
+          const ref = this.ref(queue);
+          await this.deps.broker.registerQueue(ref);
+          const out = await this.deps.broker.enqueue(ref, list.map((l) => l.item));
+          out.forEach((o, i) => {
+            ids[list[i]!.index] = o.id;
+            created.set(`${queue}\u0000${o.id}`, o.created);
+          });
+        }),
+      );
+      return ids;
+    };
+    let chain = send;
+    for (const mw of [...this.deps.middleware].reverse()) {
+      if (!mw.enqueue) continue;
+      const next = chain;
+      chain = (batch) => mw.enqueue!(batch, next);
+    }
+    const ids = await chain(jobs);
+    return ids.map((id, i) => new Job(this, jobs[i]!.queue, id, created.get(`${jobs[i]!.queue}\u0000${id}`) ?? true));
+  }
+
+  private toItem(job: OutgoingJob): EnqueueItem {
+    const ref = this.ref(job.queue);
+    const task = this.deps.queueNamed(job.queue)?.tasks.get(job.task);
+    const defaultPriority = task?.options.priority ?? (ref.levels.includes('normal') ? 'normal' : ref.levels[0]!);
+    const o = resolveEnqueueOptions(job.options, ref.levels, defaultPriority, task?.options.expires);
+    const data = this.deps.serializer.encode(job.args);
+    const wire: WireOptions = {};
+    if (o.timeout !== undefined) wire.t = o.timeout;
+    if (o.maxTries !== undefined) wire.m = o.maxTries;
+    if (o.expiresAt !== undefined) wire.x = o.expiresAt;
+    if (o.id !== '' || o.due !== undefined) wire.q = Date.now();
+    return { level: o.level, id: o.id, tail: encodeTail(job.task, wire, data, this.deps.signingSecret), data, due: o.due };
+  }
+
+  job<R = unknown>(queue: string, id: string): Job<R> {
+    return new Job<R>(this, queue, id);
+  }
+
+  async status(queue: string, id: string): Promise<JobStatus> {
+    const loc = await this.deps.broker.locate(this.ref(queue), id);
+    if (loc.state === 'ended') return loc.result ? decodeResult(loc.result).status : 'unknown';
+    return loc.state;
+  }
+
+  async info(queue: string, id: string): Promise<JobInfo> {
+    const ref = this.ref(queue);
+    const loc = await this.deps.broker.locate(ref, id);
+    if (loc.state === 'unknown') throw new JobNotFoundError(id, queue);
+    const result = loc.result ? decodeResult(loc.result) : undefined;
+    let task: string | undefined;
+    let args: unknown[] | undefined;
+    let attempts = result?.meta.attempts ?? 0;
+    let enqueuedAt: number | undefined = AUTO_ID.test(id) ? entryTime(id) : undefined;
+    if (loc.header !== undefined) {
+      try {
+        const h = decodeHeader(loc.header);
+        task = h.task;
+        attempts = h.attempt;
+        enqueuedAt = h.opts.q ?? enqueuedAt;
+        args = loc.data === undefined ? undefined : (this.deps.serializer.decode(loc.data) as unknown[]);
+      } catch {
+        // A tampered record: show what is known; the worker will dead-letter it.
+      }
+    }
+    const status: JobStatus = loc.state === 'ended' ? (result?.status ?? 'unknown') : loc.state;
+    return {
+      id,
+      queue,
+      status,
+      task: task ?? result?.meta.task,
+      args,
+      priority: loc.state === 'ended' ? undefined : ref.levels[loc.level],
+      attempts,
+      enqueuedAt,
+      dueAt: loc.dueAt ?? undefined,
+      worker: loc.owner || result?.meta.worker || undefined,
+      deliveries: loc.deliveries,
+      abortRequested: loc.abortRequested,
+      lastError: loc.record.err,
+      startedAt: result?.meta.startedAt,
+      finishedAt: result?.meta.finishedAt,
+      result: result?.status === 'completed' ? this.decodeValue(result) : undefined,
+      error: result && result.status !== 'completed' ? errorOf(result) : undefined,
+    };
+  }
+
+  async result(queue: string, id: string, timeoutMs: number): Promise<unknown> {
+    const raw = await this.deps.broker.waitForResult(this.ref(queue), id, timeoutMs);
+    if (raw === null) throw new ResultTimeoutError(id, timeoutMs);
+    const rec = decodeResult(raw);
+    switch (rec.status) {
+      case 'completed':
+        return this.decodeValue(rec);
+      case 'aborted':
+        throw new JobAbortedError(id);
+      case 'expired':
+        throw new JobExpiredError(id);
+      default:
+        throw new JobFailedError(id, rec.meta.name ?? 'Error', rec.meta.message ?? '', rec.meta.stack, rec.meta.attempts ?? 0);
+    }
+  }
+
+  private decodeValue(rec: ResultRecord): unknown {
+    return this.deps.serializer.decode(rec.value);
+  }
+
+  async abort(queue: string, id: string): Promise<AbortOutcome> {
+    const ref = this.ref(queue);
+    const ttl = this.deps.queueNamed(queue)?.options.resultTtl ?? 3600;
+    const record = encodeResult('aborted', { finishedAt: Date.now(), name: 'JobAbortedError', message: 'aborted before it started' });
+    return this.deps.broker.abort(ref, id, record, ttl);
+  }
+
+  unschedule(queue: string, id: string): Promise<boolean> {
+    return this.deps.broker.unschedule(this.ref(queue), id);
+  }
+
+  listJobs(queue: string, state: JobSummary['state'], limit = 100): Promise<JobSummary[]> {
+    return this.deps.inspector.listJobs(this.ref(queue), state, limit);
+  }
+
+  /** Dead-letter queue operations for one queue. */
+  deadLetters(queue: string): DeadLetterQueue {
+    return new DeadLetterQueue(this.deps.inspector, this.ref(queue));
+  }
+}
+
+export class DeadLetterQueue {
+  constructor(
+    private readonly inspector: Inspector,
+    private readonly queue: QueueRef,
+  ) {}
+
+  list(options: { limit?: number; after?: string } = {}): Promise<DeadLetterEntry[]> {
+    return this.inspector.dlqList(this.queue, { limit: options.limit ?? 100, after: options.after });
+  }
+  show(dlqId: string): Promise<DeadLetterEntry | null> {
+    return this.inspector.dlqGet(this.queue, dlqId);
+  }
+  count(): Promise<number> {
+    return this.inspector.dlqCount(this.queue);
+  }
+  /** Puts entries back on the queue; returns the replayed job ids. */
+  replay(dlqIds: string | string[] | 'all', options: { resetAttempts?: boolean } = {}): Promise<string[]> {
+    const ids = dlqIds === 'all' ? 'all' : Array.isArray(dlqIds) ? dlqIds : [dlqIds];
+    return this.inspector.dlqReplay(this.queue, ids, options.resetAttempts ?? false);
+  }
+  delete(dlqIds: string | string[]): Promise<number> {
+    return this.inspector.dlqDelete(this.queue, Array.isArray(dlqIds) ? dlqIds : [dlqIds]);
+  }
+  purge(): Promise<number> {
+    return this.inspector.dlqPurge(this.queue);
+  }
+}
+
+function errorOf(rec: ResultRecord): JobInfo['error'] {
+  return { name: rec.meta.name ?? rec.status, message: rec.meta.message ?? '', stack: rec.meta.stack, reason: rec.meta.reason };
+}

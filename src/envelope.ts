@@ -1,0 +1,81 @@
+// The job envelope: a stream entry's fields `h` (header) and `d` (serialized arguments).
+//
+// The header is "id|task|attempt|sig|opts": id is empty for a plain job (its id is its
+// entry id), attempt counts attempts already spent ('' for none), sig is an optional
+// HMAC-SHA256 over task, opts and data, and opts is a compact JSON of per-job overrides.
+// Lua scripts rewrite only id and attempt, so the signature does not cover them.
+
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { BadJobError } from './errors.js';
+
+/** Per-job overrides carried in the header (short keys keep waiting jobs small). */
+export interface WireOptions {
+  /** timeout, ms */
+  t?: number;
+  /** max tries */
+  m?: number;
+  /** expires at, epoch ms */
+  x?: number;
+  /** enqueued at, epoch ms (only when the entry id does not tell it) */
+  q?: number;
+}
+
+export interface Header {
+  id: string;
+  task: string;
+  attempt: number;
+  sig: string;
+  opts: WireOptions;
+  optsRaw: string;
+}
+
+export function encodeTail(task: string, opts: WireOptions | undefined, data: string | Buffer, secret?: string): string {
+  const optsRaw = opts && Object.keys(opts).length > 0 ? JSON.stringify(opts) : '';
+  const sig = secret ? sign(secret, task, optsRaw, data) : '';
+  return `${task}||${sig}|${optsRaw}`;
+}
+
+export function decodeHeader(raw: string | Buffer | undefined): Header {
+  if (raw === undefined) throw new BadJobError('malformed', 'the entry has no header field');
+  const h = typeof raw === 'string' ? raw : raw.toString('utf8');
+  const a = h.indexOf('|');
+  const b = a < 0 ? -1 : h.indexOf('|', a + 1);
+  const c = b < 0 ? -1 : h.indexOf('|', b + 1);
+  const d = c < 0 ? -1 : h.indexOf('|', c + 1);
+  if (d < 0) throw new BadJobError('malformed', `header ${JSON.stringify(h.slice(0, 60))} is not "id|task|attempt|sig|opts"`);
+  const attemptRaw = h.slice(b + 1, c);
+  const attempt = attemptRaw === '' ? 0 : Number(attemptRaw);
+  if (!Number.isInteger(attempt) || attempt < 0) throw new BadJobError('malformed', `attempt ${JSON.stringify(attemptRaw)} is not a count`);
+  const optsRaw = h.slice(d + 1);
+  let opts: WireOptions = {};
+  if (optsRaw !== '') {
+    try {
+      opts = JSON.parse(optsRaw) as WireOptions;
+    } catch {
+      throw new BadJobError('malformed', 'job options are not valid JSON');
+    }
+    if (typeof opts !== 'object' || opts === null) throw new BadJobError('malformed', 'job options are not an object');
+  }
+  return { id: h.slice(0, a), task: h.slice(a + 1, b), attempt, sig: h.slice(c + 1, d), opts, optsRaw };
+}
+
+export function sign(secret: string, task: string, optsRaw: string, data: string | Buffer): string {
+  return createHmac('sha256', secret).update(`${task}|${optsRaw}|`).update(data).digest('base64url');
+}
+
+/** Throws unless the header's signature matches; runs before anything is decoded. */
+export function verify(secret: string, header: Header, data: string | Buffer): void {
+  if (header.sig === '') throw new BadJobError('bad-signature', 'the job is not signed but a signing secret is set');
+  const expected = Buffer.from(sign(secret, header.task, header.optsRaw, data));
+  const got = Buffer.from(header.sig);
+  if (got.length !== expected.length || !timingSafeEqual(got, expected)) {
+    throw new BadJobError('bad-signature', 'the signature does not match the job (tampered, or signed with another secret)');
+  }
+}
+
+/** Epoch ms encoded in an entry id ("ms-seq"). */
+export function entryTime(entry: string): number {
+  return Number(entry.slice(0, entry.indexOf('-')));
+}
+
+export const AUTO_ID = /^\d+-\d+$/;

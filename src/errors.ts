@@ -1,0 +1,110 @@
+// Errors a user can meet: each says what was wrong and what to do.
+
+import { parseDuration } from './duration.js';
+
+export class MillraceError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** An option or setting has a value it does not accept. */
+export class ConfigError extends MillraceError {
+  constructor(
+    readonly option: string,
+    readonly accepted: string,
+    received?: unknown,
+  ) {
+    super(
+      `invalid option '${option}'${received === undefined ? '' : ` (got ${describe(received)})`}: expected ${accepted}`,
+    );
+  }
+}
+
+/** Thrown by a task to run it again after `delay` ms (counts as an attempt). */
+export class Retry extends MillraceError {
+  readonly delay: number;
+  constructor(delay: number | string = 0, message = 'retry requested by the task') {
+    super(message);
+    this.delay = parseDuration(delay, 'Retry delay');
+  }
+}
+
+/** The attempt ran past its timeout; its AbortSignal was aborted with this reason. */
+export class JobTimeoutError extends MillraceError {
+  constructor(readonly timeoutMs: number) {
+    super(`job timed out after ${timeoutMs} ms`);
+  }
+}
+
+/** The job was aborted on request (job.abort() from any process). */
+export class JobAbortedError extends MillraceError {
+  constructor(readonly jobId: string) {
+    super(`job ${jobId} was aborted`);
+  }
+}
+
+/** The worker is shutting down; the job goes back to the queue without spending an attempt. */
+export class ShutdownError extends MillraceError {
+  constructor() {
+    super('worker is shutting down; the job is handed back to the queue');
+  }
+}
+
+/** This worker lost the job's lease (it was reclaimed elsewhere); its outcome will not be recorded. */
+export class LeaseLostError extends MillraceError {
+  constructor(readonly jobId: string) {
+    super(`lease on job ${jobId} was lost; another worker owns it now`);
+  }
+}
+
+/** The job did not start before its expiry time. */
+export class JobExpiredError extends MillraceError {
+  constructor(readonly jobId: string) {
+    super(`job ${jobId} expired before it could start`);
+  }
+}
+
+/** job.result() was awaited for a job that ended in failure; carries the task's error. */
+export class JobFailedError extends MillraceError {
+  constructor(
+    readonly jobId: string,
+    readonly errorName: string,
+    readonly errorMessage: string,
+    readonly errorStack: string | undefined,
+    readonly attempts: number,
+  ) {
+    super(`job ${jobId} failed after ${attempts} attempt(s): ${errorName}: ${errorMessage}`);
+  }
+}
+
+/** Waiting for a result took longer than the timeout given. */
+export class ResultTimeoutError extends MillraceError {
+  constructor(readonly jobId: string, readonly timeoutMs: number) {
+    super(`no result for job ${jobId} within ${timeoutMs} ms`);
+  }
+}
+
+/** No job with this id exists (or its result has expired). */
+export class JobNotFoundError extends MillraceError {
+  constructor(readonly jobId: string, readonly queue?: string) {
+    super(`job ${jobId} not found${queue ? ` in queue '${queue}'` : ''} (never enqueued, or its result expired)`);
+  }
+}
+
+/** A job's record could not be trusted or decoded; it goes to the dead-letter queue. */
+export class BadJobError extends MillraceError {
+  constructor(readonly reason: 'malformed' | 'bad-signature' | 'undecodable' | 'unknown-task', detail: string) {
+    super(`${reason}: ${detail}`);
+  }
+}
+
+function describe(value: unknown): string {
+  try {
+    const s = typeof value === 'string' ? JSON.stringify(value) : String(JSON.stringify(value) ?? value);
+    return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+  } catch {
+    return typeof value;
+  }
+}

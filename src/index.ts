@@ -1,0 +1,22 @@
+// millrace: a background task queue and worker framework for TypeScript, on Redis Streams.
+
+export { Millrace, type MillraceOptions } from './app.js';
+export { Registry, Queue, Task, type TaskCall } from './registry.js';
+export { Job } from './job.js';
+export { DeadLetterQueue } from './client.js';
+export { Worker, type WorkerOptions, type WorkerStats } from './worker/worker.js';
+export type { ProcessorStats as QueueStats } from './worker/processor.js';
+export {
+  MillraceError, ConfigError, Retry, JobTimeoutError, JobAbortedError, ShutdownError, LeaseLostError,
+  JobExpiredError, JobFailedError, ResultTimeoutError, JobNotFoundError, BadJobError,
+} from './errors.js';
+export { parseDuration, type Duration } from './duration.js';
+export { jsonSerializer, msgpackSerializer, type Serializer, type SerializerOption } from './serializer.js';
+export type {
+  BackoffOptions, EnqueueOptions, QueueOptions, TaskOptions, Retention, ErrorClass,
+} from './options.js';
+export type {
+  JobContext, Handler, JobStatus, JobInfo, JobError, Middleware, OutgoingJob, Logger,
+} from './types.js';
+export type { AbortOutcome, DeadLetterEntry, JobSummary, QueueCounts } from './broker/types.js';
+export type { RedisOption, RedisSettings } from './settings.js';

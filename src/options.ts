@@ -1,0 +1,306 @@
+// Option schemas for queues, tasks and enqueue calls. Every invalid value throws a
+// ConfigError naming the option and what it accepts.
+
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+import { parseDuration, type Duration } from './duration.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type ErrorClass = abstract new (...args: any[]) => Error;
+
+export interface BackoffOptions {
+  /** fixed: base; linear: base × attempt; exponential: base × 2^(attempt-1). */
+  type?: 'fixed' | 'linear' | 'exponential';
+  base?: Duration;
+  max?: Duration;
+  /** Spread each delay uniformly over [delay/2, delay] so retries of many jobs do not align. */
+  jitter?: boolean;
+}
+
+/** How long a job's result is kept: a duration, 'forever', or 'none' (0). */
+export type Retention = Duration | 'forever' | 'none';
+
+export interface QueueOptions {
+  /** Jobs of this queue one worker runs at once. */
+  concurrency?: number;
+  /** Jobs fetched ahead of free slots (default: concurrency). */
+  prefetch?: number;
+  jobTimeout?: Duration;
+  resultTtl?: Retention;
+  maxTries?: number;
+  backoff?: BackoffOptions;
+  /** Priority levels, lowest first. */
+  priorities?: string[];
+  defaultPriority?: string;
+  /** Send jobs that failed for good to the dead-letter stream (default true). */
+  deadLetter?: boolean;
+  /** Times a job may be reclaimed from a dead worker before it counts as poison. */
+  maxRecoveries?: number;
+  /** A held job whose lease was not renewed for this long is reclaimed by another worker. */
+  idleTimeout?: Duration;
+}
+
+export interface TaskOptions {
+  timeout?: Duration;
+  maxTries?: number;
+  backoff?: BackoffOptions;
+  /** Only errors of these classes are retried; others fail at once. */
+  retryOn?: ErrorClass[];
+  /** Errors of these classes fail the job at once without dead-lettering it. */
+  ignoreOn?: ErrorClass[];
+  resultTtl?: Retention;
+  /** A job not started within this time after it was enqueued is not run. */
+  expires?: Duration;
+  priority?: string;
+  /** Acknowledge before running: a crash loses the job rather than running it twice. */
+  atMostOnce?: boolean;
+}
+
+export interface EnqueueOptions {
+  /** Custom job id: enqueueing an id that exists returns the existing job. */
+  id?: string;
+  delay?: Duration;
+  runAt?: Date | number;
+  priority?: string;
+  timeout?: Duration;
+  maxTries?: number;
+  /** Do not start after this time (a Date) or this long after enqueueing. */
+  expires?: Duration | Date;
+}
+
+export interface ResolvedBackoff {
+  type: 'fixed' | 'linear' | 'exponential';
+  base: number;
+  max: number;
+  jitter: boolean;
+}
+
+export interface ResolvedQueueOptions {
+  concurrency: number;
+  prefetch: number;
+  jobTimeout: number;
+  /** Seconds: -1 forever, 0 none. */
+  resultTtl: number;
+  maxTries: number;
+  backoff: ResolvedBackoff;
+  priorities: string[];
+  defaultPriority: string;
+  deadLetter: boolean;
+  maxRecoveries: number;
+  idleTimeout: number;
+}
+
+export interface ResolvedTaskOptions {
+  timeout: number;
+  maxTries: number;
+  backoff: ResolvedBackoff;
+  retryOn: ErrorClass[] | undefined;
+  ignoreOn: ErrorClass[];
+  resultTtl: number;
+  expires: number | undefined;
+  priority: string;
+  atMostOnce: boolean;
+}
+
+const duration = z.union([z.number().min(0), z.string()]);
+const retention = z.union([duration, z.literal('forever'), z.literal('none')]);
+const errorClasses = z.array(z.custom<ErrorClass>((v) => typeof v === 'function'));
+const backoff = z.strictObject({
+  type: z.enum(['fixed', 'linear', 'exponential']).optional(),
+  base: duration.optional(),
+  max: duration.optional(),
+  jitter: z.boolean().optional(),
+});
+
+const ACCEPTS: Record<string, string> = {
+  concurrency: 'an integer >= 1',
+  prefetch: 'an integer >= 0',
+  jobTimeout: "a duration (ms or '30s') > 0",
+  timeout: "a duration (ms or '30s') > 0",
+  resultTtl: "a duration (ms or '1h'), 'forever' or 'none'",
+  maxTries: 'an integer >= 1',
+  backoff: "{ type?: 'fixed' | 'linear' | 'exponential', base?: duration, max?: duration, jitter?: boolean }",
+  priorities: 'a non-empty list of distinct level names, lowest first',
+  defaultPriority: 'one of the queue priorities',
+  priority: 'one of the queue priorities',
+  deadLetter: 'true or false',
+  maxRecoveries: 'an integer >= 0',
+  idleTimeout: "a duration (ms or '30s') >= 1000 ms",
+  retryOn: 'a list of Error classes',
+  ignoreOn: 'a list of Error classes',
+  expires: "a duration (ms or '10m'), or a Date for enqueue",
+  atMostOnce: 'true or false',
+  id: "a string of 1-200 characters without '|', not shaped like an auto id ('123-0')",
+  delay: "a duration (ms or '10m')",
+  runAt: 'a Date or epoch milliseconds',
+};
+
+const queueSchema = z.strictObject({
+  concurrency: z.number().int().min(1).optional(),
+  prefetch: z.number().int().min(0).optional(),
+  jobTimeout: duration.optional(),
+  resultTtl: retention.optional(),
+  maxTries: z.number().int().min(1).optional(),
+  backoff: backoff.optional(),
+  priorities: z.array(z.string().regex(/^[A-Za-z0-9_-]{1,30}$/)).min(1).optional(),
+  defaultPriority: z.string().optional(),
+  deadLetter: z.boolean().optional(),
+  maxRecoveries: z.number().int().min(0).optional(),
+  idleTimeout: duration.optional(),
+});
+
+const taskSchema = z.strictObject({
+  timeout: duration.optional(),
+  maxTries: z.number().int().min(1).optional(),
+  backoff: backoff.optional(),
+  retryOn: errorClasses.optional(),
+  ignoreOn: errorClasses.optional(),
+  resultTtl: retention.optional(),
+  expires: duration.optional(),
+  priority: z.string().optional(),
+  atMostOnce: z.boolean().optional(),
+});
+
+const enqueueSchema = z.strictObject({
+  id: z.string().min(1).max(200).refine((s) => !s.includes('|') && !/^\d+-\d+$/.test(s)).optional(),
+  delay: duration.optional(),
+  runAt: z.union([z.date(), z.number().min(0)]).optional(),
+  priority: z.string().optional(),
+  timeout: duration.optional(),
+  maxTries: z.number().int().min(1).optional(),
+  expires: z.union([duration, z.date()]).optional(),
+});
+
+function check<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
+  const parsed = schema.safeParse(value ?? {});
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const field = String(issue.path[0] ?? '');
+  if (issue.code === 'unrecognized_keys') {
+    const known = Object.keys((schema as unknown as { shape: object }).shape).join(', ');
+    throw new ConfigError(`${where}.${issue.keys[0]}`, `one of the known options: ${known}`);
+  }
+  const received = field ? (value as Record<string, unknown>)[field] : value;
+  throw new ConfigError(field ? `${where}.${field}` : where, ACCEPTS[field] ?? issue.message, received);
+}
+
+function ms(value: Duration, option: string, min = 0): number {
+  let n: number;
+  try {
+    n = parseDuration(value, option);
+  } catch {
+    throw new ConfigError(option, "a duration: milliseconds or a string like '30s', '5m', '2h'", value);
+  }
+  if (n < min) throw new ConfigError(option, `a duration of at least ${min} ms`, value);
+  return n;
+}
+
+export function retentionSeconds(value: Retention, option: string): number {
+  if (value === 'forever') return -1;
+  if (value === 'none') return 0;
+  return Math.ceil(ms(value, option) / 1000);
+}
+
+function resolveBackoff(b: BackoffOptions | undefined, fallback: ResolvedBackoff, option: string): ResolvedBackoff {
+  if (!b) return fallback;
+  return {
+    type: b.type ?? fallback.type,
+    base: b.base === undefined ? fallback.base : ms(b.base, `${option}.base`),
+    max: b.max === undefined ? fallback.max : ms(b.max, `${option}.max`),
+    jitter: b.jitter ?? fallback.jitter,
+  };
+}
+
+export interface QueueDefaults {
+  concurrency: number;
+  jobTimeout: number;
+  resultTtl: number;
+  maxTries: number;
+}
+
+export const DEFAULT_BACKOFF: ResolvedBackoff = { type: 'exponential', base: 1000, max: 3_600_000, jitter: true };
+export const DEFAULT_PRIORITIES = ['low', 'normal', 'high', 'critical'];
+
+export function resolveQueueOptions(name: string, raw: QueueOptions | undefined, defaults: QueueDefaults): ResolvedQueueOptions {
+  const o = check(queueSchema, raw, `queue '${name}'`);
+  const priorities = o.priorities ?? DEFAULT_PRIORITIES;
+  if (new Set(priorities).size !== priorities.length) throw new ConfigError(`queue '${name}'.priorities`, ACCEPTS.priorities!, priorities);
+  const defaultPriority = o.defaultPriority ?? (priorities.includes('normal') ? 'normal' : priorities[0]!);
+  if (!priorities.includes(defaultPriority)) {
+    throw new ConfigError(`queue '${name}'.defaultPriority`, `one of ${priorities.join(', ')}`, defaultPriority);
+  }
+  const concurrency = o.concurrency ?? defaults.concurrency;
+  return {
+    concurrency,
+    prefetch: o.prefetch ?? concurrency,
+    jobTimeout: o.jobTimeout === undefined ? defaults.jobTimeout : ms(o.jobTimeout, `queue '${name}'.jobTimeout`, 1),
+    resultTtl: o.resultTtl === undefined ? defaults.resultTtl : retentionSeconds(o.resultTtl, `queue '${name}'.resultTtl`),
+    maxTries: o.maxTries ?? defaults.maxTries,
+    backoff: resolveBackoff(o.backoff, DEFAULT_BACKOFF, `queue '${name}'.backoff`),
+    priorities,
+    defaultPriority,
+    deadLetter: o.deadLetter ?? true,
+    maxRecoveries: o.maxRecoveries ?? 3,
+    idleTimeout: o.idleTimeout === undefined ? 30_000 : ms(o.idleTimeout, `queue '${name}'.idleTimeout`, 1000),
+  };
+}
+
+export function resolveTaskOptions(name: string, raw: TaskOptions | undefined, queue: ResolvedQueueOptions): ResolvedTaskOptions {
+  const o = check(taskSchema, raw, `task '${name}'`);
+  const priority = o.priority ?? queue.defaultPriority;
+  if (!queue.priorities.includes(priority)) {
+    throw new ConfigError(`task '${name}'.priority`, `one of ${queue.priorities.join(', ')}`, priority);
+  }
+  return {
+    timeout: o.timeout === undefined ? queue.jobTimeout : ms(o.timeout, `task '${name}'.timeout`, 1),
+    maxTries: o.maxTries ?? queue.maxTries,
+    backoff: resolveBackoff(o.backoff, queue.backoff, `task '${name}'.backoff`),
+    retryOn: o.retryOn,
+    ignoreOn: o.ignoreOn ?? [],
+    resultTtl: o.resultTtl === undefined ? queue.resultTtl : retentionSeconds(o.resultTtl, `task '${name}'.resultTtl`),
+    expires: o.expires === undefined ? undefined : ms(o.expires, `task '${name}'.expires`, 1),
+    priority,
+    atMostOnce: o.atMostOnce ?? false,
+  };
+}
+
+export interface ResolvedEnqueue {
+  id: string;
+  level: number;
+  due?: { delay: number } | { at: number };
+  timeout?: number;
+  maxTries?: number;
+  expiresAt?: number;
+}
+
+/** Validates enqueue options against the queue's priorities and the task's defaults. */
+export function resolveEnqueueOptions(
+  raw: EnqueueOptions | undefined,
+  priorities: readonly string[],
+  defaultPriority: string,
+  taskExpires: number | undefined,
+  now = Date.now(),
+): ResolvedEnqueue {
+  const o = check(enqueueSchema, raw, 'enqueue');
+  const priority = o.priority ?? defaultPriority;
+  const level = priorities.indexOf(priority);
+  if (level < 0) throw new ConfigError('enqueue.priority', `one of ${priorities.join(', ')}`, priority);
+  if (o.delay !== undefined && o.runAt !== undefined) throw new ConfigError('enqueue.delay', 'either delay or runAt, not both');
+  const out: ResolvedEnqueue = { id: o.id ?? '', level };
+  if (o.delay !== undefined) out.due = { delay: ms(o.delay, 'enqueue.delay') };
+  if (o.runAt !== undefined) out.due = { at: o.runAt instanceof Date ? o.runAt.getTime() : o.runAt };
+  if (o.timeout !== undefined) out.timeout = ms(o.timeout, 'enqueue.timeout', 1);
+  if (o.maxTries !== undefined) out.maxTries = o.maxTries;
+  const startBy = out.due === undefined ? now : 'at' in out.due ? out.due.at : now + out.due.delay;
+  if (o.expires instanceof Date) out.expiresAt = o.expires.getTime();
+  else if (o.expires !== undefined) out.expiresAt = startBy + ms(o.expires, 'enqueue.expires');
+  else if (taskExpires !== undefined) out.expiresAt = startBy + taskExpires;
+  return out;
+}
+
+/** Delay before the next attempt after `attempt` attempts failed. */
+export function backoffDelay(b: ResolvedBackoff, attempt: number, random = Math.random): number {
+  const raw = b.type === 'fixed' ? b.base : b.type === 'linear' ? b.base * attempt : b.base * 2 ** (attempt - 1);
+  const capped = Math.min(raw, b.max);
+  return b.jitter ? capped / 2 + random() * (capped / 2) : capped;
+}

@@ -1,0 +1,378 @@
+// The Broker on Redis: every state transition is one Lua script (see ./lua), called through
+// the typed wrapper in ./scripts.ts.
+
+import type { Redis } from 'ioredis';
+import { CONSUMER_GROUP, queuesSetKey } from './keys.js';
+import { callScript, SCRIPTS } from './scripts.js';
+import { connect } from './connection.js';
+import { RedisContext } from './context.js';
+import type { RedisSettings } from '../settings.js';
+import type {
+  AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, Delivery, EnqueueItem, EnqueueOutcome,
+  HeldLease, Location, QueueRef,
+} from '../broker/types.js';
+
+type Listener = (message: string) => void;
+
+export class RedisBroker implements Broker {
+  readonly ctx: RedisContext;
+  private subscriber: Redis | undefined;
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly readers = new Set<BlockingReader>();
+  private readonly registered = new Set<string>();
+
+  constructor(
+    private readonly settings: RedisSettings,
+    prefix: string,
+    binary: boolean,
+    conn?: Redis,
+  ) {
+    this.ctx = new RedisContext(conn ?? connect(settings, 'commands'), prefix, binary);
+  }
+
+  private get conn(): Redis {
+    return this.ctx.conn;
+  }
+
+  async registerQueue(queue: QueueRef): Promise<void> {
+    if (this.registered.has(queue.name)) return;
+    await this.conn.sadd(queuesSetKey(this.ctx.prefix), queue.name);
+    this.registered.add(queue.name);
+  }
+
+  async ensureGroups(queue: QueueRef): Promise<void> {
+    await Promise.all(
+      this.ctx.keys(queue).streams.map((stream) =>
+        this.conn.xgroup('CREATE', stream, CONSUMER_GROUP, '0', 'MKSTREAM').catch((err: Error) => {
+          if (!String(err.message).includes('BUSYGROUP')) throw err;
+        }),
+      ),
+    );
+  }
+
+  async enqueue(queue: QueueRef, items: EnqueueItem[]): Promise<EnqueueOutcome[]> {
+    const k = this.ctx.keys(queue);
+    const rest: (string | number | Buffer)[] = [];
+    for (const it of items) {
+      const due = it.due === undefined ? '' : 'delay' in it.due ? `+${Math.round(it.due.delay)}` : String(Math.round(it.due.at));
+      rest.push(this.ctx.luaLevel(queue, it.level), it.id, it.tail, it.data, due);
+    }
+    const out = (await callScript(this.conn, SCRIPTS.enqueue, {
+      keys: { last_id: k.lastId, delayed: k.delayed, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix },
+      streams: k.streams,
+      args: {},
+      rest,
+    })) as (string | number)[];
+    const result: EnqueueOutcome[] = [];
+    for (let i = 0; i < out.length; i += 2) result.push({ id: String(out[i]), created: Number(out[i + 1]) === 1 });
+    return result;
+  }
+
+  async fetch(queue: QueueRef, consumer: string, count: number): Promise<Delivery[]> {
+    const k = this.ctx.keys(queue);
+    const out = (await callScript(this.conn, SCRIPTS.fetch, {
+      keys: {},
+      streams: k.streams,
+      args: { group: CONSUMER_GROUP, consumer, count },
+      buffers: this.ctx.binary,
+    })) as [number, string | Buffer, unknown[]][];
+    return out.map(([level, entry, fields]) => this.ctx.delivery(queue, level, entry, fields));
+  }
+
+  blockingReader(queue: QueueRef, consumer: string): BlockingReader {
+    const reader = new StreamReader(this, this.settings, queue, consumer);
+    this.readers.add(reader);
+    return reader;
+  }
+
+  forgetReader(reader: BlockingReader): void {
+    this.readers.delete(reader);
+  }
+
+  async complete(queue: QueueRef, consumer: string, items: Completion[]): Promise<boolean[]> {
+    const k = this.ctx.keys(queue);
+    const rest: (string | number | Buffer)[] = [];
+    for (const c of items) {
+      const flags = (c.hasRecord ? 1 : 0) + (c.abortRequested ? 2 : 0);
+      rest.push(this.ctx.luaLevel(queue, c.delivery.level), c.delivery.entry, c.delivery.token, c.id, c.record, c.ttl, flags);
+    }
+    const out = (await callScript(this.conn, SCRIPTS.complete, {
+      keys: { result_prefix: k.resultPrefix, job_prefix: k.jobPrefix, waiter_prefix: k.waiterPrefix, aborting: k.aborting },
+      streams: k.streams,
+      args: { group: CONSUMER_GROUP, consumer, done_channel: k.doneChannel },
+      rest,
+    })) as number[];
+    return out.map((v) => v === 1);
+  }
+
+  async retry(queue: QueueRef, consumer: string, lease: HeldLease, attempt: number, delayMs: number, error: string): Promise<boolean> {
+    const k = this.ctx.keys(queue);
+    const level = this.ctx.luaLevel(queue, lease.delivery.level);
+    const out = await callScript(this.conn, SCRIPTS.retry, {
+      keys: { delayed: k.delayed, job_prefix: k.jobPrefix, last_id: k.lastId, stream: k.streams[level - 1]! },
+      args: {
+        group: CONSUMER_GROUP, consumer, entry: lease.delivery.entry, token: lease.delivery.token, id: lease.id,
+        level, attempt, delay: Math.max(0, Math.round(delayMs)), error,
+      },
+    });
+    return out === 1;
+  }
+
+  async deadLetter(queue: QueueRef, consumer: string, item: DeadLetter): Promise<boolean> {
+    const k = this.ctx.keys(queue);
+    const level = this.ctx.luaLevel(queue, item.delivery.level);
+    const out = await callScript(this.conn, SCRIPTS.dead, {
+      keys: { dlq: k.dlq, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiter_prefix: k.waiterPrefix, stream: k.streams[level - 1]! },
+      args: {
+        group: CONSUMER_GROUP, consumer, entry: item.delivery.entry, token: item.delivery.token, id: item.id,
+        done_channel: k.doneChannel, queue: queue.name, level, reason: item.reason, error: item.error, stack: item.stack,
+        attempts: item.attempts, worker: item.worker, record: item.record, ttl: item.ttl, use_dlq: item.useDlq ? '1' : '0',
+        h: item.delivery.header ?? '', d: item.delivery.data ?? '',
+      },
+    });
+    return out === 1;
+  }
+
+  async take(queue: QueueRef, consumer: string, lease: HeldLease): Promise<boolean> {
+    const k = this.ctx.keys(queue);
+    const level = this.ctx.luaLevel(queue, lease.delivery.level);
+    const out = await callScript(this.conn, SCRIPTS.take, {
+      keys: { job_prefix: k.jobPrefix, stream: k.streams[level - 1]! },
+      args: { group: CONSUMER_GROUP, consumer, entry: lease.delivery.entry, token: lease.delivery.token, id: lease.id, level },
+    });
+    return out === 1;
+  }
+
+  async requeue(queue: QueueRef, consumer: string, leases: HeldLease[]): Promise<number> {
+    if (leases.length === 0) return 0;
+    const k = this.ctx.keys(queue);
+    return (await callScript(this.conn, SCRIPTS.requeue, {
+      keys: { last_id: k.lastId, job_prefix: k.jobPrefix },
+      streams: k.streams,
+      args: { group: CONSUMER_GROUP, consumer },
+      rest: this.leaseArgs(queue, leases),
+    })) as number;
+  }
+
+  async touch(queue: QueueRef, consumer: string, leases: HeldLease[]): Promise<{ lost: string[]; abort: string[] }> {
+    if (leases.length === 0) return { lost: [], abort: [] };
+    const k = this.ctx.keys(queue);
+    const [lost, abort] = (await callScript(this.conn, SCRIPTS.touch, {
+      keys: { aborting: k.aborting },
+      streams: k.streams,
+      args: { group: CONSUMER_GROUP, consumer },
+      rest: this.leaseArgs(queue, leases),
+    })) as [string[], string[]];
+    return { lost, abort };
+  }
+
+  private leaseArgs(queue: QueueRef, leases: HeldLease[]): (string | number)[] {
+    const rest: (string | number)[] = [];
+    for (const l of leases) rest.push(this.ctx.luaLevel(queue, l.delivery.level), l.delivery.entry, l.delivery.token, l.id);
+    return rest;
+  }
+
+  async reclaim(
+    queue: QueueRef,
+    consumer: string,
+    opts: { minIdleMs: number; count: number; maxRecoveries: number; ttl: number },
+  ): Promise<{ claimed: Delivery[]; dead: string[] }> {
+    const k = this.ctx.keys(queue);
+    const [claimed, dead] = (await callScript(this.conn, SCRIPTS.reclaim, {
+      keys: { dlq: k.dlq, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiter_prefix: k.waiterPrefix },
+      streams: k.streams,
+      args: {
+        group: CONSUMER_GROUP, consumer, min_idle: Math.round(opts.minIdleMs), count: opts.count,
+        max_recoveries: opts.maxRecoveries, done_channel: k.doneChannel, queue: queue.name, ttl: opts.ttl,
+      },
+      buffers: this.ctx.binary,
+    })) as [[number, string | Buffer, unknown[], number][], (string | Buffer)[]];
+    return {
+      claimed: claimed.map(([level, entry, fields, token]) => this.ctx.delivery(queue, level, entry, fields, String(token))),
+      dead: dead.map(String),
+    };
+  }
+
+  async promote(queue: QueueRef, count: number): Promise<{ moved: number; nextDueMs: number }> {
+    const k = this.ctx.keys(queue);
+    const [moved, next] = (await callScript(this.conn, SCRIPTS.promote, {
+      keys: { delayed: k.delayed, last_id: k.lastId, job_prefix: k.jobPrefix },
+      streams: k.streams,
+      args: { count },
+    })) as [number, number];
+    return { moved, nextDueMs: next };
+  }
+
+  async abort(queue: QueueRef, id: string, record: string | Buffer, ttl: number): Promise<AbortOutcome> {
+    const k = this.ctx.keys(queue);
+    return (await callScript(this.conn, SCRIPTS.abort, {
+      keys: { delayed: k.delayed, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiter_prefix: k.waiterPrefix, aborting: k.aborting },
+      streams: k.streams,
+      args: { id, group: CONSUMER_GROUP, done_channel: k.doneChannel, abort_channel: k.abortChannel, record, ttl },
+    })) as AbortOutcome;
+  }
+
+  async unschedule(queue: QueueRef, id: string): Promise<boolean> {
+    const k = this.ctx.keys(queue);
+    const out = await callScript(this.conn, SCRIPTS.unschedule, {
+      keys: { delayed: k.delayed, job_prefix: k.jobPrefix },
+      args: { id },
+    });
+    return out === 1;
+  }
+
+  async locate(queue: QueueRef, id: string): Promise<Location> {
+    const k = this.ctx.keys(queue);
+    const out = (await callScript(this.conn, SCRIPTS.locate, {
+      keys: { delayed: k.delayed, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, aborting: k.aborting },
+      streams: k.streams,
+      args: { id, group: CONSUMER_GROUP },
+      buffers: this.ctx.binary,
+    })) as unknown[];
+    const flat = out[6] as (string | Buffer)[];
+    const record: Record<string, string> = {};
+    const raw: Record<string, string | Buffer> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      raw[String(flat[i])] = flat[i + 1]!;
+      record[String(flat[i])] = String(flat[i + 1]);
+    }
+    const level = Number(out[1]);
+    const fields = out[10] ? this.ctx.delivery(queue, 1, '', out[10]) : undefined;
+    return {
+      state: String(out[0]) as Location['state'],
+      level: level > 0 ? this.ctx.levelOf(queue, level) : 0,
+      entry: String(out[2]),
+      owner: String(out[3]),
+      deliveries: Number(out[4]),
+      idleMs: Number(out[5]),
+      record,
+      result: (out[7] as string | Buffer | null) || null,
+      dueAt: Number(out[8]) >= 0 ? Number(out[8]) : null,
+      abortRequested: Number(out[9]) === 1,
+      header: fields?.header ?? raw.h,
+      data: fields?.data ?? raw.d,
+    };
+  }
+
+  async getResult(queue: QueueRef, id: string): Promise<string | Buffer | null> {
+    const key = this.ctx.keys(queue).resultPrefix + id;
+    return this.ctx.binary ? this.conn.getBuffer(key) : this.conn.get(key);
+  }
+
+  async waitForResult(queue: QueueRef, id: string, timeoutMs: number): Promise<string | Buffer | null> {
+    const k = this.ctx.keys(queue);
+    let settle!: (v: string | Buffer | null) => void;
+    const done = new Promise<string | Buffer | null>((resolve) => (settle = resolve));
+    const onDone: Listener = (message) => {
+      if (message === id) void this.getResult(queue, id).then((r) => r !== null && settle(r), () => undefined);
+    };
+    await this.listen(k.doneChannel, onDone);
+    const timer = setTimeout(() => settle(null), timeoutMs);
+    try {
+      // Mark the wait before reading, so a result landing in between is published to us.
+      const ttl = timeoutMs + 5000;
+      await this.conn.multi().set(k.waiterPrefix + id, '1', 'PX', ttl, 'NX').pexpire(k.waiterPrefix + id, ttl, 'GT').exec();
+      const existing = await this.getResult(queue, id);
+      if (existing !== null) settle(existing);
+      return await done;
+    } finally {
+      clearTimeout(timer);
+      await this.unlisten(k.doneChannel, onDone);
+    }
+  }
+
+  async onAbort(queues: QueueRef[], onAbort: (queue: string, id: string) => void): Promise<() => Promise<void>> {
+    const subs = queues.map((q) => [this.ctx.keys(q).abortChannel, (id: string) => onAbort(q.name, id)] as const);
+    for (const [channel, fn] of subs) await this.listen(channel, fn);
+    return async () => {
+      for (const [channel, fn] of subs) await this.unlisten(channel, fn);
+    };
+  }
+
+  private async listen(channel: string, fn: Listener): Promise<void> {
+    if (!this.subscriber) {
+      this.subscriber = connect(this.settings, 'subscriber', true);
+      this.subscriber.on('message', (ch: string, message: string) => {
+        for (const l of this.listeners.get(ch) ?? []) l(message);
+      });
+    }
+    let set = this.listeners.get(channel);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(channel, set);
+      set.add(fn);
+      await this.subscriber.subscribe(channel);
+    } else {
+      set.add(fn);
+    }
+  }
+
+  private async unlisten(channel: string, fn: Listener): Promise<void> {
+    const set = this.listeners.get(channel);
+    if (!set) return;
+    set.delete(fn);
+    // Channels stay subscribed: a client waiting on many results would otherwise churn.
+  }
+
+  async time(): Promise<number> {
+    const [s, us] = await this.conn.time();
+    return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+  }
+
+  async close(): Promise<void> {
+    for (const r of [...this.readers]) await r.close();
+    const closing: Promise<unknown>[] = [this.conn.quit().catch(() => this.conn.disconnect())];
+    if (this.subscriber) closing.push(this.subscriber.quit().catch(() => this.subscriber?.disconnect()));
+    await Promise.all(closing);
+  }
+}
+
+/** A blocking XREADGROUP over all of a queue's streams, on its own connection. */
+class StreamReader implements BlockingReader {
+  private readonly conn: Redis;
+  private clientId: number | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly broker: RedisBroker,
+    settings: RedisSettings,
+    private readonly queue: QueueRef,
+    private readonly consumer: string,
+  ) {
+    this.conn = connect(settings, `reader:${queue.name}`, true);
+    this.conn.on('ready', () => {
+      this.conn.client('ID').then((id) => (this.clientId = Number(id)), () => undefined);
+    });
+    this.conn.on('error', () => undefined);
+  }
+
+  async read(count: number, blockMs: number): Promise<Delivery[]> {
+    const ctx = this.broker.ctx;
+    const k = ctx.keys(this.queue);
+    const args = ['GROUP', 'millrace', this.consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', ...k.streams, ...k.streams.map(() => '>')] as const;
+    const reply = (ctx.binary
+      ? await (this.conn.xreadgroupBuffer as (...a: unknown[]) => Promise<unknown>)(...args)
+      : await (this.conn.xreadgroup as (...a: unknown[]) => Promise<unknown>)(...args)) as [string | Buffer, [string | Buffer, unknown[]][]][] | null;
+    if (!reply) return [];
+    const out: Delivery[] = [];
+    for (const [stream, entries] of reply) {
+      const luaLevel = k.streams.indexOf(String(stream)) + 1;
+      for (const [entry, fields] of entries) out.push(ctx.delivery(this.queue, luaLevel, entry, fields));
+    }
+    return out;
+  }
+
+  async interrupt(): Promise<void> {
+    if (this.clientId !== undefined && !this.closed) {
+      await this.broker.ctx.conn.client('UNBLOCK', this.clientId).catch(() => undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.broker.forgetReader(this);
+    await this.interrupt();
+    await this.conn.quit().catch(() => this.conn.disconnect());
+  }
+}

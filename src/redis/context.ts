@@ -1,0 +1,47 @@
+// What the Redis broker and inspector share: the command connection, the key prefix, and
+// the translation between a queue's level index (lowest priority = 0) and its streams.
+
+import type { Redis } from 'ioredis';
+import { queueKeys, type QueueKeys } from './keys.js';
+import type { QueueRef, Delivery } from '../broker/types.js';
+
+export class RedisContext {
+  private readonly keyCache = new Map<string, QueueKeys>();
+
+  constructor(
+    readonly conn: Redis,
+    readonly prefix: string,
+    readonly binary: boolean,
+  ) {}
+
+  keys(queue: QueueRef): QueueKeys {
+    let k = this.keyCache.get(queue.name);
+    if (!k || k.levels.length !== queue.levels.length) {
+      k = queueKeys(this.prefix, queue.name, queue.levels);
+      this.keyCache.set(queue.name, k);
+    }
+    return k;
+  }
+
+  /** Scripts index streams highest priority first, from 1. */
+  luaLevel(queue: QueueRef, level: number): number {
+    return queue.levels.length - level;
+  }
+
+  levelOf(queue: QueueRef, luaLevel: number): number {
+    return queue.levels.length - luaLevel;
+  }
+
+  delivery(queue: QueueRef, luaLevel: number, entry: unknown, fields: unknown, token = '1'): Delivery {
+    let header: string | Buffer | undefined;
+    let data: string | Buffer | undefined;
+    if (Array.isArray(fields)) {
+      for (let i = 0; i + 1 < fields.length; i += 2) {
+        const name = String(fields[i]);
+        if (name === 'h') header = fields[i + 1] as string | Buffer;
+        else if (name === 'd') data = fields[i + 1] as string | Buffer;
+      }
+    }
+    return { level: this.levelOf(queue, Number(luaLevel)), entry: String(entry), token, header, data };
+  }
+}

@@ -1,0 +1,195 @@
+// The Inspector on Redis: counts, listings and dead-letter operations for the CLI, the
+// dashboard and the API.
+
+import { CONSUMER_GROUP, queuesSetKey } from './keys.js';
+import { callScript, SCRIPTS } from './scripts.js';
+import type { RedisContext } from './context.js';
+import { decodeHeader } from '../envelope.js';
+import { decodeResult } from '../results.js';
+import type { DeadLetterEntry, Inspector, JobSummary, QueueCounts, QueueRef } from '../broker/types.js';
+
+export class RedisInspector implements Inspector {
+  constructor(private readonly ctx: RedisContext) {}
+
+  private get conn() {
+    return this.ctx.conn;
+  }
+
+  async queueNames(): Promise<string[]> {
+    return (await this.conn.smembers(queuesSetKey(this.ctx.prefix))).sort();
+  }
+
+  async counts(queue: QueueRef): Promise<QueueCounts> {
+    const k = this.ctx.keys(queue);
+    const waiting: Record<string, number> = {};
+    let active = 0;
+    let consumers = 0;
+    for (let i = 0; i < k.streams.length; i++) {
+      const groups = (await this.conn.xinfo('GROUPS', k.streams[i]!).catch(() => [])) as unknown[][];
+      const group = groups.map(toObject).find((g) => g.name === CONSUMER_GROUP);
+      const pending = Number(group?.pending ?? 0);
+      // 'lag' counts entries not yet delivered to the group (Redis 7); fall back to the length.
+      const len = await this.conn.xlen(k.streams[i]!);
+      const lag = group?.lag;
+      waiting[k.levels[i]!] = lag === null || lag === undefined ? Math.max(0, len - pending) : Number(lag);
+      active += pending;
+      consumers = Math.max(consumers, Number(group?.consumers ?? 0));
+    }
+    const [delayed, dlq] = await Promise.all([this.conn.zcard(k.delayed), this.conn.xlen(k.dlq)]);
+    return { waiting, delayed, active, dlq, consumers };
+  }
+
+  async listJobs(queue: QueueRef, state: JobSummary['state'], limit: number): Promise<JobSummary[]> {
+    const k = this.ctx.keys(queue);
+    const out: JobSummary[] = [];
+    if (state === 'delayed') {
+      const members = await this.conn.zrange(k.delayed, '0', String(limit - 1), 'WITHSCORES');
+      for (let i = 0; i < members.length; i += 2) {
+        const rec = await this.conn.hmget(k.jobPrefix + members[i], 'h', 'l');
+        out.push({ id: members[i]!, state, level: queue.levels.length - Number(rec[1] ?? 1), header: rec[0] ?? undefined, dueAt: Number(members[i + 1]) });
+      }
+      return out;
+    }
+    if (state === 'waiting' || state === 'active') {
+      for (let i = 0; i < k.streams.length && out.length < limit; i++) {
+        const level = queue.levels.length - 1 - i;
+        const pending = (await this.conn.xpending(k.streams[i]!, CONSUMER_GROUP, '-', '+', state === 'active' ? limit - out.length : 10_000).catch(() => [])) as [string, string][];
+        const owners = new Map(pending.map((p) => [p[0], p[1]]));
+        if (state === 'active') {
+          for (const [entry, owner] of owners) {
+            const [e] = await this.conn.xrange(k.streams[i]!, entry, entry);
+            const header = e ? fieldOf(e[1], 'h') : undefined;
+            out.push({ id: idOf(header, entry), state, level, header, owner });
+          }
+          continue;
+        }
+        let start = '-';
+        while (out.length < limit) {
+          const batch = await this.conn.xrange(k.streams[i]!, start, '+', 'COUNT', 500);
+          for (const [entry, fields] of batch) {
+            if (owners.has(entry) || out.length >= limit) continue;
+            const header = fieldOf(fields, 'h');
+            out.push({ id: idOf(header, entry), state, level, header });
+          }
+          if (batch.length < 500) break;
+          start = `(${batch[batch.length - 1]![0]}`;
+        }
+      }
+      return out;
+    }
+    // Ended jobs are found through their kept results.
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.conn.scan(cursor, 'MATCH', `${k.resultPrefix}*`, 'COUNT', 1000);
+      cursor = next;
+      for (const key of keys) {
+        if (out.length >= limit) break;
+        const raw = await this.conn.getBuffer(key);
+        if (!raw) continue;
+        const rec = decodeResult(raw);
+        if (rec.status === state) out.push({ id: key.slice(k.resultPrefix.length), state, level: 0, result: raw });
+      }
+    } while (cursor !== '0' && out.length < limit);
+    return out;
+  }
+
+  async dlqList(queue: QueueRef, opts: { limit: number; after?: string }): Promise<DeadLetterEntry[]> {
+    const k = this.ctx.keys(queue);
+    const start = opts.after ? `(${opts.after}` : '-';
+    const entries = await this.conn.xrangeBuffer(k.dlq, start, '+', 'COUNT', opts.limit);
+    return entries.map(([id, fields]) => this.dlqEntry(queue, id.toString(), fields));
+  }
+
+  async dlqGet(queue: QueueRef, dlqId: string): Promise<DeadLetterEntry | null> {
+    const k = this.ctx.keys(queue);
+    const [e] = await this.conn.xrangeBuffer(k.dlq, dlqId, dlqId);
+    return e ? this.dlqEntry(queue, e[0].toString(), e[1]) : null;
+  }
+
+  dlqCount(queue: QueueRef): Promise<number> {
+    return this.conn.xlen(this.ctx.keys(queue).dlq);
+  }
+
+  async dlqReplay(queue: QueueRef, dlqIds: string[] | 'all', resetAttempts: boolean): Promise<string[]> {
+    const k = this.ctx.keys(queue);
+    const replayed: string[] = [];
+    const replay = async (ids: string[]) => {
+      const out = (await callScript(this.conn, SCRIPTS.replay, {
+        keys: { dlq: k.dlq, last_id: k.lastId, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix },
+        streams: k.streams,
+        args: { reset_attempts: resetAttempts ? '1' : '0', default_level: this.ctx.luaLevel(queue, Math.max(0, queue.levels.indexOf('normal'))) },
+        rest: ids,
+      })) as string[];
+      replayed.push(...out);
+    };
+    if (dlqIds !== 'all') {
+      for (let i = 0; i < dlqIds.length; i += 500) await replay(dlqIds.slice(i, i + 500));
+      return replayed;
+    }
+    for (;;) {
+      const batch = await this.conn.xrange(k.dlq, '-', '+', 'COUNT', 500);
+      if (batch.length === 0) return replayed;
+      await replay(batch.map((e) => e[0]));
+    }
+  }
+
+  async dlqDelete(queue: QueueRef, dlqIds: string[]): Promise<number> {
+    if (dlqIds.length === 0) return 0;
+    return this.conn.xdel(this.ctx.keys(queue).dlq, ...dlqIds);
+  }
+
+  async dlqPurge(queue: QueueRef): Promise<number> {
+    const k = this.ctx.keys(queue);
+    const n = await this.conn.xlen(k.dlq);
+    await this.conn.del(k.dlq);
+    return n;
+  }
+
+  private dlqEntry(queue: QueueRef, dlqId: string, fields: Buffer[]): DeadLetterEntry {
+    const f: Record<string, Buffer> = {};
+    for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!.toString()] = fields[i + 1]!;
+    const header = f.h?.toString() ?? '';
+    let id = '';
+    let task = '';
+    try {
+      const h = decodeHeader(header);
+      id = h.id;
+      task = h.task;
+    } catch {
+      // Malformed jobs are dead-lettered as they were found.
+    }
+    const str = (name: string) => f[name]?.toString() ?? '';
+    const data = this.ctx.binary ? (f.d ?? Buffer.alloc(0)) : str('d');
+    return {
+      dlqId,
+      id,
+      task,
+      queue: str('queue') || queue.name,
+      level: queue.levels.length - Number(str('level') || 1),
+      reason: str('reason'),
+      error: str('error'),
+      stack: str('stack'),
+      attempts: Number(str('attempts') || 0),
+      worker: str('worker'),
+      failedAt: Number(str('failed_at') || 0),
+      header,
+      data,
+    };
+  }
+}
+
+function toObject(flat: unknown[]): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) o[String(flat[i])] = flat[i + 1];
+  return o;
+}
+
+function fieldOf(fields: string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}
+
+function idOf(header: string | undefined, entry: string): string {
+  const bar = header ? header.indexOf('|') : -1;
+  return bar > 0 ? header!.slice(0, bar) : entry;
+}

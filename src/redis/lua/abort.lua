@@ -1,0 +1,46 @@
+-- abort: stops a job wherever it is. A waiting or delayed job is removed and recorded as
+-- aborted; a running (or prefetched) job is flagged and its worker told over pub/sub.
+-- KEYS: delayed, job_prefix, result_prefix, waiter_prefix, aborting, streams...
+-- ARGV: id, group, done_channel, abort_channel, record (the aborted outcome), ttl
+-- Returns: 'aborted', 'aborting' (a worker holds it and was told), 'finished', or 'not_found'
+-- @include lib
+
+local id, group = ARGV[1], ARGV[2]
+local rec = KEYS[2] .. id
+local st = redis.call('HGET', rec, 'st')
+local stream, entry
+if st == 'delayed' then
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('DEL', rec)
+  store_result(KEYS[3], KEYS[4], ARGV[3], id, ARGV[5], ARGV[6])
+  return 'aborted'
+elseif st == 'queued' or st == 'running' then
+  if st == 'running' then
+    redis.call('SADD', KEYS[5], id)
+    redis.call('PUBLISH', ARGV[4], id)
+    return 'aborting'
+  end
+  local v = redis.call('HMGET', rec, 'e', 'l')
+  entry = v[1]
+  stream = KEYS[5 + (tonumber(v[2]) or 1)]
+else
+  if redis.call('EXISTS', KEYS[3] .. id) == 1 then return 'finished' end
+  if not string.match(id, '^%d+%-%d+$') then return 'not_found' end
+  for i = 6, #KEYS do
+    if #redis.call('XRANGE', KEYS[i], id, id) > 0 then
+      stream, entry = KEYS[i], id
+      break
+    end
+  end
+  if not stream then return 'not_found' end
+end
+local p = redis.pcall('XPENDING', stream, group, entry, entry, 1)
+if type(p) == 'table' and not p.err and p[1] then
+  redis.call('SADD', KEYS[5], id)
+  redis.call('PUBLISH', ARGV[4], id)
+  return 'aborting'
+end
+redis.call('XDEL', stream, entry)
+redis.call('DEL', rec)
+store_result(KEYS[3], KEYS[4], ARGV[3], id, ARGV[5], ARGV[6])
+return 'aborted'

@@ -1,0 +1,83 @@
+-- Shared helpers, spliced into a script where it says `-- @include lib`.
+
+-- Milliseconds on the Redis server's clock: the one clock every worker agrees on.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Entry ids grow across all of a queue's streams (not per stream), so an auto job id,
+-- which is its first entry id, names exactly one entry. Begin once, next per entry, end once.
+local id_key, id_ms, id_seq, id_used
+local function id_begin(key, now)
+  id_key, id_ms, id_seq, id_used = key, now, -1, false
+  local last = redis.call('GET', key)
+  if last then
+    local dash = string.find(last, '-', 1, true)
+    local lms = tonumber(string.sub(last, 1, dash - 1))
+    if lms >= now then
+      id_ms = lms
+      id_seq = tonumber(string.sub(last, dash + 1))
+    end
+  end
+end
+local function id_next()
+  id_seq = id_seq + 1
+  id_used = true
+  return string.format('%.0f-%.0f', id_ms, id_seq)
+end
+local function id_end()
+  if id_used then redis.call('SET', id_key, string.format('%.0f-%.0f', id_ms, id_seq)) end
+end
+
+-- A job header is "id|task|attempt|sig|opts". The id is empty for a plain job, whose id is
+-- its entry id. Returns the header with id and/or attempt replaced; a malformed header is
+-- returned unchanged (the worker dead-letters it when it reads it).
+local function header_with(h, id, attempt)
+  local a = string.find(h, '|', 1, true)
+  if not a then return h end
+  local b = string.find(h, '|', a + 1, true)
+  if not b then return h end
+  local c = string.find(h, '|', b + 1, true)
+  if not c then return h end
+  if id == nil or id == '' then id = string.sub(h, 1, a - 1) end
+  if attempt == nil then attempt = string.sub(h, b + 1, c - 1) end
+  return id .. '|' .. string.sub(h, a + 1, b - 1) .. '|' .. attempt .. '|' .. string.sub(h, c + 1)
+end
+
+local function header_id(h)
+  local a = string.find(h, '|', 1, true)
+  if not a then return '' end
+  return string.sub(h, 1, a - 1)
+end
+
+-- Fields of one stream entry as a table, or nil when the entry is gone.
+local function entry_fields(stream, entry)
+  local r = redis.call('XRANGE', stream, entry, entry)
+  if #r == 0 or not r[1][2] then return nil end
+  local f, out = r[1][2], {}
+  for i = 1, #f, 2 do out[f[i]] = f[i + 1] end
+  return out
+end
+
+-- Fencing: true when `consumer` still holds the pending entry with delivery count `token`
+-- (a reclaim elsewhere changes the owner, a reclaim by this same consumer the count).
+local function holds(stream, group, entry, consumer, token)
+  local p = redis.call('XPENDING', stream, group, entry, entry, 1)
+  local e = p[1]
+  return e ~= nil and e[2] == consumer and (token == '' or tostring(e[4]) == token)
+end
+
+-- Stores a job's outcome record for `ttl` seconds (-1 forever, 0 not kept) and wakes
+-- whoever waits for it. A result nobody keeps is still kept a minute for a waiter.
+local function store_result(result_prefix, waiter_prefix, channel, id, record, ttl)
+  local waiting = redis.call('EXISTS', waiter_prefix .. id) == 1
+  ttl = tonumber(ttl)
+  if ttl == 0 and waiting then ttl = 60 end
+  if ttl > 0 then
+    redis.call('SET', result_prefix .. id, record, 'EX', ttl)
+  elseif ttl < 0 then
+    redis.call('SET', result_prefix .. id, record)
+  end
+  if waiting then redis.call('PUBLISH', channel, id) end
+end

@@ -1,0 +1,31 @@
+-- retry: takes a failed attempt's entry off the stream and schedules the job's next attempt,
+-- at once (a new entry) or after a delay (the delayed set), unless the lease was lost.
+-- KEYS: delayed, job_prefix, last_id, stream
+-- ARGV: group, consumer, entry, token, id, level, attempt (attempts spent so far), delay (ms),
+--       error (the failed attempt's error, kept for info)
+-- Returns: 1 if scheduled, 0 if refused
+-- @include lib
+
+local group, consumer, entry, token, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local stream = KEYS[4]
+if not holds(stream, group, entry, consumer, token) then return 0 end
+local f = entry_fields(stream, entry)
+redis.call('XACK', stream, group, entry)
+redis.call('XDEL', stream, entry)
+if not f or not f.h then return 0 end
+local h = header_with(f.h, id, ARGV[7])
+local rec = KEYS[2] .. id
+local delay = tonumber(ARGV[8])
+local now = now_ms()
+if delay <= 0 then
+  id_begin(KEYS[3], now)
+  local next_entry = id_next()
+  id_end()
+  redis.call('XADD', stream, next_entry, 'h', h, 'd', f.d or '')
+  redis.call('HSET', rec, 'st', 'queued', 'l', ARGV[6], 'e', next_entry, 'err', ARGV[9])
+  redis.call('HDEL', rec, 'h', 'd')
+else
+  redis.call('HSET', rec, 'st', 'delayed', 'l', ARGV[6], 'h', h, 'd', f.d or '', 'err', ARGV[9])
+  redis.call('ZADD', KEYS[1], now + delay, id)
+end
+return 1

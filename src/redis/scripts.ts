@@ -1,0 +1,104 @@
+// Loads each Lua script once per connection and calls it with named keys and arguments.
+//
+// A script's `.lua` header lists its KEYS and ARGV; the spec below names them in the same
+// order (test/scripts.test.ts checks that they agree), and `callScript` lays the named
+// values out in that order, so no call site builds a positional list by hand.
+
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Redis, Cluster } from 'ioredis';
+
+export type Conn = Redis | Cluster;
+export type ScriptArg = string | number | Buffer;
+
+export interface ScriptSpec<K extends string, A extends string> {
+  readonly file: string;
+  readonly keys: readonly K[];
+  readonly args: readonly A[];
+  /** The queue's ready streams follow the named keys. */
+  readonly streams: boolean;
+}
+
+function spec<const K extends string, const A extends string>(
+  file: string,
+  keys: readonly K[],
+  args: readonly A[],
+  streams = true,
+): ScriptSpec<K, A> {
+  return { file, keys, args, streams };
+}
+
+export const SCRIPTS = {
+  enqueue: spec('enqueue', ['last_id', 'delayed', 'job_prefix', 'result_prefix'], []),
+  fetch: spec('fetch', [], ['group', 'consumer', 'count']),
+  complete: spec('complete', ['result_prefix', 'job_prefix', 'waiter_prefix', 'aborting'], ['group', 'consumer', 'done_channel']),
+  retry: spec('retry', ['delayed', 'job_prefix', 'last_id', 'stream'],
+    ['group', 'consumer', 'entry', 'token', 'id', 'level', 'attempt', 'delay', 'error'], false),
+  dead: spec('dead', ['dlq', 'job_prefix', 'result_prefix', 'waiter_prefix', 'stream'],
+    ['group', 'consumer', 'entry', 'token', 'id', 'done_channel', 'queue', 'level', 'reason', 'error',
+      'stack', 'attempts', 'worker', 'record', 'ttl', 'use_dlq', 'h', 'd'], false),
+  requeue: spec('requeue', ['last_id', 'job_prefix'], ['group', 'consumer']),
+  touch: spec('touch', ['aborting'], ['group', 'consumer']),
+  reclaim: spec('reclaim', ['dlq', 'job_prefix', 'result_prefix', 'waiter_prefix'],
+    ['group', 'consumer', 'min_idle', 'count', 'max_recoveries', 'done_channel', 'queue', 'ttl']),
+  promote: spec('promote', ['delayed', 'last_id', 'job_prefix'], ['count']),
+  abort: spec('abort', ['delayed', 'job_prefix', 'result_prefix', 'waiter_prefix', 'aborting'],
+    ['id', 'group', 'done_channel', 'abort_channel', 'record', 'ttl']),
+  locate: spec('locate', ['delayed', 'job_prefix', 'result_prefix', 'aborting'], ['id', 'group']),
+  replay: spec('replay', ['dlq', 'last_id', 'job_prefix', 'result_prefix'], ['reset_attempts', 'default_level']),
+  unschedule: spec('unschedule', ['delayed', 'job_prefix'], ['id'], false),
+  take: spec('take', ['job_prefix', 'stream'], ['group', 'consumer', 'entry', 'token', 'id', 'level'], false),
+} as const;
+
+export type ScriptName = keyof typeof SCRIPTS;
+
+const LUA_DIR = fileURLToPath(new URL('./lua/', import.meta.url));
+const sources = new Map<string, string>();
+
+/** The script's source with `-- @include name` lines replaced by the named file. */
+export function scriptSource(file: string): string {
+  let src = sources.get(file);
+  if (src === undefined) {
+    src = readFileSync(`${LUA_DIR}${file}.lua`, 'utf8').replace(
+      /^-- @include (\w+)$/m,
+      (_, name: string) => readFileSync(`${LUA_DIR}${name}.lua`, 'utf8'),
+    );
+    sources.set(file, src);
+  }
+  return src;
+}
+
+const defined = new WeakSet<object>();
+
+function ensureDefined(conn: Conn): void {
+  if (defined.has(conn)) return;
+  for (const s of Object.values(SCRIPTS)) {
+    conn.defineCommand(`millrace_${s.file}`, { lua: scriptSource(s.file) });
+  }
+  defined.add(conn);
+}
+
+export interface ScriptCall<K extends string, A extends string> {
+  keys: Record<K, string>;
+  streams?: readonly string[];
+  args: Record<A, ScriptArg>;
+  /** Repeated per-item argument groups that follow the named arguments. */
+  rest?: readonly ScriptArg[];
+  /** Return binary-safe Buffers instead of strings. */
+  buffers?: boolean;
+}
+
+export async function callScript<K extends string, A extends string>(
+  conn: Conn,
+  script: ScriptSpec<K, A>,
+  call: ScriptCall<K, A>,
+): Promise<unknown> {
+  ensureDefined(conn);
+  const keys: string[] = script.keys.map((k) => call.keys[k]);
+  if (script.streams) keys.push(...(call.streams ?? []));
+  const args: ScriptArg[] = script.args.map((a) => call.args[a]);
+  if (call.rest) args.push(...call.rest);
+  const name = `millrace_${script.file}${call.buffers ? 'Buffer' : ''}`;
+  const fn = (conn as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]!;
+  return fn.call(conn, keys.length, ...keys, ...args);
+}

@@ -1,0 +1,123 @@
+// Queues and tasks as the user defines them. A Registry holds queues; a Millrace app is a
+// Registry bound to Redis, and can include registries defined in other modules.
+
+import { ConfigError } from './errors.js';
+import { assertName } from './redis/keys.js';
+import {
+  resolveQueueOptions, resolveTaskOptions, type EnqueueOptions, type QueueDefaults, type QueueOptions,
+  type ResolvedQueueOptions, type ResolvedTaskOptions, type TaskOptions,
+} from './options.js';
+import { envInt, envSeconds } from './settings.js';
+import type { Handler } from './types.js';
+import type { Job } from './job.js';
+import type { QueueRef } from './broker/types.js';
+
+/** What a task needs from the app it is bound to. */
+export interface TaskHost {
+  enqueueTask(task: AnyTask, calls: { args: unknown[]; options: EnqueueOptions }[]): Promise<Job<unknown>[]>;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyTask = Task<any, any[], unknown>;
+
+/** Queue defaults taken from the environment (the seeds' WORKER_* names), else built in. */
+export function queueDefaultsFromEnv(env: NodeJS.ProcessEnv = process.env): QueueDefaults {
+  const keep = envSeconds(env, ['MILLRACE_KEEP_RESULT_SECONDS', 'WORKER_KEEP_RESULT_SECONDS']);
+  return {
+    concurrency: envInt(env, ['MILLRACE_CONCURRENCY', 'WORKER_CONCURRENCY'], 1) ?? 10,
+    jobTimeout: envSeconds(env, ['MILLRACE_TIMEOUT_SECONDS', 'WORKER_TIMEOUT_SECONDS']) ?? 300_000,
+    resultTtl: keep === undefined ? 3600 : Math.ceil(keep / 1000),
+    maxTries: envInt(env, ['MILLRACE_MAX_TRIES', 'WORKER_MAX_TRIES'], 1) ?? 3,
+  };
+}
+
+export class Registry<D = unknown> {
+  readonly queues = new Map<string, Queue<D>>();
+  /** @internal the app this registry is bound to */
+  host: (TaskHost & { readonly kind: 'millrace' }) | undefined;
+
+  /** Defines a queue (or returns the one already defined under this name). */
+  queue(name: string, options?: QueueOptions): Queue<D> {
+    const existing = this.queues.get(name);
+    if (existing) {
+      if (options !== undefined) throw new ConfigError(`queue '${name}'`, 'options given once, where the queue is first defined');
+      return existing;
+    }
+    assertName('queue', name);
+    const q = new Queue<D>(this, name, resolveQueueOptions(name, options, queueDefaultsFromEnv()));
+    this.queues.set(name, q);
+    return q;
+  }
+
+  /** Every task of every queue. */
+  tasks(): AnyTask[] {
+    return [...this.queues.values()].flatMap((q) => [...q.tasks.values()]);
+  }
+}
+
+export class Queue<D = unknown> implements QueueRef {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly tasks = new Map<string, Task<D, any[], unknown>>();
+
+  constructor(
+    readonly registry: Registry<D>,
+    readonly name: string,
+    readonly options: ResolvedQueueOptions,
+  ) {}
+
+  get levels(): readonly string[] {
+    return this.options.priorities;
+  }
+
+  /** Defines a task; its arguments and result types come from the handler. */
+  task<A extends unknown[], R>(name: string, handler: Handler<D, A, R>, options?: TaskOptions): Task<D, A, Awaited<R>> {
+    assertName('task', name);
+    if (typeof handler !== 'function') throw new ConfigError(`task '${name}'.handler`, 'a function (ctx, ...args) => result');
+    if (this.tasks.has(name)) throw new ConfigError(`task '${name}'`, `a name not already used in queue '${this.name}'`);
+    const t = new Task<D, A, Awaited<R>>(this, name, handler as Handler<D, A, Awaited<R>>, resolveTaskOptions(name, options, this.options));
+    this.tasks.set(name, t);
+    return t;
+  }
+}
+
+export interface TaskCall<A extends unknown[], R> {
+  enqueue(...args: A): Promise<Job<R>>;
+}
+
+export class Task<D, A extends unknown[], R> {
+  constructor(
+    readonly queue: Queue<D>,
+    readonly name: string,
+    readonly handler: Handler<D, A, R>,
+    readonly options: ResolvedTaskOptions,
+  ) {}
+
+  private get host(): TaskHost {
+    const host = this.queue.registry.host;
+    if (!host) {
+      throw new ConfigError(
+        `task '${this.name}'`,
+        'a task whose registry is included in a Millrace app: call app.include(registry) before enqueueing',
+      );
+    }
+    return host;
+  }
+
+  /** Enqueues one job with the task's defaults. */
+  enqueue(...args: A): Promise<Job<R>> {
+    return this.with({}).enqueue(...args);
+  }
+
+  /** Enqueue options for the next call: `task.with({ delay: '10m' }).enqueue(...)`. */
+  with(options: EnqueueOptions): TaskCall<A, R> {
+    return {
+      enqueue: async (...args: A) => (await this.host.enqueueTask(this, [{ args, options }]))[0] as Job<R>,
+    };
+  }
+
+  /** Enqueues many jobs in one round trip. Each item is the argument list, or { args, options }. */
+  async enqueueMany(items: readonly (A | { args: A; options?: EnqueueOptions })[]): Promise<Job<R>[]> {
+    const calls = items.map((it) => (Array.isArray(it) ? { args: it as unknown[], options: {} } : { args: (it as { args: A }).args as unknown[], options: (it as { options?: EnqueueOptions }).options ?? {} }));
+    return (await this.host.enqueueTask(this, calls)) as Job<R>[];
+  }
+}

@@ -1,0 +1,66 @@
+// Keeps the processor supplied: reads batches of new entries for free slots (prefetch),
+// highest priority first, and blocks on the streams when the queue is empty.
+
+import type { Logger } from 'pino';
+import type { BlockingReader, Broker, QueueRef } from '../broker/types.js';
+import type { Processor } from './processor.js';
+import { Sleeper } from './periodic.js';
+
+export class Fetcher {
+  private stopped = true;
+  private loop: Promise<void> | undefined;
+  private readonly reader: BlockingReader;
+  private readonly sleeper = new Sleeper();
+  /** Epoch ms of the last fetch that reached Redis. */
+  lastFetchAt = 0;
+
+  constructor(
+    private readonly broker: Broker,
+    private readonly queue: QueueRef,
+    private readonly consumer: string,
+    private readonly processor: Processor,
+    private readonly blockMs: number,
+    private readonly log: Logger,
+  ) {
+    this.reader = broker.blockingReader(queue, consumer);
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.sleeper.wake();
+    await this.reader.interrupt();
+    await this.loop;
+    await this.reader.close();
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      // Fetch as soon as there is room while the buffer is empty; with jobs buffered, wait
+      // for half the prefetch window so fetches come in batches rather than one by one.
+      const need = this.processor.buffered() === 0 ? 1 : Math.max(1, Math.ceil(this.processor.capacity / 2));
+      await this.processor.waitForRoom(need);
+      const room = this.processor.room();
+      if (this.stopped || room <= 0) continue;
+      try {
+        let got = await this.broker.fetch(this.queue, this.consumer, room);
+        if (got.length === 0 && !this.stopped) got = await this.reader.read(room, this.blockMs);
+        this.lastFetchAt = Date.now();
+        failures = 0;
+        // Entries that arrive after stop() are held and handed back with the rest.
+        this.processor.accept(got);
+      } catch (err) {
+        if (this.stopped) break;
+        failures++;
+        this.log.warn({ err, queue: this.queue.name }, 'fetching jobs failed; retrying');
+        if (String((err as Error).message).includes('NOGROUP')) await this.broker.ensureGroups(this.queue).catch(() => undefined);
+        await this.sleeper.sleep(Math.min(100 * 2 ** failures, 5000));
+      }
+    }
+  }
+}

@@ -1,0 +1,422 @@
+// Runs a queue's delivered jobs under its concurrency limit, with their timeout and abort
+// signal, and decides each outcome: complete, retry, dead-letter, or hand back.
+//
+// A delivered job is "held" from delivery until its outcome is recorded (or it is handed
+// back): buffered while it waits for a slot, running while its handler runs, settling
+// while its outcome is being written. The lease keeper renews every held job's lease.
+
+import type { Logger } from 'pino';
+import { decodeHeader, entryTime, verify, AUTO_ID, type Header } from '../envelope.js';
+import { encodeResult, type FinalStatus, type ResultMeta } from '../results.js';
+import { backoffDelay } from '../options.js';
+import {
+  BadJobError, JobAbortedError, JobTimeoutError, LeaseLostError, Retry, ShutdownError,
+} from '../errors.js';
+import { Acker } from './acker.js';
+import type { Broker, Delivery, HeldLease } from '../broker/types.js';
+import type { Queue, AnyTask } from '../registry.js';
+import type { Serializer } from '../serializer.js';
+import type { JobContext, Middleware } from '../types.js';
+
+export interface ProcessorDeps {
+  broker: Broker;
+  queue: Queue<unknown>;
+  consumer: string;
+  concurrency: number;
+  prefetch: number;
+  serializer: Serializer;
+  signingSecret: string | undefined;
+  middleware: Middleware<unknown>[];
+  deps: () => unknown;
+  log: Logger;
+  /** Called when a retry was scheduled this many ms ahead (the scheduler wakes for it). */
+  onRetryScheduled(delayMs: number): void;
+}
+
+export interface ProcessorStats {
+  processed: number;
+  completed: number;
+  failed: number;
+  retried: number;
+  aborted: number;
+  deadLettered: number;
+  running: number;
+  held: number;
+}
+
+interface HeldJob {
+  delivery: Delivery;
+  id: string;
+  header: Header;
+  task: AnyTask;
+  state: 'buffered' | 'running' | 'settling' | 'handback';
+  controller?: AbortController;
+  abortRequested: boolean;
+  lost: boolean;
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+export class Processor {
+  private readonly held = new Map<string, HeldJob>();
+  private readonly byId = new Map<string, HeldJob>();
+  private readonly buffer: HeldJob[] = [];
+  private running = 0;
+  private accepting = true;
+  private readonly acker: Acker;
+  private roomWaiters: { need: number; resolve: () => void }[] = [];
+  private idleWaiters: (() => void)[] = [];
+  private readonly stats: Omit<ProcessorStats, 'running' | 'held'> = {
+    processed: 0, completed: 0, failed: 0, retried: 0, aborted: 0, deadLettered: 0,
+  };
+
+  constructor(private readonly d: ProcessorDeps) {
+    this.acker = new Acker(d.broker, d.queue, d.consumer, d.log);
+  }
+
+  get capacity(): number {
+    return this.d.concurrency + this.d.prefetch;
+  }
+
+  /** How many more jobs this processor can hold now. */
+  room(): number {
+    return this.accepting ? Math.max(0, this.capacity - this.held.size) : 0;
+  }
+
+  buffered(): number {
+    return this.buffer.length;
+  }
+
+  /** Resolves once room() >= need (or the processor stops accepting). */
+  waitForRoom(need: number): Promise<void> {
+    if (this.room() >= need || !this.accepting) return Promise.resolve();
+    return new Promise((resolve) => this.roomWaiters.push({ need, resolve }));
+  }
+
+  getStats(): ProcessorStats {
+    return { ...this.stats, running: this.running, held: this.held.size };
+  }
+
+  /** Leases of every held job whose entry is still on the stream. */
+  leases(): HeldLease[] {
+    const out: HeldLease[] = [];
+    for (const job of this.held.values()) if (job.delivery.entry !== '') out.push({ delivery: job.delivery, id: job.id });
+    return out;
+  }
+
+  /** Takes delivered entries; bad ones go straight to the dead-letter stream. */
+  accept(deliveries: Delivery[]): void {
+    for (const delivery of deliveries) {
+      if (this.held.has(delivery.entry)) continue;
+      let header: Header;
+      let task: AnyTask | undefined;
+      let id = delivery.entry;
+      try {
+        header = decodeHeader(delivery.header);
+        id = header.id || delivery.entry;
+        if (delivery.data === undefined) throw new BadJobError('malformed', 'the entry has no data field');
+        if (this.d.signingSecret) verify(this.d.signingSecret, header, delivery.data);
+        task = this.d.queue.tasks.get(header.task);
+        if (!task) {
+          throw new BadJobError('unknown-task', `no task '${header.task}' in queue '${this.d.queue.name}' (known: ${[...this.d.queue.tasks.keys()].join(', ') || 'none'})`);
+        }
+      } catch (err) {
+        void this.rejectBadJob(delivery, id, err as Error);
+        continue;
+      }
+      const job: HeldJob = { delivery, id, header, task, state: 'buffered', abortRequested: false, lost: false };
+      this.held.set(delivery.entry, job);
+      this.byId.set(id, job);
+      if (this.accepting) this.buffer.push(job);
+      else job.state = 'handback';
+    }
+    this.pump();
+  }
+
+  /** An abort was requested for a job this processor may hold. */
+  requestAbort(id: string): void {
+    const job = this.byId.get(id);
+    if (!job || job.abortRequested) return;
+    job.abortRequested = true;
+    if (job.state === 'buffered') {
+      this.unbuffer(job);
+      void this.finish(job, 'aborted', { name: 'JobAbortedError', message: 'aborted before it started' }, undefined, job.header.attempt);
+    } else if (job.state === 'running') {
+      job.controller?.abort(new JobAbortedError(id));
+    }
+  }
+
+  /** The lease keeper found these jobs' leases gone: another worker owns them now. */
+  leaseLost(ids: string[]): void {
+    for (const id of ids) {
+      const job = this.byId.get(id);
+      if (!job) continue;
+      job.lost = true;
+      this.d.log.warn({ job: id }, 'lease lost; the job belongs to another worker now');
+      if (job.state === 'running') job.controller?.abort(new LeaseLostError(id));
+      else if (job.state === 'buffered' || job.state === 'handback') {
+        this.unbuffer(job);
+        this.release(job);
+      }
+    }
+  }
+
+  /** Stops starting jobs; running ones go on. */
+  stopAccepting(): void {
+    this.accepting = false;
+    for (const job of this.buffer) job.state = 'handback';
+    this.buffer.length = 0;
+    for (const w of this.roomWaiters) w.resolve();
+    this.roomWaiters = [];
+  }
+
+  /** Waits for running jobs up to `graceMs`, then aborts the rest for hand-back. */
+  async drain(graceMs: number): Promise<void> {
+    if (this.running > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
+      ]);
+      clearTimeout(timer);
+    }
+    this.abortRunning();
+    // Aborted handlers settle on the next turns of the event loop.
+    while (this.running > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    await this.acker.drain();
+  }
+
+  /** Aborts running jobs for hand-back (the grace period is over, or a second signal came). */
+  abortRunning(): void {
+    for (const job of this.held.values()) {
+      if (job.state === 'running') job.controller?.abort(new ShutdownError());
+    }
+  }
+
+  /** Hands every job still held straight back to the queue, without spending an attempt. */
+  async handBack(): Promise<number> {
+    const leases = [...this.held.values()].filter((j) => j.state === 'handback' && !j.lost && j.delivery.entry !== '');
+    let n = 0;
+    for (let i = 0; i < leases.length; i += 500) {
+      const chunk = leases.slice(i, i + 500);
+      n += await this.d.broker.requeue(this.d.queue, this.d.consumer, chunk.map((j) => ({ delivery: j.delivery, id: j.id })));
+    }
+    for (const job of leases) this.release(job);
+    return n;
+  }
+
+  private pump(): void {
+    while (this.accepting && this.running < this.d.concurrency && this.buffer.length > 0) {
+      const job = this.buffer.shift()!;
+      void this.run(job);
+    }
+  }
+
+  private unbuffer(job: HeldJob): void {
+    const i = this.buffer.indexOf(job);
+    if (i >= 0) this.buffer.splice(i, 1);
+  }
+
+  /** Forgets a held job and lets the fetcher fill its place. */
+  private release(job: HeldJob): void {
+    this.held.delete(job.delivery.entry);
+    if (this.byId.get(job.id) === job) this.byId.delete(job.id);
+    const room = this.room();
+    this.roomWaiters = this.roomWaiters.filter((w) => (room >= w.need ? (w.resolve(), false) : true));
+  }
+
+  private async run(job: HeldJob): Promise<void> {
+    job.state = 'running';
+    this.running++;
+    const { header, task, delivery } = job;
+    const attempt = header.attempt + 1;
+    const startedAt = Date.now();
+    let outcome: Outcome | undefined;
+    try {
+      if (header.opts.x !== undefined && startedAt > header.opts.x) {
+        await this.finish(job, 'expired', { name: 'JobExpiredError', message: 'expired before it could start', reason: 'expired' }, undefined, header.attempt);
+        return;
+      }
+      let args: unknown[];
+      try {
+        const decoded = this.d.serializer.decode(delivery.data!);
+        if (!Array.isArray(decoded)) throw new Error('the arguments are not a list');
+        args = decoded;
+      } catch (err) {
+        await this.rejectBadJob(delivery, job.id, new BadJobError('undecodable', (err as Error).message), job);
+        return;
+      }
+      if (task.options.atMostOnce) {
+        if (!(await this.d.broker.take(this.d.queue, this.d.consumer, { delivery, id: job.id }))) {
+          job.lost = true;
+          return;
+        }
+        job.delivery = { ...delivery, entry: '' };
+      }
+      const controller = new AbortController();
+      job.controller = controller;
+      const timeout = header.opts.t ?? task.options.timeout;
+      const timer = setTimeout(() => controller.abort(new JobTimeoutError(timeout)), timeout);
+      const ctx = this.context(job, attempt, controller.signal);
+      try {
+        outcome = { ok: true, value: await untilAborted(this.execute(task, ctx, args), controller.signal) };
+      } catch (error) {
+        outcome = { ok: false, error: controller.signal.aborted ? controller.signal.reason : error };
+      } finally {
+        clearTimeout(timer);
+      }
+    } finally {
+      this.running--;
+      if (this.running === 0) for (const w of this.idleWaiters.splice(0)) w();
+      if (outcome === undefined && job.state === 'running') this.release(job);
+      this.pump();
+    }
+    if (outcome) await this.settle(job, attempt, startedAt, outcome);
+  }
+
+  private execute(task: AnyTask, ctx: JobContext<unknown>, args: unknown[]): Promise<unknown> {
+    let next = async () => task.handler(ctx, ...args);
+    for (const mw of [...this.d.middleware].reverse()) {
+      if (!mw.execute) continue;
+      const inner = next;
+      next = () => mw.execute!(ctx, inner);
+    }
+    return next();
+  }
+
+  private context(job: HeldJob, attempt: number, signal: AbortSignal): JobContext<unknown> {
+    const { d } = this;
+    let log: Logger | undefined;
+    return {
+      id: job.id,
+      task: job.task.name,
+      queue: d.queue.name,
+      attempt,
+      maxTries: job.header.opts.m ?? job.task.options.maxTries,
+      signal,
+      get log() {
+        return (log ??= d.log.child({ job: job.id, task: job.task.name, attempt }));
+      },
+      deps: d.deps(),
+      enqueuedAt: job.header.opts.q ?? (AUTO_ID.test(job.id) ? entryTime(job.id) : undefined),
+      workerId: d.consumer,
+    };
+  }
+
+  private async settle(job: HeldJob, attempt: number, startedAt: number, outcome: Outcome): Promise<void> {
+    job.state = 'settling';
+    this.stats.processed++;
+    if (outcome.ok) {
+      this.stats.completed++;
+      await this.finish(job, 'completed', {}, this.d.serializer.encode(outcome.value), attempt, startedAt);
+      return;
+    }
+    const error = outcome.error;
+    if (job.lost || error instanceof LeaseLostError) {
+      this.release(job);
+      return;
+    }
+    if (error instanceof ShutdownError) {
+      job.state = 'handback';
+      return;
+    }
+    if (error instanceof JobAbortedError) {
+      this.stats.aborted++;
+      await this.finish(job, 'aborted', describe(error, 'aborted'), undefined, attempt, startedAt);
+      return;
+    }
+    const { options } = job.task;
+    const maxTries = job.header.opts.m ?? options.maxTries;
+    const err = asError(error);
+    const timedOut = error instanceof JobTimeoutError;
+    if (!timedOut && options.ignoreOn.some((cls) => error instanceof cls)) {
+      this.stats.failed++;
+      await this.finish(job, 'failed', describe(err, 'ignored'), undefined, attempt, startedAt);
+      return;
+    }
+    const retryable = error instanceof Retry || timedOut || !options.retryOn || options.retryOn.some((cls) => error instanceof cls);
+    if (retryable && attempt < maxTries && !options.atMostOnce) {
+      const delay = error instanceof Retry ? error.delay : backoffDelay(options.backoff, attempt);
+      this.stats.retried++;
+      const ok = await this.d.broker.retry(this.d.queue, this.d.consumer, { delivery: job.delivery, id: job.id }, attempt, delay, `${err.name}: ${err.message}`);
+      if (ok) this.d.onRetryScheduled(delay);
+      this.d.log.info({ job: job.id, task: job.task.name, attempt, delay: Math.round(delay), err: err.message }, 'job failed; retry scheduled');
+      this.release(job);
+      return;
+    }
+    const reason = timedOut ? 'timeout' : !retryable ? 'not-retryable' : 'max-tries';
+    this.stats.failed++;
+    await this.deadLetter(job, err, reason, attempt, startedAt);
+  }
+
+  /** Records a final outcome without dead-lettering (batched with other completions). */
+  private async finish(job: HeldJob, status: FinalStatus, meta: ResultMeta, value: string | Buffer | undefined, attempts: number, startedAt?: number): Promise<void> {
+    job.state = 'settling';
+    const record = encodeResult(status, { ...meta, task: job.task.name, attempts, startedAt, finishedAt: Date.now(), worker: this.d.consumer }, value);
+    const hasRecord = job.header.id !== '' || job.delivery.entry === '';
+    const recorded = await this.acker.push({
+      delivery: job.delivery, id: job.id, record, ttl: job.task.options.resultTtl, hasRecord, abortRequested: job.abortRequested,
+    });
+    if (!recorded) this.d.log.warn({ job: job.id }, 'outcome refused: the lease was lost and another worker owns the job');
+    this.release(job);
+  }
+
+  private async deadLetter(job: HeldJob, err: Error, reason: string, attempts: number, startedAt: number): Promise<void> {
+    const meta = { ...describe(err, reason), task: job.task.name, attempts, startedAt, finishedAt: Date.now(), worker: this.d.consumer };
+    const recorded = await this.d.broker.deadLetter(this.d.queue, this.d.consumer, {
+      delivery: job.delivery, id: job.id, reason, error: `${err.name}: ${err.message}`, stack: err.stack ?? '', attempts,
+      worker: this.d.consumer, record: encodeResult('failed', meta), ttl: job.task.options.resultTtl, useDlq: this.d.queue.options.deadLetter,
+    });
+    if (recorded) {
+      this.stats.deadLettered++;
+      this.d.log.error({ job: job.id, task: job.task.name, attempts, reason, err: err.message }, 'job failed for good');
+    }
+    this.release(job);
+  }
+
+  /** A job that cannot be trusted or run goes to the dead-letter stream, never executed. */
+  private async rejectBadJob(delivery: Delivery, id: string, err: Error, job?: HeldJob): Promise<void> {
+    const reason = err instanceof BadJobError ? err.reason : 'malformed';
+    this.d.log.error({ job: id, reason, err: err.message }, 'bad job dead-lettered');
+    this.stats.deadLettered++;
+    try {
+      await this.d.broker.deadLetter(this.d.queue, this.d.consumer, {
+        delivery, id, reason, error: `${err.name}: ${err.message}`, stack: '', attempts: 0, worker: this.d.consumer,
+        record: encodeResult('failed', { ...describe(err, reason), finishedAt: Date.now(), worker: this.d.consumer }),
+        ttl: this.d.queue.options.resultTtl, useDlq: true,
+      });
+    } catch (e) {
+      this.d.log.error({ err: e, job: id }, 'could not dead-letter a bad job; it stays pending and will be reclaimed');
+    }
+    if (job) this.release(job);
+  }
+}
+
+/** Resolves or rejects with the promise, or rejects with the signal's reason when it aborts first. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+function asError(e: unknown): Error {
+  if (e instanceof Error) return e;
+  return new Error(typeof e === 'string' ? e : `non-error thrown: ${JSON.stringify(e)}`);
+}
+
+function describe(e: unknown, reason: string): ResultMeta {
+  const err = asError(e);
+  return { name: err.name, message: err.message, stack: err.stack, reason };
+}

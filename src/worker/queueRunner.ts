@@ -1,0 +1,80 @@
+// Everything one worker runs for one queue, wired together: fetcher, processor, lease
+// keeper, recoverer and scheduler.
+
+import type { Logger } from 'pino';
+import type { Broker } from '../broker/types.js';
+import type { Queue } from '../registry.js';
+import type { Serializer } from '../serializer.js';
+import type { Middleware } from '../types.js';
+import { Fetcher } from './fetcher.js';
+import { LeaseKeeper } from './leaseKeeper.js';
+import { Processor, type ProcessorStats } from './processor.js';
+import { Recoverer } from './recoverer.js';
+import { Scheduler } from './scheduler.js';
+
+export interface RunnerSettings {
+  concurrency: number;
+  prefetch: number;
+  idleTimeout: number;
+  blockMs: number;
+  schedulerPollMs: number;
+}
+
+export class QueueRunner {
+  readonly processor: Processor;
+  private readonly fetcher: Fetcher;
+  private readonly leaseKeeper: LeaseKeeper;
+  private readonly recoverer: Recoverer;
+  private readonly scheduler: Scheduler;
+
+  constructor(
+    private readonly broker: Broker,
+    readonly queue: Queue<unknown>,
+    consumer: string,
+    settings: RunnerSettings,
+    shared: { serializer: Serializer; signingSecret: string | undefined; middleware: Middleware<unknown>[]; deps: () => unknown },
+    log: Logger,
+  ) {
+    const qlog = log.child({ queue: queue.name });
+    this.scheduler = new Scheduler(broker, queue, settings.schedulerPollMs, qlog);
+    this.processor = new Processor({
+      broker, queue, consumer, concurrency: settings.concurrency, prefetch: settings.prefetch, ...shared, log: qlog,
+      onRetryScheduled: (ms) => this.scheduler.dueIn(ms),
+    });
+    this.fetcher = new Fetcher(broker, queue, consumer, this.processor, settings.blockMs, qlog);
+    this.leaseKeeper = new LeaseKeeper(broker, queue, consumer, this.processor, settings.idleTimeout, qlog);
+    this.recoverer = new Recoverer(broker, queue, consumer, this.processor, settings.idleTimeout, qlog);
+  }
+
+  async start(): Promise<void> {
+    await this.broker.registerQueue(this.queue);
+    await this.broker.ensureGroups(this.queue);
+    this.leaseKeeper.start();
+    this.scheduler.start();
+    this.recoverer.start();
+    this.fetcher.start();
+  }
+
+  /** Stops fetching and starting jobs (first step of a graceful stop). */
+  async stopFetching(): Promise<void> {
+    this.processor.stopAccepting();
+    await this.fetcher.stop();
+  }
+
+  /** Lets running jobs finish within the grace period, hands back the rest, stops the rest. */
+  async finish(graceMs: number): Promise<number> {
+    await this.recoverer.stop();
+    await this.scheduler.stop();
+    await this.processor.drain(graceMs);
+    await this.leaseKeeper.stop();
+    return this.processor.handBack();
+  }
+
+  get lastFetchAt(): number {
+    return this.fetcher.lastFetchAt;
+  }
+
+  stats(): ProcessorStats {
+    return this.processor.getStats();
+  }
+}

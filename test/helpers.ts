@@ -1,0 +1,68 @@
+// Test helpers: an app with its own key prefix on the real Redis, removal of that prefix's
+// keys afterwards (the shared server is never flushed), and waiting on conditions.
+
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { Millrace, type MillraceOptions } from '../src/index.js';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export function uniquePrefix(name = 't'): string {
+  return `mrtest-${name}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Deletes every key under a prefix: the queue keys `{prefix:queue}:...` and `prefix:...`. */
+export async function removeKeys(prefix: string): Promise<number> {
+  const redis = new Redis(REDIS_URL);
+  let removed = 0;
+  try {
+    for (const pattern of [`{${prefix}:*`, `${prefix}:*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length) removed += await redis.del(...keys);
+      } while (cursor !== '0');
+    }
+  } finally {
+    redis.disconnect();
+  }
+  return removed;
+}
+
+export interface TestApp<D> {
+  app: Millrace<D>;
+  prefix: string;
+  /** Closes the app and removes its keys. */
+  cleanup(): Promise<void>;
+}
+
+/** A Millrace app on the test Redis with a fresh prefix. */
+export function testApp<D = Record<string, never>>(options: MillraceOptions<D> = {}, name = 't'): TestApp<D> {
+  const prefix = options.prefix ?? uniquePrefix(name);
+  const app = new Millrace<D>({ redis: REDIS_URL, ...options, prefix });
+  return {
+    app,
+    prefix,
+    cleanup: async () => {
+      await app.close();
+      await removeKeys(prefix);
+    },
+  };
+}
+
+/** Resolves when `check` returns a truthy value (polled), or rejects after `timeout` ms. */
+export async function waitFor<T>(check: () => T | Promise<T>, { timeout = 10_000, interval = 20, what = 'condition' } = {}): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const v = await check();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
+/** A raw Redis connection for tampering with and inspecting keys in tests. */
+export function rawRedis(): Redis {
+  return new Redis(REDIS_URL);
+}

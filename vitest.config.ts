@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    pool: 'forks',
+    maxWorkers: 2,
+    env: { MILLRACE_LOG_LEVEL: process.env.MILLRACE_LOG_LEVEL ?? 'silent' },
+    typecheck: { enabled: true, include: ['test/**/*.test-d.ts'] },
+  },
+});
