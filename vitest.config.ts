@@ -7,7 +7,8 @@ export default defineConfig({
     hookTimeout: 30_000,
     pool: 'forks',
     maxWorkers: 2,
-    env: { MILLRACE_LOG_LEVEL: process.env.MILLRACE_LOG_LEVEL ?? 'silent' },
+    // Test workers share the machine: no shared health file unless a test asks for one.
+    env: { MILLRACE_LOG_LEVEL: process.env.MILLRACE_LOG_LEVEL ?? 'silent', MILLRACE_HEALTH_FILE: 'false' },
     typecheck: { enabled: true, include: ['test/**/*.test-d.ts'] },
   },
 });

@@ -11,9 +11,12 @@ import { RedisInspector } from './redis/inspector.js';
 import { loadDotEnv, resolveRedisSettings, type RedisOption } from './settings.js';
 import { resolveSerializer, type Serializer, type SerializerOption } from './serializer.js';
 import { Worker, type WorkerHost, type WorkerOptions } from './worker/worker.js';
-import type { Broker, Inspector, JobSummary } from './broker/types.js';
+import type { Broker, Inspector, JobSummary, StoredEvent, WorkerEntry } from './broker/types.js';
+import { parseDuration, type Duration } from './duration.js';
 import type { EnqueueOptions } from './options.js';
 import type { Middleware } from './types.js';
+import { cronJobId, defineSchedule, nextTick, type CronOptions, type ScheduleDefinition, type ScheduleInfo } from './cron.js';
+import type { CronHost } from './worker/cronScheduler.js';
 
 type Hook<D> = (deps: D) => unknown;
 
@@ -32,6 +35,8 @@ export interface MillraceOptions<D> {
   middleware?: Middleware<D>[];
   logger?: Logger;
   logLevel?: string;
+  /** Lifecycle events on each queue's capped stream: false, or the cap (default 10,000 events). */
+  events?: boolean | { maxLen?: number };
 }
 
 export class Millrace<D = Record<string, never>> extends Registry<D> {
@@ -41,11 +46,14 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
   readonly signingSecret: string | undefined;
   readonly prefix: string;
   readonly middleware: Middleware<unknown>[];
+  /** Length each queue's event stream is capped at; 0 when events are off. */
+  readonly eventsMaxLen: number;
   private readonly options: MillraceOptions<D>;
   private redisBroker: RedisBroker | undefined;
   private redisInspector: RedisInspector | undefined;
   private jobClient: Client | undefined;
   private readonly included: Registry<D>[] = [];
+  private readonly codeSchedules = new Map<string, ScheduleDefinition>();
   private lifespan: AsyncGenerator<D, unknown, unknown> | undefined;
   private deps: D | undefined;
 
@@ -59,6 +67,11 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
     this.serializer = resolveSerializer(options.serializer);
     this.signingSecret = process.env.MILLRACE_SIGNING_SECRET ?? options.signingSecret;
     this.middleware = [...(options.middleware ?? [])] as Middleware<unknown>[];
+    const ev = options.events ?? true;
+    this.eventsMaxLen = ev === false ? 0 : ev === true ? 10_000 : (ev.maxLen ?? 10_000);
+    if (!Number.isInteger(this.eventsMaxLen) || this.eventsMaxLen < 0) {
+      throw new ConfigError('events.maxLen', 'an integer >= 0', this.eventsMaxLen);
+    }
     this.log = options.logger ?? pino({ name: 'millrace', level: options.logLevel ?? process.env.MILLRACE_LOG_LEVEL ?? 'info' });
   }
 
@@ -97,7 +110,11 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
   }
 
   private redis(): RedisBroker {
-    this.redisBroker ??= new RedisBroker(resolveRedisSettings(this.options.redis), this.prefix, this.serializer.binary);
+    this.redisBroker ??= new RedisBroker(resolveRedisSettings(this.options.redis), {
+      prefix: this.prefix,
+      binary: this.serializer.binary,
+      eventsMaxLen: this.eventsMaxLen,
+    });
     return this.redisBroker;
   }
 
@@ -146,8 +163,127 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
     return undefined;
   }
 
+  /** Workers whose heartbeat is current, with their counters. */
+  workers(): Promise<WorkerEntry[]> {
+    return this.inspector.workers();
+  }
+
+  /** Removes workers silent for longer than `staleAfter` and hands their jobs back to the queue. */
+  async cleanupStaleWorkers(staleAfter: Duration = 60_000): Promise<{ workers: string[]; jobs: number }> {
+    const names = new Set([...this.queues.keys(), ...(await this.inspector.queueNames())]);
+    const refs = await Promise.all([...names].map((n) => this.client.ref(n)));
+    return this.inspector.cleanupStaleWorkers(parseDuration(staleAfter, 'staleAfter'), refs);
+  }
+
   listJobs(queue: string, state: JobSummary['state'], limit = 100): Promise<JobSummary[]> {
     return this.client.listJobs(queue, state, limit);
+  }
+
+  /**
+   * Events after the given positions (per queue: an event cursor, '0-0' for the oldest kept);
+   * without `after`, the oldest kept. Pass the returned cursors back to continue.
+   */
+  async readEvents(options: { queues?: string[]; after?: Record<string, string>; count?: number } = {}): Promise<{ events: StoredEvent[]; cursors: Record<string, string> }> {
+    const queues = options.queues ?? [...new Set([...this.queues.keys(), ...(await this.inspector.queueNames())])];
+    const cursors = Object.fromEntries(queues.map((q) => [q, options.after?.[q] ?? '0-0']));
+    const reader = this.broker.eventReader();
+    try {
+      const events = await reader.read(cursors, options.count ?? 100);
+      for (const e of events) cursors[e.queue] = e.cursor;
+      return { events, cursors };
+    } finally {
+      await reader.close();
+    }
+  }
+
+  /**
+   * Follows events as they are written (from now, or from the given cursors), until the
+   * signal aborts: `for await (const e of app.subscribe({ signal })) ...`.
+   */
+  async *subscribe(options: { queues?: string[]; after?: Record<string, string>; signal?: AbortSignal } = {}): AsyncGenerator<StoredEvent> {
+    const queues = options.queues ?? [...new Set([...this.queues.keys(), ...(await this.inspector.queueNames())])];
+    const reader = this.broker.eventReader();
+    // From now: the newest event's cursor, so nothing written between two reads is missed.
+    const cursors = { ...(await reader.latest(queues.filter((q) => !options.after?.[q]))), ...options.after };
+    const onAbort = () => void reader.close();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      while (!options.signal?.aborted) {
+        let events: StoredEvent[];
+        try {
+          events = await reader.read(cursors, 100, 1000);
+        } catch (err) {
+          if (options.signal?.aborted) return;
+          throw err;
+        }
+        for (const e of events) {
+          cursors[e.queue] = e.cursor;
+          yield e;
+        }
+      }
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+      await reader.close();
+    }
+  }
+
+  /**
+   * Enqueues `task` on every tick of a cron pattern, in workers serving its queue; each
+   * tick runs once however many workers there are.
+   */
+  cron(pattern: string, task: AnyTask, options: CronOptions = {}): this {
+    const def = defineSchedule(pattern, task.name, task.queue.name, options, 'code');
+    if (this.codeSchedules.has(def.name)) throw new ConfigError('cron.name', 'a name not already used by another schedule', def.name);
+    this.codeSchedules.set(def.name, def);
+    return this;
+  }
+
+  /** Adds (or replaces) a schedule at runtime, stored in Redis, from any process. */
+  async addSchedule(pattern: string, task: AnyTask | string, options: CronOptions & { queue?: string } = {}): Promise<ScheduleDefinition> {
+    const name = typeof task === 'string' ? task : task.name;
+    const queue = options.queue ?? (typeof task === 'string' ? this.taskNamed(task)?.queue.name : task.queue.name);
+    if (!queue) throw new ConfigError('addSchedule.queue', `the queue of task '${name}' (this process does not define the task)`);
+    const def = defineSchedule(pattern, name, queue, options, 'runtime');
+    if (this.codeSchedules.has(def.name)) throw new ConfigError('cron.name', 'a name not used by a schedule defined in code', def.name);
+    await this.broker.saveSchedule(def.name, JSON.stringify(def));
+    return def;
+  }
+
+  /** Removes a runtime schedule; false when there is none of that name. */
+  async removeSchedule(name: string): Promise<boolean> {
+    const raw = (await this.broker.schedules())[name];
+    if (!raw) return false;
+    const def = JSON.parse(raw) as ScheduleDefinition;
+    return this.broker.deleteSchedule(name, await this.client.ref(def.queue));
+  }
+
+  /** Schedules defined in this process's code and those stored at runtime, with their next run. */
+  async listSchedules(): Promise<ScheduleInfo[]> {
+    const now = await this.broker.time();
+    return (await this.allSchedules()).map((def) => ({ ...def, nextRunAt: nextTick(def, now) }));
+  }
+
+  private async allSchedules(): Promise<ScheduleDefinition[]> {
+    const runtime = Object.values(await this.broker.schedules()).flatMap((raw) => {
+      try {
+        return [JSON.parse(raw) as ScheduleDefinition];
+      } catch {
+        this.log.warn({ raw: raw.slice(0, 100) }, 'ignoring an unreadable cron schedule in Redis');
+        return [];
+      }
+    });
+    return [...this.codeSchedules.values(), ...runtime.filter((d) => !this.codeSchedules.has(d.name))];
+  }
+
+  private cronHost(workerId: string): CronHost {
+    return {
+      schedules: () => this.allSchedules(),
+      fire: (def, tick) => this.client.enqueueScheduled(def, tick, cronJobId(def, tick)),
+      fireAtStartup: async (def) => {
+        await this.client.enqueueScheduled(def, undefined, `cron:${def.name}:startup:${workerId}`);
+      },
+      serverTime: () => this.broker.time(),
+    };
   }
 
   /** The dead-letter queue of a queue: list, show, count, replay, delete, purge. */
@@ -163,10 +299,13 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
   private workerHost(): WorkerHost {
     return {
       broker: this.broker,
+      inspector: this.inspector,
       serializer: this.serializer,
       signingSecret: this.signingSecret,
       middleware: this.middleware,
       log: this.log,
+      eventsMaxLen: this.eventsMaxLen,
+      cron: (workerId) => this.cronHost(workerId),
       queueNamed: (name) => this.queues.get(name) as Queue<unknown> | undefined,
       allQueues: () => [...this.queues.values()] as Queue<unknown>[],
       enterLifespan: () => this.enterLifespan(),

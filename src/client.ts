@@ -10,6 +10,7 @@ import type { Serializer } from './serializer.js';
 import type { AbortOutcome, Broker, DeadLetterEntry, EnqueueItem, Inspector, QueueRef, JobSummary } from './broker/types.js';
 import type { JobInfo, JobStatus, Middleware, OutgoingJob } from './types.js';
 import type { Queue, AnyTask } from './registry.js';
+import type { ScheduleDefinition } from './cron.js';
 
 export interface ClientDeps {
   broker: Broker;
@@ -22,14 +23,27 @@ export interface ClientDeps {
   taskNamed(name: string): AnyTask | undefined;
 }
 
-/** Queues this process has not defined are addressed with the default levels. */
+/** Levels assumed for a queue no process has registered yet. */
 const DEFAULT_LEVELS = ['low', 'normal', 'high', 'critical'];
 
 export class Client implements JobOps {
   constructor(private readonly deps: ClientDeps) {}
 
-  ref(queue: string): QueueRef {
-    return this.deps.queueNamed(queue) ?? { name: queue, levels: DEFAULT_LEVELS };
+  private readonly refs = new Map<string, QueueRef>();
+
+  /**
+   * The queue as the broker needs it. A queue this process does not define is addressed
+   * with the priority levels its defining processes registered in Redis.
+   */
+  async ref(queue: string): Promise<QueueRef> {
+    const defined = this.deps.queueNamed(queue);
+    if (defined) return defined;
+    const known = this.refs.get(queue);
+    if (known) return known;
+    const levels = await this.deps.broker.queueLevels(queue);
+    const ref = { name: queue, levels: levels ?? DEFAULT_LEVELS };
+    if (levels) this.refs.set(queue, ref);
+    return ref;
   }
 
   /** Enqueues jobs of one task, through the enqueue middleware, in one round trip. */
@@ -47,11 +61,15 @@ export class Client implements JobOps {
   }
 
   private async enqueueJobs(jobs: OutgoingJob[]): Promise<Job<unknown>[]> {
-    const created = new Map<string, boolean>();
+    // Flags in send order per queue+id: one bulk call may name the same custom id twice.
+    const created = new Map<string, boolean[]>();
     const send = async (batch: OutgoingJob[]): Promise<string[]> => {
+      const refs = new Map<string, QueueRef>();
+      for (const name of new Set(batch.map((j) => j.queue))) refs.set(name, await this.ref(name));
+      // Every item is validated before any is sent: a bad one enqueues nothing.
       const byQueue = new Map<string, { index: number; item: EnqueueItem }[]>();
       batch.forEach((job, index) => {
-        const item = this.toItem(job);
+        const item = this.toItem(job, refs.get(job.queue)!);
         const list = byQueue.get(job.queue) ?? [];
         list.push({ index, item });
         byQueue.set(job.queue, list);
@@ -59,12 +77,13 @@ export class Client implements JobOps {
       const ids: string[] = new Array(batch.length);
       await Promise.all(
         [...byQueue].map(async ([queue, list]) => {
-          const ref = this.ref(queue);
-          await this.deps.broker.registerQueue(ref);
+          const ref = refs.get(queue)!;
+          await this.deps.broker.registerQueue(ref, this.deps.queueNamed(queue) !== undefined);
           const out = await this.deps.broker.enqueue(ref, list.map((l) => l.item));
           out.forEach((o, i) => {
             ids[list[i]!.index] = o.id;
-            created.set(`${queue}\u0000${o.id}`, o.created);
+            const key = `${queue}\u0000${o.id}`;
+            created.set(key, [...(created.get(key) ?? []), o.created]);
           });
         }),
       );
@@ -77,11 +96,10 @@ export class Client implements JobOps {
       chain = (batch) => mw.enqueue!(batch, next);
     }
     const ids = await chain(jobs);
-    return ids.map((id, i) => new Job(this, jobs[i]!.queue, id, created.get(`${jobs[i]!.queue}\u0000${id}`) ?? true));
+    return ids.map((id, i) => new Job(this, jobs[i]!.queue, id, created.get(`${jobs[i]!.queue}\u0000${id}`)?.shift() ?? true));
   }
 
-  private toItem(job: OutgoingJob): EnqueueItem {
-    const ref = this.ref(job.queue);
+  private toItem(job: OutgoingJob, ref: QueueRef): EnqueueItem {
     const task = this.deps.queueNamed(job.queue)?.tasks.get(job.task);
     const defaultPriority = task?.options.priority ?? (ref.levels.includes('normal') ? 'normal' : ref.levels[0]!);
     const o = resolveEnqueueOptions(job.options, ref.levels, defaultPriority, task?.options.expires);
@@ -94,18 +112,26 @@ export class Client implements JobOps {
     return { level: o.level, id: o.id, tail: encodeTail(job.task, wire, data, this.deps.signingSecret), data, due: o.due };
   }
 
+  /** Enqueues a cron schedule's job; with a tick, only if no worker enqueued that tick yet. */
+  async enqueueScheduled(def: ScheduleDefinition, tick: number | undefined, id: string): Promise<boolean> {
+    const ref = await this.ref(def.queue);
+    const item = this.toItem({ queue: def.queue, task: def.task, args: def.args, options: { id, priority: def.priority } }, ref);
+    const out = await this.deps.broker.enqueue(ref, [item], tick === undefined ? undefined : { schedule: def.name, tick });
+    return out[0]?.created ?? false;
+  }
+
   job<R = unknown>(queue: string, id: string): Job<R> {
     return new Job<R>(this, queue, id);
   }
 
   async status(queue: string, id: string): Promise<JobStatus> {
-    const loc = await this.deps.broker.locate(this.ref(queue), id);
+    const loc = await this.deps.broker.locate(await this.ref(queue), id);
     if (loc.state === 'ended') return loc.result ? decodeResult(loc.result).status : 'unknown';
     return loc.state;
   }
 
   async info(queue: string, id: string): Promise<JobInfo> {
-    const ref = this.ref(queue);
+    const ref = await this.ref(queue);
     const loc = await this.deps.broker.locate(ref, id);
     if (loc.state === 'unknown') throw new JobNotFoundError(id, queue);
     const result = loc.result ? decodeResult(loc.result) : undefined;
@@ -147,7 +173,7 @@ export class Client implements JobOps {
   }
 
   async result(queue: string, id: string, timeoutMs: number): Promise<unknown> {
-    const raw = await this.deps.broker.waitForResult(this.ref(queue), id, timeoutMs);
+    const raw = await this.deps.broker.waitForResult(await this.ref(queue), id, timeoutMs);
     if (raw === null) throw new ResultTimeoutError(id, timeoutMs);
     const rec = decodeResult(raw);
     switch (rec.status) {
@@ -167,51 +193,60 @@ export class Client implements JobOps {
   }
 
   async abort(queue: string, id: string): Promise<AbortOutcome> {
-    const ref = this.ref(queue);
+    const ref = await this.ref(queue);
     const ttl = this.deps.queueNamed(queue)?.options.resultTtl ?? 3600;
     const record = encodeResult('aborted', { finishedAt: Date.now(), name: 'JobAbortedError', message: 'aborted before it started' });
     return this.deps.broker.abort(ref, id, record, ttl);
   }
 
-  unschedule(queue: string, id: string): Promise<boolean> {
-    return this.deps.broker.unschedule(this.ref(queue), id);
+  async unschedule(queue: string, id: string): Promise<boolean> {
+    return this.deps.broker.unschedule(await this.ref(queue), id);
   }
 
-  listJobs(queue: string, state: JobSummary['state'], limit = 100): Promise<JobSummary[]> {
-    return this.deps.inspector.listJobs(this.ref(queue), state, limit);
+  async progress(queue: string, id: string): Promise<unknown> {
+    const raw = await this.deps.broker.getProgress(await this.ref(queue), id);
+    return raw === null ? undefined : JSON.parse(raw);
+  }
+
+  async logs(queue: string, id: string, start: number, end: number): Promise<string[]> {
+    return this.deps.broker.getLogs(await this.ref(queue), id, start, end);
+  }
+
+  async listJobs(queue: string, state: JobSummary['state'], limit = 100): Promise<JobSummary[]> {
+    return this.deps.inspector.listJobs(await this.ref(queue), state, limit);
   }
 
   /** Dead-letter queue operations for one queue. */
   deadLetters(queue: string): DeadLetterQueue {
-    return new DeadLetterQueue(this.deps.inspector, this.ref(queue));
+    return new DeadLetterQueue(this.deps.inspector, () => this.ref(queue));
   }
 }
 
 export class DeadLetterQueue {
   constructor(
     private readonly inspector: Inspector,
-    private readonly queue: QueueRef,
+    private readonly resolve: () => Promise<QueueRef>,
   ) {}
 
-  list(options: { limit?: number; after?: string } = {}): Promise<DeadLetterEntry[]> {
-    return this.inspector.dlqList(this.queue, { limit: options.limit ?? 100, after: options.after });
+  async list(options: { limit?: number; after?: string } = {}): Promise<DeadLetterEntry[]> {
+    return this.inspector.dlqList(await this.resolve(), { limit: options.limit ?? 100, after: options.after });
   }
-  show(dlqId: string): Promise<DeadLetterEntry | null> {
-    return this.inspector.dlqGet(this.queue, dlqId);
+  async show(dlqId: string): Promise<DeadLetterEntry | null> {
+    return this.inspector.dlqGet(await this.resolve(), dlqId);
   }
-  count(): Promise<number> {
-    return this.inspector.dlqCount(this.queue);
+  async count(): Promise<number> {
+    return this.inspector.dlqCount(await this.resolve());
   }
   /** Puts entries back on the queue; returns the replayed job ids. */
-  replay(dlqIds: string | string[] | 'all', options: { resetAttempts?: boolean } = {}): Promise<string[]> {
+  async replay(dlqIds: string | string[] | 'all', options: { resetAttempts?: boolean } = {}): Promise<string[]> {
     const ids = dlqIds === 'all' ? 'all' : Array.isArray(dlqIds) ? dlqIds : [dlqIds];
-    return this.inspector.dlqReplay(this.queue, ids, options.resetAttempts ?? false);
+    return this.inspector.dlqReplay(await this.resolve(), ids, options.resetAttempts ?? false);
   }
-  delete(dlqIds: string | string[]): Promise<number> {
-    return this.inspector.dlqDelete(this.queue, Array.isArray(dlqIds) ? dlqIds : [dlqIds]);
+  async delete(dlqIds: string | string[]): Promise<number> {
+    return this.inspector.dlqDelete(await this.resolve(), Array.isArray(dlqIds) ? dlqIds : [dlqIds]);
   }
-  purge(): Promise<number> {
-    return this.inspector.dlqPurge(this.queue);
+  async purge(): Promise<number> {
+    return this.inspector.dlqPurge(await this.resolve());
   }
 }
 

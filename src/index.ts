@@ -4,7 +4,7 @@ export { Millrace, type MillraceOptions } from './app.js';
 export { Registry, Queue, Task, type TaskCall } from './registry.js';
 export { Job } from './job.js';
 export { DeadLetterQueue } from './client.js';
-export { Worker, type WorkerOptions, type WorkerStats } from './worker/worker.js';
+export { Worker, type WorkerOptions, type WorkerStats, type HealthReport } from './worker/worker.js';
 export type { ProcessorStats as QueueStats } from './worker/processor.js';
 export {
   MillraceError, ConfigError, Retry, JobTimeoutError, JobAbortedError, ShutdownError, LeaseLostError,
@@ -18,5 +18,8 @@ export type {
 export type {
   JobContext, Handler, JobStatus, JobInfo, JobError, Middleware, OutgoingJob, Logger,
 } from './types.js';
-export type { AbortOutcome, DeadLetterEntry, JobSummary, QueueCounts } from './broker/types.js';
+export type { AbortOutcome, DeadLetterEntry, JobSummary, QueueCounts, WorkerEntry } from './broker/types.js';
 export type { RedisOption, RedisSettings } from './settings.js';
+export { EventHub, type EventMap, type EventType, type EventOf, type MillraceEvent } from './events.js';
+export type { StoredEvent } from './broker/types.js';
+export type { CronOptions, ScheduleDefinition, ScheduleInfo } from './cron.js';

@@ -11,6 +11,8 @@ export interface JobOps {
   result(queue: string, id: string, timeoutMs: number): Promise<unknown>;
   abort(queue: string, id: string): Promise<AbortOutcome>;
   unschedule(queue: string, id: string): Promise<boolean>;
+  progress(queue: string, id: string): Promise<unknown>;
+  logs(queue: string, id: string, start: number, end: number): Promise<string[]>;
 }
 
 export class Job<R = unknown> {
@@ -48,6 +50,16 @@ export class Job<R = unknown> {
   /** Removes a delayed job (or a scheduled retry) before it becomes ready. */
   unschedule(): Promise<boolean> {
     return this.ops.unschedule(this.queue, this.id);
+  }
+
+  /** The last progress the task reported, or undefined. */
+  progress(): Promise<unknown> {
+    return this.ops.progress(this.queue, this.id);
+  }
+
+  /** The job's log lines (each prefixed with its ISO time), oldest first. */
+  logs(options: { start?: number; end?: number } = {}): Promise<string[]> {
+    return this.ops.logs(this.queue, this.id, options.start ?? 0, options.end ?? -1);
   }
 
   toJSON(): { queue: string; id: string } {

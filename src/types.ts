@@ -20,6 +20,10 @@ export interface JobContext<D = unknown> {
   /** Epoch ms the job was enqueued, when known. */
   readonly enqueuedAt: number | undefined;
   readonly workerId: string;
+  /** Records the job's progress (a number like 0-100, or any JSON value); readable by id. */
+  progress(value: unknown): Promise<void>;
+  /** Appends a line to the job's log (the last 1,000 are kept); readable by id. */
+  addLog(line: string): Promise<void>;
 }
 
 export type Handler<D, A extends unknown[], R> = (ctx: JobContext<D>, ...args: A) => R | Promise<R>;

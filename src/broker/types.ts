@@ -2,6 +2,8 @@
 // need to move jobs) and the Inspector (what the CLI and dashboard need to look at queues).
 // Nothing above this layer sees a Redis client or a key name.
 
+import type { MillraceEvent } from '../events.js';
+
 /** A queue as the broker sees it: its name and its priority levels, lowest first. */
 export interface QueueRef {
   readonly name: string;
@@ -88,10 +90,56 @@ export interface BlockingReader {
   close(): Promise<void>;
 }
 
+/** An event as read back from a queue's event stream; `cursor` is its position there. */
+export interface StoredEvent {
+  queue: string;
+  cursor: string;
+  event: MillraceEvent;
+}
+
+export interface EventReader {
+  /**
+   * Events after each queue's cursor ('0-0' from the start, '$' from now), at most `count`
+   * per queue; waits up to blockMs for the first when given.
+   */
+  read(cursors: Record<string, string>, count: number, blockMs?: number): Promise<StoredEvent[]>;
+  /** The cursor of each queue's newest event ('0-0' when there is none). */
+  latest(queues: string[]): Promise<Record<string, string>>;
+  close(): Promise<void>;
+}
+
+/** A worker's registry entry, written with every heartbeat. */
+export interface WorkerEntry {
+  id: string;
+  hostname: string;
+  pid: number;
+  queues: string[];
+  /** Jobs the worker may run at once, over all its queues. */
+  concurrency: number;
+  /** Jobs running now. */
+  running: number;
+  /** Jobs held: running, prefetched, or having their outcome recorded. */
+  held: number;
+  processed: number;
+  completed: number;
+  failed: number;
+  retried: number;
+  aborted: number;
+  deadLettered: number;
+  startedAt: number;
+  heartbeatAt: number;
+  uptimeMs: number;
+  version: string;
+}
+
 export interface Broker {
-  registerQueue(queue: QueueRef): Promise<void>;
+  /** Records the queue's name, and its priority levels when this process defines it. */
+  registerQueue(queue: QueueRef, defines: boolean): Promise<void>;
+  /** The priority levels a defining process registered for a queue, if any. */
+  queueLevels(queue: string): Promise<string[] | undefined>;
   ensureGroups(queue: QueueRef): Promise<void>;
-  enqueue(queue: QueueRef, items: EnqueueItem[]): Promise<EnqueueOutcome[]>;
+  /** Adds jobs; with `cron`, only if that schedule has not enqueued this tick or a later one. */
+  enqueue(queue: QueueRef, items: EnqueueItem[], cron?: { schedule: string; tick: number }): Promise<EnqueueOutcome[]>;
   fetch(queue: QueueRef, consumer: string, count: number): Promise<Delivery[]>;
   blockingReader(queue: QueueRef, consumer: string): BlockingReader;
   complete(queue: QueueRef, consumer: string, items: Completion[]): Promise<boolean[]>;
@@ -112,6 +160,26 @@ export interface Broker {
   onAbort(queues: QueueRef[], onAbort: (queue: string, id: string) => void): Promise<() => Promise<void>>;
   /** Server time in epoch ms. */
   time(): Promise<number>;
+  /** Appends events to the queue's capped event stream (no-op when events are off). */
+  publishEvents(queue: QueueRef, events: MillraceEvent[]): Promise<void>;
+  /** A reader of event streams on its own connection (it may block). */
+  eventReader(): EventReader;
+  saveSchedule(name: string, definition: string): Promise<void>;
+  /** Removes a cron schedule and its tick record; false when there was none. */
+  deleteSchedule(name: string, queue: QueueRef): Promise<boolean>;
+  /** Cron schedules by name (definitions as JSON). */
+  schedules(): Promise<Record<string, string>>;
+  setProgress(queue: QueueRef, id: string, progress: string, ttlMs: number): Promise<void>;
+  getProgress(queue: QueueRef, id: string): Promise<string | null>;
+  /** Appends a job log line, keeping the last maxLines. */
+  appendLog(queue: QueueRef, id: string, line: string, maxLines: number, ttlMs: number): Promise<void>;
+  getLogs(queue: QueueRef, id: string, start: number, end: number): Promise<string[]>;
+  /** Writes a worker's registry entry and its per-queue health records, all expiring after ttlMs. */
+  heartbeat(entry: WorkerEntry, ttlMs: number, health: { queue: QueueRef; record: string }[]): Promise<void>;
+  /** Removes a stopped worker's registry entry and health records. */
+  removeWorker(workerId: string, queues: QueueRef[]): Promise<void>;
+  /** Round-trip time of a PING in ms; rejects when Redis does not answer. */
+  ping(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -152,6 +220,13 @@ export interface JobSummary {
 
 export interface Inspector {
   queueNames(): Promise<string[]>;
+  /** Workers whose heartbeat has not expired. */
+  workers(): Promise<WorkerEntry[]>;
+  /**
+   * Removes workers (and consumers of the queues) silent for longer than staleMs, handing
+   * their pending jobs straight back to the queue.
+   */
+  cleanupStaleWorkers(staleMs: number, queues: QueueRef[]): Promise<{ workers: string[]; jobs: number }>;
   counts(queue: QueueRef): Promise<QueueCounts>;
   listJobs(queue: QueueRef, state: JobSummary['state'], limit: number): Promise<JobSummary[]>;
   dlqList(queue: QueueRef, opts: { limit: number; after?: string }): Promise<DeadLetterEntry[]>;

@@ -2,15 +2,16 @@
 // the typed wrapper in ./scripts.ts.
 
 import type { Redis } from 'ioredis';
-import { CONSUMER_GROUP, queuesSetKey } from './keys.js';
+import { CONSUMER_GROUP, cronTickKey, healthKey, levelsKey, queuesSetKey, schedulesKey, workerKey, workersKey } from './keys.js';
 import { callScript, SCRIPTS } from './scripts.js';
 import { connect } from './connection.js';
 import { RedisContext } from './context.js';
 import type { RedisSettings } from '../settings.js';
 import type {
   AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, Delivery, EnqueueItem, EnqueueOutcome,
-  HeldLease, Location, QueueRef,
+  EventReader, HeldLease, Location, QueueRef, StoredEvent, WorkerEntry,
 } from '../broker/types.js';
+import type { MillraceEvent } from '../events.js';
 
 type Listener = (message: string) => void;
 
@@ -21,23 +22,33 @@ export class RedisBroker implements Broker {
   private readonly readers = new Set<BlockingReader>();
   private readonly registered = new Set<string>();
 
+  private readonly eventsMaxLen: number;
+
   constructor(
     private readonly settings: RedisSettings,
-    prefix: string,
-    binary: boolean,
-    conn?: Redis,
+    options: { prefix: string; binary: boolean; eventsMaxLen: number },
   ) {
-    this.ctx = new RedisContext(conn ?? connect(settings, 'commands'), prefix, binary);
+    this.ctx = new RedisContext(connect(settings, 'commands'), options.prefix, options.binary);
+    this.eventsMaxLen = options.eventsMaxLen;
   }
 
   private get conn(): Redis {
     return this.ctx.conn;
   }
 
-  async registerQueue(queue: QueueRef): Promise<void> {
+  async registerQueue(queue: QueueRef, defines: boolean): Promise<void> {
     if (this.registered.has(queue.name)) return;
-    await this.conn.sadd(queuesSetKey(this.ctx.prefix), queue.name);
+    const p = this.ctx.prefix;
+    await Promise.all([
+      this.conn.sadd(queuesSetKey(p), queue.name),
+      defines ? this.conn.hset(levelsKey(p), queue.name, queue.levels.join(',')) : undefined,
+    ]);
     this.registered.add(queue.name);
+  }
+
+  async queueLevels(queue: string): Promise<string[] | undefined> {
+    const raw = await this.conn.hget(levelsKey(this.ctx.prefix), queue);
+    return raw ? raw.split(',') : undefined;
   }
 
   async ensureGroups(queue: QueueRef): Promise<void> {
@@ -50,7 +61,7 @@ export class RedisBroker implements Broker {
     );
   }
 
-  async enqueue(queue: QueueRef, items: EnqueueItem[]): Promise<EnqueueOutcome[]> {
+  async enqueue(queue: QueueRef, items: EnqueueItem[], cron?: { schedule: string; tick: number }): Promise<EnqueueOutcome[]> {
     const k = this.ctx.keys(queue);
     const rest: (string | number | Buffer)[] = [];
     for (const it of items) {
@@ -58,9 +69,12 @@ export class RedisBroker implements Broker {
       rest.push(this.ctx.luaLevel(queue, it.level), it.id, it.tail, it.data, due);
     }
     const out = (await callScript(this.conn, SCRIPTS.enqueue, {
-      keys: { last_id: k.lastId, delayed: k.delayed, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix },
+      keys: {
+        last_id: k.lastId, delayed: k.delayed, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, events: k.events,
+        guard: cronTickKey(k, cron?.schedule ?? ''),
+      },
       streams: k.streams,
-      args: {},
+      args: { queue: queue.name, events_max: this.eventsMaxLen, tick: cron ? Math.round(cron.tick) : '' },
       rest,
     })) as (string | number)[];
     const result: EnqueueOutcome[] = [];
@@ -317,6 +331,117 @@ export class RedisBroker implements Broker {
   async time(): Promise<number> {
     const [s, us] = await this.conn.time();
     return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+  }
+
+  async heartbeat(entry: WorkerEntry, ttlMs: number, health: { queue: QueueRef; record: string }[]): Promise<void> {
+    const p = this.ctx.prefix;
+    await Promise.all([
+      callScript(this.conn, SCRIPTS.heartbeat, {
+        keys: { workers: workersKey(p), worker: workerKey(p, entry.id) },
+        args: { id: entry.id, entry: JSON.stringify(entry), ttl: Math.round(ttlMs) },
+      }),
+      ...health.map((h) => this.conn.set(healthKey(this.ctx.keys(h.queue), entry.id), h.record, 'PX', Math.round(ttlMs))),
+    ]);
+  }
+
+  async removeWorker(workerId: string, queues: QueueRef[]): Promise<void> {
+    const p = this.ctx.prefix;
+    await Promise.all([
+      this.conn.zrem(workersKey(p), workerId),
+      this.conn.del(workerKey(p, workerId)),
+      ...queues.map((q) => this.conn.del(healthKey(this.ctx.keys(q), workerId))),
+    ]);
+  }
+
+  async publishEvents(queue: QueueRef, events: MillraceEvent[]): Promise<void> {
+    if (this.eventsMaxLen <= 0 || events.length === 0) return;
+    const key = this.ctx.keys(queue).events;
+    const pipe = this.conn.pipeline();
+    for (const e of events) pipe.xadd(key, 'MAXLEN', '~', this.eventsMaxLen, '*', 'e', JSON.stringify(e));
+    const out = await pipe.exec();
+    const failed = out?.find(([err]) => err);
+    if (failed) throw failed[0];
+  }
+
+  eventReader(): EventReader {
+    const conn = connect(this.settings, 'events', true);
+    conn.on('error', () => undefined);
+    const ctx = this.ctx;
+    return {
+      async read(cursors, count, blockMs) {
+        const refs = Object.keys(cursors);
+        if (refs.length === 0) return [];
+        const streams = refs.map((name) => ctx.eventsKey(name));
+        const args: (string | number)[] = ['COUNT', count];
+        if (blockMs !== undefined) args.push('BLOCK', blockMs);
+        args.push('STREAMS', ...streams, ...refs.map((name) => cursors[name]!));
+        const reply = (await (conn.xread as (...a: unknown[]) => Promise<unknown>)(...args)) as [string, [string, string[]][]][] | null;
+        const out: StoredEvent[] = [];
+        for (const [stream, entries] of reply ?? []) {
+          const queue = refs[streams.indexOf(stream)]!;
+          for (const [id, fields] of entries) {
+            const i = fields.indexOf('e');
+            if (i < 0) continue;
+            try {
+              out.push({ queue, cursor: id, event: JSON.parse(fields[i + 1]!) as MillraceEvent });
+            } catch {
+              // Not an event millrace wrote; skip it.
+            }
+          }
+        }
+        return out;
+      },
+      async latest(queues) {
+        const out: Record<string, string> = {};
+        for (const name of queues) {
+          const [last] = await conn.xrevrange(ctx.eventsKey(name), '+', '-', 'COUNT', 1);
+          out[name] = last ? last[0] : '0-0';
+        }
+        return out;
+      },
+      async close() {
+        await conn.quit().catch(() => conn.disconnect());
+      },
+    };
+  }
+
+  async saveSchedule(name: string, definition: string): Promise<void> {
+    await this.conn.hset(schedulesKey(this.ctx.prefix), name, definition);
+  }
+
+  async deleteSchedule(name: string, queue: QueueRef): Promise<boolean> {
+    const [removed] = await Promise.all([
+      this.conn.hdel(schedulesKey(this.ctx.prefix), name),
+      this.conn.del(cronTickKey(this.ctx.keys(queue), name)),
+    ]);
+    return removed === 1;
+  }
+
+  async schedules(): Promise<Record<string, string>> {
+    return this.conn.hgetall(schedulesKey(this.ctx.prefix));
+  }
+
+  async setProgress(queue: QueueRef, id: string, progress: string, ttlMs: number): Promise<void> {
+    await this.conn.set(this.ctx.keys(queue).progressPrefix + id, progress, 'PX', Math.round(ttlMs));
+  }
+
+  getProgress(queue: QueueRef, id: string): Promise<string | null> {
+    return this.conn.get(this.ctx.keys(queue).progressPrefix + id);
+  }
+
+  async appendLog(queue: QueueRef, id: string, line: string, maxLines: number, ttlMs: number): Promise<void> {
+    const key = this.ctx.keys(queue).logPrefix + id;
+    await this.conn.multi().rpush(key, line).ltrim(key, -maxLines, -1).pexpire(key, Math.round(ttlMs)).exec();
+  }
+
+  getLogs(queue: QueueRef, id: string, start: number, end: number): Promise<string[]> {
+    return this.conn.lrange(this.ctx.keys(queue).logPrefix + id, start, end);
+  }
+
+  async ping(): Promise<number> {
+    const start = performance.now();
+    await this.conn.ping();
+    return performance.now() - start;
   }
 
   async close(): Promise<void> {

@@ -23,6 +23,11 @@ export class RedisContext {
     return k;
   }
 
+  /** The event stream of a queue, by name alone (events do not depend on priority levels). */
+  eventsKey(queue: string): string {
+    return queueKeys(this.prefix, queue, []).events;
+  }
+
   /** Scripts index streams highest priority first, from 1. */
   luaLevel(queue: QueueRef, level: number): number {
     return queue.levels.length - level;

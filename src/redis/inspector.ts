@@ -1,12 +1,12 @@
 // The Inspector on Redis: counts, listings and dead-letter operations for the CLI, the
 // dashboard and the API.
 
-import { CONSUMER_GROUP, queuesSetKey } from './keys.js';
+import { CONSUMER_GROUP, queuesSetKey, workerKey, workersKey } from './keys.js';
 import { callScript, SCRIPTS } from './scripts.js';
 import type { RedisContext } from './context.js';
 import { decodeHeader } from '../envelope.js';
 import { decodeResult } from '../results.js';
-import type { DeadLetterEntry, Inspector, JobSummary, QueueCounts, QueueRef } from '../broker/types.js';
+import type { DeadLetterEntry, Inspector, JobSummary, QueueCounts, QueueRef, WorkerEntry } from '../broker/types.js';
 
 export class RedisInspector implements Inspector {
   constructor(private readonly ctx: RedisContext) {}
@@ -17,6 +17,50 @@ export class RedisInspector implements Inspector {
 
   async queueNames(): Promise<string[]> {
     return (await this.conn.smembers(queuesSetKey(this.ctx.prefix))).sort();
+  }
+
+  async workers(): Promise<WorkerEntry[]> {
+    const ids = await this.conn.zrange(workersKey(this.ctx.prefix), '0', '-1');
+    const raws = await Promise.all(ids.map((id) => this.conn.get(workerKey(this.ctx.prefix, id))));
+    return raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as WorkerEntry);
+  }
+
+  async cleanupStaleWorkers(staleMs: number, queues: QueueRef[] = []): Promise<{ workers: string[]; jobs: number }> {
+    const p = this.ctx.prefix;
+    const [s, us] = await this.conn.time();
+    const cutoff = Number(s) * 1000 + Math.floor(Number(us) / 1000) - staleMs;
+    const stale = await this.conn.zrangebyscore(workersKey(p), '-inf', `(${cutoff}`);
+    const alive = new Set(await this.conn.zrangebyscore(workersKey(p), String(cutoff), '+inf'));
+    for (const id of stale) await Promise.all([this.conn.zrem(workersKey(p), id), this.conn.del(workerKey(p, id))]);
+    const removed = new Set(stale);
+    let jobs = 0;
+    for (const queue of queues) {
+      const k = this.ctx.keys(queue);
+      for (let i = 0; i < k.streams.length; i++) {
+        const stream = k.streams[i]!;
+        const consumers = ((await this.conn.xinfo('CONSUMERS', stream, CONSUMER_GROUP).catch(() => [])) as unknown[][]).map(toObject);
+        for (const c of consumers) {
+          const name = String(c.name);
+          if (alive.has(name) || Number(c.idle) < staleMs) continue;
+          // Hand the silent consumer's pending jobs back, then forget the consumer.
+          for (;;) {
+            const pending = (await this.conn.xpending(stream, CONSUMER_GROUP, '-', '+', 500, name)) as [string][];
+            if (pending.length === 0) break;
+            const rest = pending.flatMap(([entry]) => [i + 1, entry, '', '']);
+            jobs += (await callScript(this.conn, SCRIPTS.requeue, {
+              keys: { last_id: k.lastId, job_prefix: k.jobPrefix },
+              streams: k.streams,
+              args: { group: CONSUMER_GROUP, consumer: name },
+              rest,
+            })) as number;
+            if (pending.length < 500) break;
+          }
+          await this.conn.xgroup('DELCONSUMER', stream, CONSUMER_GROUP, name);
+          removed.add(name);
+        }
+      }
+    }
+    return { workers: [...removed], jobs };
   }
 
   async counts(queue: QueueRef): Promise<QueueCounts> {
@@ -156,7 +200,8 @@ export class RedisInspector implements Inspector {
       id = h.id;
       task = h.task;
     } catch {
-      // Malformed jobs are dead-lettered as they were found.
+      // Malformed jobs are dead-lettered as they were found; the id still leads the header.
+      id = header.includes('|') ? header.slice(0, header.indexOf('|')) : '';
     }
     const str = (name: string) => f[name]?.toString() ?? '';
     const data = this.ctx.binary ? (f.d ?? Buffer.alloc(0)) : str('d');

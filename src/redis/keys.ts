@@ -3,6 +3,8 @@
 // All keys of one queue share the hash tag `{<prefix>:<queue>}`, so a queue lives in one
 // Cluster slot and every script touching it is Cluster-safe; different queues spread out.
 
+import { ConfigError } from '../errors.js';
+
 export interface QueueKeys {
   /** The hash-tagged base every key of the queue starts with. */
   readonly base: string;
@@ -24,6 +26,12 @@ export interface QueueKeys {
   readonly resultPrefix: string;
   /** Prefix of per-job "someone is waiting for this result" markers. */
   readonly waiterPrefix: string;
+  /** Capped stream of the queue's lifecycle events. */
+  readonly events: string;
+  /** Prefix of per-job progress values (written by the task). */
+  readonly progressPrefix: string;
+  /** Prefix of per-job log lines (lists, written by the task). */
+  readonly logPrefix: string;
   /** Pub/sub channel carrying ids of jobs whose result landed while someone waited. */
   readonly doneChannel: string;
   /** Pub/sub channel carrying ids of active jobs to abort. */
@@ -32,13 +40,11 @@ export interface QueueKeys {
 
 export const CONSUMER_GROUP = 'millrace';
 
-const NAME = /^[A-Za-z0-9_.\-]{1,100}$/;
+const NAME = /^[A-Za-z0-9_.-]{1,100}$/;
 
 export function assertName(kind: string, name: string): void {
   if (!NAME.test(name)) {
-    throw new TypeError(
-      `invalid ${kind} name ${JSON.stringify(name)}: use 1-100 letters, digits, '_', '.' or '-'`,
-    );
+    throw new ConfigError(`${kind} name`, "1-100 letters, digits, '_', '.' or '-'", name);
   }
 }
 
@@ -56,6 +62,9 @@ export function queueKeys(prefix: string, queue: string, levels: readonly string
     jobPrefix: `${base}:j:`,
     resultPrefix: `${base}:r:`,
     waiterPrefix: `${base}:w:`,
+    events: `${base}:events`,
+    progressPrefix: `${base}:pg:`,
+    logPrefix: `${base}:log:`,
     doneChannel: `${base}:done`,
     abortChannel: `${base}:abort`,
   };
@@ -64,4 +73,34 @@ export function queueKeys(prefix: string, queue: string, levels: readonly string
 /** Set of queue names ever used under a prefix (for lookups that do not name a queue). */
 export function queuesSetKey(prefix: string): string {
   return `${prefix}:queues`;
+}
+
+/** Hash of queue name to its priority levels, lowest first, comma-separated. */
+export function levelsKey(prefix: string): string {
+  return `${prefix}:levels`;
+}
+
+/** Hash of cron schedule name to its definition (JSON). */
+export function schedulesKey(prefix: string): string {
+  return `${prefix}:cron`;
+}
+
+/** The last tick (ms) a cron schedule enqueued, in its queue's slot. */
+export function cronTickKey(queue: QueueKeys, schedule: string): string {
+  return `${queue.base}:cron:${schedule}`;
+}
+
+/** Sorted set of worker ids scored by their last heartbeat (server ms). */
+export function workersKey(prefix: string): string {
+  return `${prefix}:workers`;
+}
+
+/** A worker's registry entry (JSON, expires after the heartbeat TTL). */
+export function workerKey(prefix: string, workerId: string): string {
+  return `${prefix}:worker:${workerId}`;
+}
+
+/** A worker's health record for one queue (counters, expires after the heartbeat TTL). */
+export function healthKey(queue: QueueKeys, workerId: string): string {
+  return `${queue.base}:health:${workerId}`;
 }

@@ -29,7 +29,7 @@ function spec<const K extends string, const A extends string>(
 }
 
 export const SCRIPTS = {
-  enqueue: spec('enqueue', ['last_id', 'delayed', 'job_prefix', 'result_prefix'], []),
+  enqueue: spec('enqueue', ['last_id', 'delayed', 'job_prefix', 'result_prefix', 'events', 'guard'], ['queue', 'events_max', 'tick']),
   fetch: spec('fetch', [], ['group', 'consumer', 'count']),
   complete: spec('complete', ['result_prefix', 'job_prefix', 'waiter_prefix', 'aborting'], ['group', 'consumer', 'done_channel']),
   retry: spec('retry', ['delayed', 'job_prefix', 'last_id', 'stream'],
@@ -47,6 +47,7 @@ export const SCRIPTS = {
   locate: spec('locate', ['delayed', 'job_prefix', 'result_prefix', 'aborting'], ['id', 'group']),
   replay: spec('replay', ['dlq', 'last_id', 'job_prefix', 'result_prefix'], ['reset_attempts', 'default_level']),
   unschedule: spec('unschedule', ['delayed', 'job_prefix'], ['id'], false),
+  heartbeat: spec('heartbeat', ['workers', 'worker'], ['id', 'entry', 'ttl'], false),
   take: spec('take', ['job_prefix', 'stream'], ['group', 'consumer', 'entry', 'token', 'id', 'level'], false),
 } as const;
 

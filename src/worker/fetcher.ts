@@ -49,8 +49,11 @@ export class Fetcher {
       if (this.stopped || room <= 0) continue;
       try {
         let got = await this.broker.fetch(this.queue, this.consumer, room);
-        if (got.length === 0 && !this.stopped) got = await this.reader.read(room, this.blockMs);
         this.lastFetchAt = Date.now();
+        if (got.length === 0 && !this.stopped) {
+          got = await this.reader.read(room, this.blockMs);
+          this.lastFetchAt = Date.now();
+        }
         failures = 0;
         // Entries that arrive after stop() are held and handed back with the rest.
         this.processor.accept(got);

@@ -13,6 +13,7 @@ import {
   BadJobError, JobAbortedError, JobTimeoutError, LeaseLostError, Retry, ShutdownError,
 } from '../errors.js';
 import { Acker } from './acker.js';
+import type { EventHub } from '../events.js';
 import type { Broker, Delivery, HeldLease } from '../broker/types.js';
 import type { Queue, AnyTask } from '../registry.js';
 import type { Serializer } from '../serializer.js';
@@ -29,6 +30,7 @@ export interface ProcessorDeps {
   middleware: Middleware<unknown>[];
   deps: () => unknown;
   log: Logger;
+  events: EventHub;
   /** Called when a retry was scheduled this many ms ahead (the scheduler wakes for it). */
   onRetryScheduled(delayMs: number): void;
 }
@@ -234,6 +236,7 @@ export class Processor {
     let outcome: Outcome | undefined;
     try {
       if (header.opts.x !== undefined && startedAt > header.opts.x) {
+        this.d.events.emit('job.failed', { ...this.about(job), attempt, durationMs: 0, error: 'JobExpiredError: expired before it could start', willRetry: false });
         await this.finish(job, 'expired', { name: 'JobExpiredError', message: 'expired before it could start', reason: 'expired' }, undefined, header.attempt);
         return;
       }
@@ -253,6 +256,8 @@ export class Processor {
         }
         job.delivery = { ...delivery, entry: '' };
       }
+      const enqueuedAt = header.opts.q ?? (AUTO_ID.test(job.id) ? entryTime(job.id) : undefined);
+      this.d.events.emit('job.started', { ...this.about(job), attempt, pickupMs: enqueuedAt === undefined ? undefined : startedAt - enqueuedAt });
       const controller = new AbortController();
       job.controller = controller;
       const timeout = header.opts.t ?? task.options.timeout;
@@ -272,6 +277,10 @@ export class Processor {
       this.pump();
     }
     if (outcome) await this.settle(job, attempt, startedAt, outcome);
+  }
+
+  private about(job: HeldJob): { queue: string; id: string; task: string; worker: string } {
+    return { queue: this.d.queue.name, id: job.id, task: job.task.name, worker: this.d.consumer };
   }
 
   private execute(task: AnyTask, ctx: JobContext<unknown>, args: unknown[]): Promise<unknown> {
@@ -300,14 +309,18 @@ export class Processor {
       deps: d.deps(),
       enqueuedAt: job.header.opts.q ?? (AUTO_ID.test(job.id) ? entryTime(job.id) : undefined),
       workerId: d.consumer,
+      progress: (value) => d.broker.setProgress(d.queue, job.id, JSON.stringify(value ?? null), sideRecordTtl(job.task.options.resultTtl)),
+      addLog: (line) => d.broker.appendLog(d.queue, job.id, `${new Date().toISOString()} ${line}`, 1000, sideRecordTtl(job.task.options.resultTtl)),
     };
   }
 
   private async settle(job: HeldJob, attempt: number, startedAt: number, outcome: Outcome): Promise<void> {
     job.state = 'settling';
     this.stats.processed++;
+    const durationMs = Date.now() - startedAt;
     if (outcome.ok) {
       this.stats.completed++;
+      this.d.events.emit('job.completed', { ...this.about(job), attempt, durationMs });
       await this.finish(job, 'completed', {}, this.d.serializer.encode(outcome.value), attempt, startedAt);
       return;
     }
@@ -320,8 +333,10 @@ export class Processor {
       job.state = 'handback';
       return;
     }
-    if (error instanceof JobAbortedError) {
+    // An abort was asked for: however the handler ended, the job is not retried.
+    if (error instanceof JobAbortedError || job.abortRequested) {
       this.stats.aborted++;
+      this.d.events.emit('job.aborted', this.about(job));
       await this.finish(job, 'aborted', describe(error, 'aborted'), undefined, attempt, startedAt);
       return;
     }
@@ -329,8 +344,10 @@ export class Processor {
     const maxTries = job.header.opts.m ?? options.maxTries;
     const err = asError(error);
     const timedOut = error instanceof JobTimeoutError;
+    const failed = { ...this.about(job), attempt, durationMs, error: `${err.name}: ${err.message}` };
     if (!timedOut && options.ignoreOn.some((cls) => error instanceof cls)) {
       this.stats.failed++;
+      this.d.events.emit('job.failed', { ...failed, willRetry: false });
       await this.finish(job, 'failed', describe(err, 'ignored'), undefined, attempt, startedAt);
       return;
     }
@@ -338,14 +355,18 @@ export class Processor {
     if (retryable && attempt < maxTries && !options.atMostOnce) {
       const delay = error instanceof Retry ? error.delay : backoffDelay(options.backoff, attempt);
       this.stats.retried++;
-      const ok = await this.d.broker.retry(this.d.queue, this.d.consumer, { delivery: job.delivery, id: job.id }, attempt, delay, `${err.name}: ${err.message}`);
-      if (ok) this.d.onRetryScheduled(delay);
-      this.d.log.info({ job: job.id, task: job.task.name, attempt, delay: Math.round(delay), err: err.message }, 'job failed; retry scheduled');
+      this.d.events.emit('job.failed', { ...failed, willRetry: true });
+      const ok = await this.d.broker.retry(this.d.queue, this.d.consumer, { delivery: job.delivery, id: job.id }, attempt, delay, failed.error);
+      if (ok) {
+        this.d.onRetryScheduled(delay);
+        this.d.events.emit('job.retried', { ...this.about(job), attempt, delayMs: Math.round(delay), error: failed.error });
+      }
       this.release(job);
       return;
     }
-    const reason = timedOut ? 'timeout' : !retryable ? 'not-retryable' : 'max-tries';
+    const reason = timedOut ? 'timeout' : !retryable ? 'not-retryable' : options.atMostOnce ? 'at-most-once' : 'max-tries';
     this.stats.failed++;
+    this.d.events.emit('job.failed', { ...failed, willRetry: false });
     await this.deadLetter(job, err, reason, attempt, startedAt);
   }
 
@@ -369,7 +390,7 @@ export class Processor {
     });
     if (recorded) {
       this.stats.deadLettered++;
-      this.d.log.error({ job: job.id, task: job.task.name, attempts, reason, err: err.message }, 'job failed for good');
+      this.d.events.emit('job.dead', { ...this.about(job), attempt: attempts, reason, error: `${err.name}: ${err.message}` });
     }
     this.release(job);
   }
@@ -377,8 +398,10 @@ export class Processor {
   /** A job that cannot be trusted or run goes to the dead-letter stream, never executed. */
   private async rejectBadJob(delivery: Delivery, id: string, err: Error, job?: HeldJob): Promise<void> {
     const reason = err instanceof BadJobError ? err.reason : 'malformed';
-    this.d.log.error({ job: id, reason, err: err.message }, 'bad job dead-lettered');
     this.stats.deadLettered++;
+    this.d.events.emit('job.dead', {
+      queue: this.d.queue.name, id, task: job?.task.name ?? taskOf(delivery), attempt: 0, worker: this.d.consumer, reason, error: `${err.name}: ${err.message}`,
+    });
     try {
       await this.d.broker.deadLetter(this.d.queue, this.d.consumer, {
         delivery, id, reason, error: `${err.name}: ${err.message}`, stack: '', attempts: 0, worker: this.d.consumer,
@@ -390,6 +413,13 @@ export class Processor {
     }
     if (job) this.release(job);
   }
+}
+
+/** The task name a header claims, or '' when it has none. */
+function taskOf(delivery: Delivery): string {
+  const h = delivery.header === undefined ? '' : String(delivery.header);
+  const a = h.indexOf('|');
+  return a < 0 ? '' : h.slice(a + 1, Math.max(a + 1, h.indexOf('|', a + 1)));
 }
 
 /** Resolves or rejects with the promise, or rejects with the signal's reason when it aborts first. */
@@ -409,6 +439,12 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
       },
     );
   });
+}
+
+/** Progress and logs outlive the job by its result retention (at least a day when results are not kept). */
+function sideRecordTtl(resultTtlSeconds: number): number {
+  if (resultTtlSeconds < 0) return 365 * 86_400_000;
+  return Math.max(resultTtlSeconds, 86_400) * 1000;
 }
 
 function asError(e: unknown): Error {

@@ -6,6 +6,7 @@ import type { Broker } from '../broker/types.js';
 import type { Queue } from '../registry.js';
 import type { Serializer } from '../serializer.js';
 import type { Middleware } from '../types.js';
+import type { EventHub } from '../events.js';
 import { Fetcher } from './fetcher.js';
 import { LeaseKeeper } from './leaseKeeper.js';
 import { Processor, type ProcessorStats } from './processor.js';
@@ -27,15 +28,18 @@ export class QueueRunner {
   private readonly recoverer: Recoverer;
   private readonly scheduler: Scheduler;
 
+  readonly concurrency: number;
+
   constructor(
     private readonly broker: Broker,
     readonly queue: Queue<unknown>,
     consumer: string,
     settings: RunnerSettings,
-    shared: { serializer: Serializer; signingSecret: string | undefined; middleware: Middleware<unknown>[]; deps: () => unknown },
+    shared: { serializer: Serializer; signingSecret: string | undefined; middleware: Middleware<unknown>[]; deps: () => unknown; events: EventHub },
     log: Logger,
   ) {
     const qlog = log.child({ queue: queue.name });
+    this.concurrency = settings.concurrency;
     this.scheduler = new Scheduler(broker, queue, settings.schedulerPollMs, qlog);
     this.processor = new Processor({
       broker, queue, consumer, concurrency: settings.concurrency, prefetch: settings.prefetch, ...shared, log: qlog,
@@ -47,7 +51,7 @@ export class QueueRunner {
   }
 
   async start(): Promise<void> {
-    await this.broker.registerQueue(this.queue);
+    await this.broker.registerQueue(this.queue, true);
     await this.broker.ensureGroups(this.queue);
     this.leaseKeeper.start();
     this.scheduler.start();

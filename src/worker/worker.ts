@@ -3,16 +3,24 @@
 
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
 import { parseDuration, type Duration } from '../duration.js';
 import { ConfigError } from '../errors.js';
 import { envInt, envSeconds } from '../settings.js';
-import type { Broker } from '../broker/types.js';
+import type { Broker, Inspector, WorkerEntry } from '../broker/types.js';
 import type { Queue } from '../registry.js';
 import type { Serializer } from '../serializer.js';
 import type { Middleware } from '../types.js';
 import { QueueRunner } from './queueRunner.js';
 import type { ProcessorStats } from './processor.js';
+import { Heartbeater } from './heartbeater.js';
+import { CronScheduler, type CronHost } from './cronScheduler.js';
+import { EventPublisher } from './eventPublisher.js';
+import { EventHub, type EventOf, type EventType, type MillraceEvent } from '../events.js';
+import { Janitor } from './janitor.js';
+
+const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
 export interface WorkerOptions {
   /** Queue names to serve (default: every queue the app defines). */
@@ -31,14 +39,36 @@ export interface WorkerOptions {
   handleSignals?: boolean;
   /** Worker (consumer) id; must be unique. Default: host:pid:random. */
   id?: string;
+  /** How often the worker writes its heartbeat (default 10 s, or MILLRACE_HEARTBEAT_INTERVAL). */
+  heartbeatInterval?: Duration;
+  /** How long a heartbeat counts (default 30 s, or MILLRACE_HEARTBEAT_TTL); must exceed the interval. */
+  heartbeatTtl?: Duration;
+  /** Health file for `test -f` probes (default /tmp/millrace_worker_healthy, or MILLRACE_HEALTH_FILE); false for none. */
+  healthFile?: string | false;
+  /** Event-loop delay above which the worker reports itself unhealthy (default 1 s). */
+  maxEventLoopLag?: Duration;
+}
+
+export interface HealthReport {
+  healthy: boolean;
+  status: Worker['status'];
+  broker: { connected: boolean; latencyMs?: number; error?: string };
+  /** Epoch ms of the last fetch that reached Redis, over all queues. */
+  lastFetchAt: number;
+  lastHeartbeatAt: number;
+  eventLoopLagMs: number;
+  problems: string[];
 }
 
 export interface WorkerHost {
   readonly broker: Broker;
+  readonly inspector: Inspector;
   readonly serializer: Serializer;
   readonly signingSecret: string | undefined;
   readonly middleware: Middleware<unknown>[];
   readonly log: Logger;
+  readonly eventsMaxLen: number;
+  cron(workerId: string): CronHost;
   queueNamed(name: string): Queue<unknown> | undefined;
   allQueues(): Queue<unknown>[];
   /** Enters the lifespan (and startup hooks) and returns the dependencies. */
@@ -65,7 +95,18 @@ export class Worker {
   private deps: unknown;
   private startedAt = 0;
   private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
+  private signalledWhileStarting = false;
   private readonly log: Logger;
+  private readonly heartbeater: Heartbeater;
+  /** Lifecycle events of this worker, in process. */
+  readonly events = new EventHub();
+  private readonly publisher: EventPublisher | undefined;
+  private readonly janitor: Janitor;
+  private readonly cron: CronScheduler;
+  private readonly maxLagMs: number;
+  private lagTimer: NodeJS.Timeout | undefined;
+  /** Largest event-loop delay seen since the last healthcheck, ms. */
+  private lagMaxMs = 0;
 
   constructor(
     private readonly host: WorkerHost,
@@ -95,10 +136,33 @@ export class Worker {
       return new QueueRunner(
         host.broker, queue, this.id,
         { concurrency: c, prefetch, idleTimeout: queue.options.idleTimeout, blockMs, schedulerPollMs },
-        { serializer: host.serializer, signingSecret: host.signingSecret, middleware: host.middleware, deps: () => this.deps },
+        { serializer: host.serializer, signingSecret: host.signingSecret, middleware: host.middleware, deps: () => this.deps, events: this.events },
         this.log,
       );
     });
+    const intervalMs = options.heartbeatInterval !== undefined
+      ? parseDuration(options.heartbeatInterval, 'worker.heartbeatInterval')
+      : (envSeconds(env, ['MILLRACE_HEARTBEAT_INTERVAL']) ?? 10_000);
+    const ttlMs = options.heartbeatTtl !== undefined
+      ? parseDuration(options.heartbeatTtl, 'worker.heartbeatTtl')
+      : (envSeconds(env, ['MILLRACE_HEARTBEAT_TTL']) ?? 30_000);
+    if (intervalMs <= 0) throw new ConfigError('worker.heartbeatInterval', 'a duration > 0', intervalMs);
+    if (ttlMs <= intervalMs) {
+      throw new ConfigError('worker.heartbeatTtl', `a duration longer than the heartbeat interval (${intervalMs} ms), so one late beat does not expire the worker`, ttlMs);
+    }
+    const healthFile = options.healthFile ?? (env.MILLRACE_HEALTH_FILE === undefined ? '/tmp/millrace_worker_healthy'
+      : /^(false|0|off|no|)$/i.test(env.MILLRACE_HEALTH_FILE) ? false : env.MILLRACE_HEALTH_FILE);
+    this.maxLagMs = parseDuration(options.maxEventLoopLag ?? 1000, 'worker.maxEventLoopLag');
+    const queues = this.runners.map((r) => r.queue);
+    this.heartbeater = new Heartbeater(host.broker, {
+      queues,
+      entry: () => this.entry(),
+      healthRecord: (queue) => JSON.stringify({ worker: this.id, at: Date.now(), ...this.runners.find((r) => r.queue.name === queue)?.stats() }),
+    }, { intervalMs, ttlMs, healthFile }, this.log);
+    if (host.eventsMaxLen > 0) this.publisher = new EventPublisher(host.broker, this.events, queues, this.log);
+    this.events.onAny((e) => logEvent(this.log, e));
+    this.cron = new CronScheduler(host.cron(this.id), new Set(queues.map((q) => q.name)), this.log);
+    this.janitor = new Janitor(host.inspector, queues, ttlMs * 2, Math.max(ttlMs, 60_000), this.log);
   }
 
   /** Starts the worker in the background; resolves once it is fetching. */
@@ -106,15 +170,22 @@ export class Worker {
     if (this.state !== 'new') throw new Error(`worker ${this.id} was already started`);
     this.state = 'starting';
     this.startedAt = Date.now();
+    // Handlers go in first: a signal while starting must still end in a graceful stop.
+    if (this.handleSignals) this.installSignalHandlers();
+    this.publisher?.start();
     this.deps = await this.host.enterLifespan();
     this.stopAbortListener = await this.host.broker.onAbort(
       this.runners.map((r) => r.queue),
       (queue, id) => this.runners.find((r) => r.queue.name === queue)?.processor.requestAbort(id),
     );
     for (const r of this.runners) await r.start();
-    if (this.handleSignals) this.installSignalHandlers();
+    this.sampleEventLoopLag();
+    await this.heartbeater.start();
+    this.janitor.start();
+    await this.cron.start();
     this.state = 'running';
-    this.log.info({ queues: this.runners.map((r) => r.queue.name) }, 'worker started');
+    this.events.emit('worker.started', { worker: this.id, queues: this.runners.map((r) => r.queue.name), hostname: hostname(), pid: process.pid });
+    if (this.signalledWhileStarting) void this.stop();
   }
 
   /** Runs until stop() or SIGTERM/SIGINT, then stops gracefully. */
@@ -140,15 +211,20 @@ export class Worker {
   private async shutdown(graceMs: number): Promise<void> {
     this.state = 'stopping';
     this.log.info({ graceMs }, 'worker stopping');
+    await this.cron.stop();
     await Promise.all(this.runners.map((r) => r.stopFetching()));
     const handedBack = await Promise.all(this.runners.map((r) => r.finish(graceMs)));
     await this.stopAbortListener?.();
+    await this.janitor.stop();
+    await this.heartbeater.stop();
+    clearInterval(this.lagTimer);
     for (const [sig, fn] of this.signalHandlers) process.off(sig, fn);
     try {
       await this.host.exitLifespan();
     } finally {
       this.state = 'stopped';
-      this.log.info({ handedBack: handedBack.reduce((a, b) => a + b, 0) }, 'worker stopped');
+      this.events.emit('worker.stopped', { worker: this.id, queues: this.runners.map((r) => r.queue.name), handedBack: handedBack.reduce((a, b) => a + b, 0) });
+      await this.publisher?.stop();
     }
   }
 
@@ -161,7 +237,8 @@ export class Worker {
           return;
         }
         this.log.info(`${sig} received`);
-        void this.stop();
+        if (this.state === 'starting') this.signalledWhileStarting = true;
+        else void this.stop();
       };
       process.on(sig, fn);
       this.signalHandlers.push([sig, fn]);
@@ -172,11 +249,112 @@ export class Worker {
     return this.state;
   }
 
+  /** Calls fn for each event of this type from this worker (in process). */
+  on<K extends EventType>(type: K, fn: (event: EventOf<K>) => void): () => void {
+    return this.events.on(type, fn);
+  }
+
+  /** Measures how late a 100 ms timer fires: the time the event loop was blocked. */
+  private sampleEventLoopLag(): void {
+    let last = performance.now();
+    this.lagTimer = setInterval(() => {
+      const now = performance.now();
+      this.lagMaxMs = Math.max(this.lagMaxMs, now - last - 100);
+      last = now;
+    }, 100);
+    this.lagTimer.unref();
+  }
+
+  /** This worker's registry entry, as its heartbeat publishes it. */
+  entry(): WorkerEntry {
+    const per = this.runners.map((r) => r.stats());
+    const sum = (k: keyof ProcessorStats) => per.reduce((a, s) => a + s[k], 0);
+    const now = Date.now();
+    return {
+      id: this.id,
+      hostname: hostname(),
+      pid: process.pid,
+      queues: this.runners.map((r) => r.queue.name),
+      concurrency: this.runners.reduce((a, r) => a + r.concurrency, 0),
+      running: sum('running'),
+      held: sum('held'),
+      processed: sum('processed'),
+      completed: sum('completed'),
+      failed: sum('failed'),
+      retried: sum('retried'),
+      aborted: sum('aborted'),
+      deadLettered: sum('deadLettered'),
+      startedAt: this.startedAt,
+      heartbeatAt: now,
+      uptimeMs: this.startedAt ? now - this.startedAt : 0,
+      version: VERSION,
+    };
+  }
+
+  /**
+   * Whether this worker is fit to run jobs: Redis answers, the event loop is not blocked,
+   * heartbeats go through, and it is running.
+   */
+  async healthcheck(): Promise<HealthReport> {
+    const problems: string[] = [];
+    let broker: HealthReport['broker'];
+    try {
+      const latencyMs = await withTimeout(this.host.broker.ping(), 2000);
+      broker = { connected: true, latencyMs };
+    } catch (err) {
+      broker = { connected: false, error: (err as Error).message };
+      problems.push(`Redis does not answer: ${(err as Error).message}`);
+    }
+    // Let a sampler tick that was held up by a blocked loop record its delay first.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const eventLoopLagMs = Math.round(this.lagMaxMs);
+    this.lagMaxMs = 0;
+    if (eventLoopLagMs > this.maxLagMs) problems.push(`event loop blocked for ${Math.round(eventLoopLagMs)} ms`);
+    if (this.state !== 'running') problems.push(`worker is ${this.state}`);
+    if (this.heartbeater.lastError) problems.push(`last heartbeat failed: ${this.heartbeater.lastError}`);
+    return {
+      healthy: problems.length === 0,
+      status: this.state,
+      broker,
+      lastFetchAt: Math.max(0, ...this.runners.map((r) => r.lastFetchAt)),
+      lastHeartbeatAt: this.heartbeater.lastBeatAt,
+      eventLoopLagMs,
+      problems,
+    };
+  }
+
   stats(): WorkerStats {
     return {
       id: this.id,
       startedAt: this.startedAt,
       queues: Object.fromEntries(this.runners.map((r) => [r.queue.name, r.stats()])),
     };
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms))),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Logs are one consumer of the event map: routine events at debug, trouble louder. */
+function logEvent(log: Logger, e: MillraceEvent): void {
+  switch (e.type) {
+    case 'worker.started':
+      return log.info({ queues: e.queues }, 'worker started');
+    case 'worker.stopped':
+      return log.info({ handedBack: e.handedBack }, 'worker stopped');
+    case 'job.retried':
+      return log.info({ job: e.id, task: e.task, attempt: e.attempt, delay: e.delayMs, err: e.error }, 'job failed; retry scheduled');
+    case 'job.dead':
+      return log.error({ job: e.id, task: e.task, attempts: e.attempt, reason: e.reason, err: e.error }, 'job failed for good');
+    case 'job.failed':
+      if (!e.willRetry) log.warn({ job: e.id, task: e.task, attempt: e.attempt, err: e.error }, 'job failed');
+      return;
+    default:
+      if (log.isLevelEnabled('debug')) log.debug({ job: 'id' in e ? e.id : undefined }, e.type);
   }
 }

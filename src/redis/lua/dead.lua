@@ -19,7 +19,10 @@ if entry ~= '' then
   if f then h, d = f.h or '', f.d or '' end
 end
 if ARGV[16] == '1' then
-  redis.call('XADD', KEYS[1], '*', 'h', header_with(h, id, nil), 'd', d, 'level', ARGV[8],
+  -- The header counts attempts spent; the failed one is spent too (replay goes on from it).
+  local spent = nil
+  if (tonumber(ARGV[12]) or 0) > 0 then spent = ARGV[12] end
+  redis.call('XADD', KEYS[1], '*', 'h', header_with(h, id, spent), 'd', d, 'level', ARGV[8],
     'reason', ARGV[9], 'error', ARGV[10], 'stack', ARGV[11], 'attempts', ARGV[12],
     'queue', ARGV[7], 'worker', ARGV[13], 'failed_at', now_ms())
 end

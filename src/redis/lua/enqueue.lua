@@ -1,15 +1,26 @@
 -- enqueue: adds a batch of jobs, each ready (XADD) or delayed (ZADD), skipping custom ids
 -- that already exist (as a job or a kept result).
--- KEYS: last_id, delayed, job_prefix, result_prefix, streams... (highest priority first)
--- ARGV: per job, 5 values: level (1-based index into streams), id ('' = auto), tail
+-- KEYS: last_id, delayed, job_prefix, result_prefix, events, guard, streams... (highest first)
+-- ARGV: queue, events_max (length the event stream is capped at; 0: no events), tick (a cron
+--       tick in ms: the batch is added only if the guard key holds an older tick; '' for no
+--       guard), then per
+--       job 5 values: level (1-based index into streams), id ('' = auto), tail
 --       ("task|attempt|sig|opts"), data, due ('' now, '+ms' relative, 'ms' absolute)
--- Returns: per job, 2 values: id, 1 if added or 0 if it already existed
+-- Returns: per job, 2 values: id, 1 if added or 0 if it already existed (empty when the
+--   guard refused the tick)
 -- @include lib
 
+if ARGV[3] ~= '' then
+  -- A cron tick is enqueued once, however many workers fire it.
+  local last = tonumber(redis.call('GET', KEYS[6]))
+  if last and last >= tonumber(ARGV[3]) then return {} end
+  redis.call('SET', KEYS[6], ARGV[3])
+end
 local now = now_ms()
 id_begin(KEYS[1], now)
+local events_max = tonumber(ARGV[2])
 local out = {}
-for i = 1, #ARGV, 5 do
+for i = 4, #ARGV, 5 do
   local level, id, tail, data, due = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local exists = id ~= '' and (redis.call('EXISTS', KEYS[3] .. id) == 1 or redis.call('EXISTS', KEYS[4] .. id) == 1)
   if exists then
@@ -26,12 +37,18 @@ for i = 1, #ARGV, 5 do
       redis.call('ZADD', KEYS[2], due_at, id)
     else
       local entry = id_next()
-      redis.call('XADD', KEYS[4 + level], entry, 'h', id .. '|' .. tail, 'd', data)
+      redis.call('XADD', KEYS[6 + level], entry, 'h', id .. '|' .. tail, 'd', data)
       if id == '' then
         id = entry
       else
         redis.call('HSET', KEYS[3] .. id, 'st', 'queued', 'l', level, 'e', entry)
       end
+    end
+    if events_max > 0 then
+      -- Written with the job, so it precedes anything a worker reports about it.
+      local task = string.match(tail, '^[^|]*')
+      redis.call('XADD', KEYS[5], 'MAXLEN', '~', events_max, '*', 'e',
+        cjson.encode({ type = 'job.enqueued', at = now, queue = ARGV[1], id = id, task = task }))
     end
     out[#out + 1] = id
     out[#out + 1] = 1

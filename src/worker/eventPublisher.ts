@@ -1,0 +1,79 @@
+// Copies a worker's lifecycle events to its queues' capped Redis event streams, in batches
+// (events of one turn of the event loop go in one pipeline).
+
+import type { Logger } from 'pino';
+import type { Broker, QueueRef } from '../broker/types.js';
+import type { EventHub, MillraceEvent } from '../events.js';
+
+/** Events kept while Redis is unreachable; older ones are dropped past this. */
+const MAX_BUFFERED = 10_000;
+
+export class EventPublisher {
+  private buffer: MillraceEvent[] = [];
+  private flushing: Promise<void> | undefined;
+  private scheduled = false;
+  private unsubscribe: (() => void) | undefined;
+  private dropped = 0;
+
+  constructor(
+    private readonly broker: Broker,
+    private readonly hub: EventHub,
+    private readonly queues: QueueRef[],
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.unsubscribe = this.hub.onAny((event) => {
+      if (this.buffer.length >= MAX_BUFFERED) {
+        this.buffer.shift();
+        this.dropped++;
+      }
+      this.buffer.push(event);
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  /** Stops listening and writes what is buffered. */
+  async stop(): Promise<void> {
+    this.unsubscribe?.();
+    await this.flushing;
+    await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    this.scheduled = false;
+    if (this.flushing) return this.flushing;
+    const batch = this.buffer;
+    if (batch.length === 0) return;
+    this.buffer = [];
+    this.flushing = this.write(batch).finally(() => (this.flushing = undefined));
+    return this.flushing;
+  }
+
+  private async write(batch: MillraceEvent[]): Promise<void> {
+    const byQueue = new Map<string, MillraceEvent[]>();
+    for (const e of batch) {
+      // Worker events concern every queue the worker serves.
+      const names = 'queue' in e ? [e.queue] : e.queues;
+      for (const name of names) byQueue.set(name, [...(byQueue.get(name) ?? []), e]);
+    }
+    try {
+      await Promise.all(
+        [...byQueue].map(([name, events]) => {
+          const ref = this.queues.find((q) => q.name === name);
+          return ref ? this.broker.publishEvents(ref, events) : undefined;
+        }),
+      );
+      if (this.dropped) {
+        this.log.warn({ dropped: this.dropped }, 'events dropped while Redis was unreachable');
+        this.dropped = 0;
+      }
+    } catch (err) {
+      this.log.warn({ err, events: batch.length }, 'publishing events failed; they are kept for the next try');
+      this.buffer = [...batch, ...this.buffer].slice(-MAX_BUFFERED);
+    }
+  }
+}

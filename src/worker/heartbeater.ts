@@ -1,0 +1,89 @@
+// Tells the world this worker is alive: its registry entry, a health record per queue, and
+// the health file that Docker and Kubernetes probes test. The file exists only while the
+// worker runs and its last heartbeat reached Redis.
+
+import { rm, utimes, writeFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { Broker, QueueRef, WorkerEntry } from '../broker/types.js';
+import { Periodic } from './periodic.js';
+
+export interface HeartbeatSettings {
+  intervalMs: number;
+  ttlMs: number;
+  /** Path of the health file, or false for none. */
+  healthFile: string | false;
+}
+
+export interface HeartbeatSource {
+  entry(): WorkerEntry;
+  queues: QueueRef[];
+  /** The health record of one queue (counters), as stored under its health key. */
+  healthRecord(queue: string): string;
+}
+
+export class Heartbeater {
+  private readonly periodic: Periodic;
+  /** Epoch ms of the last heartbeat that reached Redis (0: none yet). */
+  lastBeatAt = 0;
+  lastError: string | undefined;
+  private fileExists = false;
+
+  constructor(
+    private readonly broker: Broker,
+    private readonly source: HeartbeatSource,
+    private readonly settings: HeartbeatSettings,
+    private readonly log: Logger,
+  ) {
+    this.periodic = new Periodic('heartbeater', settings.intervalMs, () => this.beat(), log);
+  }
+
+  /** Writes the first heartbeat and the health file, then beats every interval. */
+  async start(): Promise<void> {
+    await this.beat();
+    this.periodic.start(this.settings.intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    await this.periodic.stop();
+    await this.removeFile();
+    await this.broker.removeWorker(this.source.entry().id, this.source.queues).catch((err: Error) => {
+      this.log.warn({ err }, 'could not remove the worker registry entry; it expires by itself');
+    });
+  }
+
+  private async beat(): Promise<void> {
+    const entry = this.source.entry();
+    try {
+      await this.broker.heartbeat(
+        entry,
+        this.settings.ttlMs,
+        this.source.queues.map((queue) => ({ queue, record: this.source.healthRecord(queue.name) })),
+      );
+      this.lastBeatAt = Date.now();
+      this.lastError = undefined;
+      await this.touchFile();
+    } catch (err) {
+      this.lastError = (err as Error).message;
+      this.log.warn({ err }, 'heartbeat failed; the worker is unhealthy until Redis answers');
+      await this.removeFile();
+    }
+  }
+
+  private async touchFile(): Promise<void> {
+    const path = this.settings.healthFile;
+    if (!path) return;
+    const now = new Date();
+    if (this.fileExists) {
+      await utimes(path, now, now).catch(() => (this.fileExists = false));
+      if (this.fileExists) return;
+    }
+    await writeFile(path, `${this.source.entry().id}\n`);
+    this.fileExists = true;
+  }
+
+  private async removeFile(): Promise<void> {
+    if (!this.settings.healthFile) return;
+    await rm(this.settings.healthFile, { force: true });
+    this.fileExists = false;
+  }
+}

@@ -1,0 +1,25 @@
+// Cleans up after workers that vanished: removes their registry entries and hands their
+// pending jobs straight back to the queue (sooner than waiting for leases to expire).
+
+import type { Logger } from 'pino';
+import type { Inspector, QueueRef } from '../broker/types.js';
+import { Periodic } from './periodic.js';
+
+export class Janitor {
+  private readonly periodic: Periodic;
+
+  constructor(inspector: Inspector, queues: QueueRef[], staleMs: number, intervalMs: number, log: Logger) {
+    this.periodic = new Periodic('janitor', intervalMs, async () => {
+      const { workers, jobs } = await inspector.cleanupStaleWorkers(staleMs, queues);
+      if (workers.length) log.warn({ workers, jobs }, 'removed stale workers and handed their jobs back');
+    }, log);
+  }
+
+  start(): void {
+    this.periodic.start(0);
+  }
+
+  stop(): Promise<void> {
+    return this.periodic.stop();
+  }
+}

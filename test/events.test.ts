@@ -1,0 +1,77 @@
+// Lifecycle events: the in-process map, the per-queue Redis stream, reading from a position.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { MillraceEvent, StoredEvent } from '../src/index.js';
+import { rawRedis, testApp, waitFor, type TestApp } from './helpers.js';
+
+describe('lifecycle events', () => {
+  let t: TestApp<Record<string, never>>;
+  afterEach(() => t.cleanup());
+
+  it('records a job life in order on the queue stream, readable from a position', async () => {
+    t = testApp({}, 'events');
+    let tries = 0;
+    const task = t.app.queue('q').task('flaky', async () => {
+      if (++tries === 1) throw new Error('first try fails');
+      return 'ok';
+    }, { backoff: { type: 'fixed', base: 10, jitter: false } });
+    const worker = t.app.worker({ handleSignals: false, healthFile: false });
+    const seen: MillraceEvent[] = [];
+    worker.events.onAny((e) => seen.push(e));
+    await worker.start();
+    const job = await task.enqueue();
+    expect(await job.result({ timeout: 5000 })).toBe('ok');
+    await worker.stop();
+
+    const { events, cursors } = await t.app.readEvents({ queues: ['q'] });
+    const types = events.map((e) => e.event.type);
+    // A job's own events are in order; the worker's own events bracket its work.
+    expect(types.filter((x) => x.startsWith('job.'))).toEqual([
+      'job.enqueued', 'job.started', 'job.failed', 'job.retried', 'job.started', 'job.completed',
+    ]);
+    expect(types.indexOf('worker.started')).toBeLessThan(types.indexOf('job.started'));
+    expect(types.at(-1)).toBe('worker.stopped');
+    expect(events.filter((e) => 'id' in e.event).every((e) => 'id' in e.event && e.event.id === job.id)).toBe(true);
+    const failed = events.find((e) => e.event.type === 'job.failed')!.event as Extract<MillraceEvent, { type: 'job.failed' }>;
+    expect(failed).toMatchObject({ queue: 'q', id: job.id, task: 'flaky', attempt: 1, willRetry: true, error: 'Error: first try fails' });
+    expect(seen.map((e) => e.type)).toContain('job.completed');
+
+    // Reading again from the returned cursors gives only newer events.
+    const again = await t.app.readEvents({ queues: ['q'], after: cursors });
+    expect(again.events).toEqual([]);
+  });
+
+  it('follows new events with subscribe() until aborted', async () => {
+    t = testApp({}, 'events-sub');
+    const task = t.app.queue('q').task('noop', async () => 1);
+    await task.enqueue(); // an event before the subscription starts: not delivered
+    const controller = new AbortController();
+    const got: StoredEvent[] = [];
+    const following = (async () => {
+      for await (const e of t.app.subscribe({ queues: ['q'], signal: controller.signal })) got.push(e);
+    })();
+    await new Promise((r) => setTimeout(r, 100));
+    const job = await task.enqueue();
+    await waitFor(() => got.some((e) => e.event.type === 'job.enqueued'), { what: 'enqueued event' });
+    controller.abort();
+    await following;
+    expect(got.map((e) => 'id' in e.event && e.event.id)).toEqual([job.id]);
+  });
+
+  it('caps the stream and can be turned off', async () => {
+    t = testApp({ events: { maxLen: 100 } }, 'events-cap');
+    const task = t.app.queue('q').task('noop', async () => 1);
+    for (let i = 0; i < 5; i++) await task.enqueueMany(Array.from({ length: 200 }, () => []));
+    const redis = rawRedis();
+    try {
+      // MAXLEN ~ trims whole nodes: the length stays near the cap, far below 1,000.
+      expect(await redis.xlen(`{${t.prefix}:q}:events`)).toBeLessThan(300);
+      await t.cleanup();
+      t = testApp({ events: false }, 'events-off');
+      const quiet = t.app.queue('q').task('noop', async () => 1);
+      await quiet.enqueue();
+      expect(await redis.exists(`{${t.prefix}:q}:events`)).toBe(0);
+    } finally {
+      redis.disconnect();
+    }
+  });
+});
