@@ -11,6 +11,7 @@ import type { AbortOutcome, Broker, DeadLetterEntry, EnqueueItem, Inspector, Que
 import type { JobInfo, JobStatus, Middleware, OutgoingJob } from './types.js';
 import type { Queue, AnyTask } from './registry.js';
 import type { ScheduleDefinition } from './cron.js';
+import { currentTraceCarrier } from './tracing.js';
 
 export interface ClientDeps {
   broker: Broker;
@@ -64,12 +65,13 @@ export class Client implements JobOps {
     // Flags in send order per queue+id: one bulk call may name the same custom id twice.
     const created = new Map<string, boolean[]>();
     const send = async (batch: OutgoingJob[]): Promise<string[]> => {
+      const trace = await currentTraceCarrier();
       const refs = new Map<string, QueueRef>();
       for (const name of new Set(batch.map((j) => j.queue))) refs.set(name, await this.ref(name));
       // Every item is validated before any is sent: a bad one enqueues nothing.
       const byQueue = new Map<string, { index: number; item: EnqueueItem }[]>();
       batch.forEach((job, index) => {
-        const item = this.toItem(job, refs.get(job.queue)!);
+        const item = this.toItem(job, refs.get(job.queue)!, trace);
         const list = byQueue.get(job.queue) ?? [];
         list.push({ index, item });
         byQueue.set(job.queue, list);
@@ -99,7 +101,7 @@ export class Client implements JobOps {
     return ids.map((id, i) => new Job(this, jobs[i]!.queue, id, created.get(`${jobs[i]!.queue}\u0000${id}`)?.shift() ?? true));
   }
 
-  private toItem(job: OutgoingJob, ref: QueueRef): EnqueueItem {
+  private toItem(job: OutgoingJob, ref: QueueRef, trace?: Record<string, string>): EnqueueItem {
     const task = this.deps.queueNamed(job.queue)?.tasks.get(job.task);
     const defaultPriority = task?.options.priority ?? (ref.levels.includes('normal') ? 'normal' : ref.levels[0]!);
     const o = resolveEnqueueOptions(job.options, ref.levels, defaultPriority, task?.options.expires);
@@ -109,6 +111,7 @@ export class Client implements JobOps {
     if (o.maxTries !== undefined) wire.m = o.maxTries;
     if (o.expiresAt !== undefined) wire.x = o.expiresAt;
     if (o.id !== '' || o.due !== undefined) wire.q = Date.now();
+    if (trace) wire.c = trace;
     return { level: o.level, id: o.id, tail: encodeTail(job.task, wire, data, this.deps.signingSecret), data, due: o.due };
   }
 

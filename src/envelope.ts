@@ -18,6 +18,8 @@ export interface WireOptions {
   x?: number;
   /** enqueued at, epoch ms (only when the entry id does not tell it) */
   q?: number;
+  /** trace context of the enqueuer (W3C traceparent...), when OpenTelemetry is in use */
+  c?: Record<string, string>;
 }
 
 export interface Header {

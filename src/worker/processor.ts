@@ -14,6 +14,7 @@ import {
 } from '../errors.js';
 import { Acker } from './acker.js';
 import type { EventHub } from '../events.js';
+import { runTraced, type OtelApi } from '../tracing.js';
 import type { Broker, Delivery, HeldLease } from '../broker/types.js';
 import type { Queue, AnyTask } from '../registry.js';
 import type { Serializer } from '../serializer.js';
@@ -31,6 +32,8 @@ export interface ProcessorDeps {
   deps: () => unknown;
   log: Logger;
   events: EventHub;
+  /** OpenTelemetry, when installed: jobs run in a span under their enqueuer's trace. */
+  otel: () => OtelApi | null;
   /** Called when a retry was scheduled this many ms ahead (the scheduler wakes for it). */
   onRetryScheduled(delayMs: number): void;
 }
@@ -64,6 +67,8 @@ export class Processor {
   private readonly byId = new Map<string, HeldJob>();
   private readonly buffer: HeldJob[] = [];
   private running = 0;
+  /** Outcomes being written (retries, dead letters); a stop waits for them. */
+  private readonly settling = new Set<Promise<void>>();
   private accepting = true;
   private readonly acker: Acker;
   private roomWaiters: { need: number; resolve: () => void }[] = [];
@@ -109,7 +114,13 @@ export class Processor {
   /** Takes delivered entries; bad ones go straight to the dead-letter stream. */
   accept(deliveries: Delivery[]): void {
     for (const delivery of deliveries) {
-      if (this.held.has(delivery.entry)) continue;
+      const mine = this.held.get(delivery.entry);
+      if (mine) {
+        // Reclaimed by this very worker (its loop was blocked past the idle timeout): the job
+        // still runs here, so it keeps running under the new delivery count.
+        mine.delivery = { ...mine.delivery, token: delivery.token };
+        continue;
+      }
       let header: Header;
       let task: AnyTask | undefined;
       let id = delivery.entry;
@@ -185,6 +196,7 @@ export class Processor {
     this.abortRunning();
     // Aborted handlers settle on the next turns of the event loop.
     while (this.running > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    await Promise.allSettled([...this.settling]);
     await this.acker.drain();
   }
 
@@ -264,7 +276,11 @@ export class Processor {
       const timer = setTimeout(() => controller.abort(new JobTimeoutError(timeout)), timeout);
       const ctx = this.context(job, attempt, controller.signal);
       try {
-        outcome = { ok: true, value: await untilAborted(this.execute(task, ctx, args), controller.signal) };
+        const otel = header.opts.c ? this.d.otel() : null;
+        const running = otel
+          ? runTraced(otel, header.opts.c!, `${this.d.queue.name} process`, { 'messaging.system': 'millrace', 'messaging.destination.name': this.d.queue.name, 'millrace.task': task.name, 'millrace.job_id': job.id, 'millrace.attempt': attempt }, () => this.execute(task, ctx, args))
+          : this.execute(task, ctx, args);
+        outcome = { ok: true, value: await untilAborted(running, controller.signal) };
       } catch (error) {
         outcome = { ok: false, error: controller.signal.aborted ? controller.signal.reason : error };
       } finally {
@@ -276,7 +292,11 @@ export class Processor {
       if (outcome === undefined && job.state === 'running') this.release(job);
       this.pump();
     }
-    if (outcome) await this.settle(job, attempt, startedAt, outcome);
+    if (outcome) {
+      const settling = this.settle(job, attempt, startedAt, outcome);
+      this.settling.add(settling);
+      await settling.finally(() => this.settling.delete(settling));
+    }
   }
 
   private about(job: HeldJob): { queue: string; id: string; task: string; worker: string } {
@@ -330,7 +350,14 @@ export class Processor {
       return;
     }
     if (error instanceof ShutdownError) {
-      job.state = 'handback';
+      if (job.delivery.entry !== '') {
+        job.state = 'handback';
+        return;
+      }
+      // An at-most-once job already left the stream: it must not run again by itself, so an
+      // operator decides from the dead-letter queue.
+      this.stats.failed++;
+      await this.deadLetter(job, asError(error), 'interrupted', attempt, startedAt);
       return;
     }
     // An abort was asked for: however the handler ended, the job is not retried.

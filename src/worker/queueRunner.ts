@@ -7,6 +7,7 @@ import type { Queue } from '../registry.js';
 import type { Serializer } from '../serializer.js';
 import type { Middleware } from '../types.js';
 import type { EventHub } from '../events.js';
+import type { OtelApi } from '../tracing.js';
 import { Fetcher } from './fetcher.js';
 import { LeaseKeeper } from './leaseKeeper.js';
 import { Processor, type ProcessorStats } from './processor.js';
@@ -35,7 +36,7 @@ export class QueueRunner {
     readonly queue: Queue<unknown>,
     consumer: string,
     settings: RunnerSettings,
-    shared: { serializer: Serializer; signingSecret: string | undefined; middleware: Middleware<unknown>[]; deps: () => unknown; events: EventHub },
+    shared: { serializer: Serializer; signingSecret: string | undefined; middleware: Middleware<unknown>[]; deps: () => unknown; events: EventHub; otel: () => OtelApi | null },
     log: Logger,
   ) {
     const qlog = log.child({ queue: queue.name });

@@ -16,9 +16,11 @@ import { QueueRunner } from './queueRunner.js';
 import type { ProcessorStats } from './processor.js';
 import { Heartbeater } from './heartbeater.js';
 import { CronScheduler, type CronHost } from './cronScheduler.js';
+import { loadOtel, type OtelApi } from '../tracing.js';
 import { EventPublisher } from './eventPublisher.js';
 import { EventHub, type EventOf, type EventType, type MillraceEvent } from '../events.js';
 import { Janitor } from './janitor.js';
+import { WorkerMetrics, type MetricsOptions } from './metrics.js';
 
 const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -47,6 +49,8 @@ export interface WorkerOptions {
   healthFile?: string | false;
   /** Event-loop delay above which the worker reports itself unhealthy (default 1 s). */
   maxEventLoopLag?: Duration;
+  /** Prometheus metrics: true to collect them (read with worker.metrics()), or where to serve them. */
+  metrics?: boolean | MetricsOptions;
 }
 
 export interface HealthReport {
@@ -96,6 +100,7 @@ export class Worker {
   private startedAt = 0;
   private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
   private signalledWhileStarting = false;
+  private otel: OtelApi | null = null;
   private readonly log: Logger;
   private readonly heartbeater: Heartbeater;
   /** Lifecycle events of this worker, in process. */
@@ -103,6 +108,9 @@ export class Worker {
   private readonly publisher: EventPublisher | undefined;
   private readonly janitor: Janitor;
   private readonly cron: CronScheduler;
+  private readonly prometheus: WorkerMetrics | undefined;
+  /** The port metrics are served on, once started with metrics.port. */
+  metricsPort: number | undefined;
   private readonly maxLagMs: number;
   private lagTimer: NodeJS.Timeout | undefined;
   /** Largest event-loop delay seen since the last healthcheck, ms. */
@@ -136,7 +144,7 @@ export class Worker {
       return new QueueRunner(
         host.broker, queue, this.id,
         { concurrency: c, prefetch, idleTimeout: queue.options.idleTimeout, blockMs, schedulerPollMs },
-        { serializer: host.serializer, signingSecret: host.signingSecret, middleware: host.middleware, deps: () => this.deps, events: this.events },
+        { serializer: host.serializer, signingSecret: host.signingSecret, middleware: host.middleware, deps: () => this.deps, events: this.events, otel: () => this.otel },
         this.log,
       );
     });
@@ -161,6 +169,12 @@ export class Worker {
     }, { intervalMs, ttlMs, healthFile }, this.log);
     if (host.eventsMaxLen > 0) this.publisher = new EventPublisher(host.broker, this.events, queues, this.log);
     this.events.onAny((e) => logEvent(this.log, e));
+    if (options.metrics) {
+      this.prometheus = new WorkerMetrics(
+        this.events, host.inspector, queues, () => this.runners.reduce((a, r) => a + r.stats().running, 0),
+        options.metrics === true ? {} : options.metrics, this.log,
+      );
+    }
     this.cron = new CronScheduler(host.cron(this.id), new Set(queues.map((q) => q.name)), this.log);
     this.janitor = new Janitor(host.inspector, queues, ttlMs * 2, Math.max(ttlMs, 60_000), this.log);
   }
@@ -173,6 +187,8 @@ export class Worker {
     // Handlers go in first: a signal while starting must still end in a graceful stop.
     if (this.handleSignals) this.installSignalHandlers();
     this.publisher?.start();
+    this.metricsPort = await this.prometheus?.start();
+    this.otel = await loadOtel();
     this.deps = await this.host.enterLifespan();
     this.stopAbortListener = await this.host.broker.onAbort(
       this.runners.map((r) => r.queue),
@@ -225,6 +241,7 @@ export class Worker {
       this.state = 'stopped';
       this.events.emit('worker.stopped', { worker: this.id, queues: this.runners.map((r) => r.queue.name), handedBack: handedBack.reduce((a, b) => a + b, 0) });
       await this.publisher?.stop();
+      await this.prometheus?.stop();
     }
   }
 
@@ -247,6 +264,12 @@ export class Worker {
 
   get status(): 'new' | 'starting' | 'running' | 'stopping' | 'stopped' {
     return this.state;
+  }
+
+  /** The Prometheus text exposition (needs the `metrics` option). */
+  metrics(): Promise<string> {
+    if (!this.prometheus) throw new ConfigError('worker.metrics', 'true or { port } to collect Prometheus metrics');
+    return this.prometheus.text();
   }
 
   /** Calls fn for each event of this type from this worker (in process). */

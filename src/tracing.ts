@@ -1,0 +1,61 @@
+// OpenTelemetry trace context carried from enqueue to execution, used only when the
+// application has @opentelemetry/api installed (it is an optional peer, loaded lazily).
+
+/** The part of @opentelemetry/api millrace uses (typed here so the package stays optional). */
+export interface OtelApi {
+  context: { active(): unknown; with<T>(ctx: unknown, fn: () => T): T };
+  propagation: {
+    inject(ctx: unknown, carrier: Record<string, string>): void;
+    extract(ctx: unknown, carrier: Record<string, string>): unknown;
+  };
+  trace: {
+    getSpan(ctx: unknown): unknown;
+    getTracer(name: string): {
+      startActiveSpan<T>(name: string, options: { kind: number; attributes?: Record<string, string | number> }, ctx: unknown, fn: (span: OtelSpan) => T): T;
+    };
+  };
+  SpanKind: { CONSUMER: number };
+  SpanStatusCode: { ERROR: number };
+}
+
+interface OtelSpan {
+  end(): void;
+  recordException(error: unknown): void;
+  setStatus(status: { code: number; message?: string }): void;
+}
+
+let loading: Promise<OtelApi | null> | undefined;
+
+/** The OpenTelemetry API when installed, else null (looked up once). */
+export function loadOtel(): Promise<OtelApi | null> {
+  const name = '@opentelemetry/api';
+  loading ??= import(name).then((m: OtelApi & { default?: OtelApi }) => (m.trace ? m : (m.default ?? null)), () => null);
+  return loading;
+}
+
+/** The active trace context as carrier headers (traceparent...), when a span is active. */
+export async function currentTraceCarrier(): Promise<Record<string, string> | undefined> {
+  const otel = await loadOtel();
+  if (!otel) return undefined;
+  const active = otel.context.active();
+  if (!otel.trace.getSpan(active)) return undefined;
+  const carrier: Record<string, string> = {};
+  otel.propagation.inject(active, carrier);
+  return Object.keys(carrier).length > 0 ? carrier : undefined;
+}
+
+/** Runs a job inside a consumer span whose parent is the enqueuer's trace context. */
+export function runTraced<T>(otel: OtelApi, carrier: Record<string, string>, name: string, attributes: Record<string, string | number>, fn: () => Promise<T>): Promise<T> {
+  const parent = otel.propagation.extract(otel.context.active(), carrier);
+  return otel.trace.getTracer('millrace').startActiveSpan(name, { kind: otel.SpanKind.CONSUMER, attributes }, parent, async (span) => {
+    try {
+      return await fn();
+    } catch (err) {
+      span.recordException(err);
+      span.setStatus({ code: otel.SpanStatusCode.ERROR, message: (err as Error)?.message });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
