@@ -114,6 +114,7 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
       prefix: this.prefix,
       binary: this.serializer.binary,
       eventsMaxLen: this.eventsMaxLen,
+      log: this.log,
     });
     return this.redisBroker;
   }

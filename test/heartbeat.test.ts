@@ -132,3 +132,40 @@ describe('heartbeats and health', () => {
     await worker.stop();
   });
 });
+
+describe('health when Redis is lost', () => {
+  it('turns unhealthy and removes the health file, then recovers when Redis is back', async () => {
+    const { PrivateRedis } = await import('./redis-server.js');
+    const redis = await PrivateRedis.start();
+    const t = testApp({ redis: redis.url }, 'hblost');
+    // testApp's redis option is overridden by REDIS_URL in the environment; point it here.
+    const prev = process.env.REDIS_URL;
+    process.env.REDIS_URL = redis.url;
+    const file = join(mkdtempSync(join(tmpdir(), 'millrace-')), 'healthy');
+    try {
+      const noop = t.app.queue('q').task('noop', async () => 'ok');
+      const worker = t.app.worker({ handleSignals: false, healthFile: file, heartbeatInterval: 200, heartbeatTtl: 1000 });
+      await worker.start();
+      expect((await worker.healthcheck()).healthy).toBe(true);
+      expect(existsSync(file)).toBe(true);
+
+      await redis.kill();
+      const down = await waitFor(async () => {
+        const h = await worker.healthcheck();
+        return !h.healthy && !existsSync(file) ? h : undefined;
+      }, { timeout: 8000, what: 'unhealthy with the file gone' });
+      expect(down.broker.connected).toBe(false);
+      expect(down.problems.join(' ')).toMatch(/Redis does not answer/);
+
+      await redis.start();
+      await waitFor(async () => (await worker.healthcheck()).healthy && existsSync(file), { timeout: 10_000, what: 'healthy again' });
+      // It fetches again by itself: a new job runs.
+      expect(await (await noop.enqueue()).result({ timeout: 10_000 })).toBe('ok');
+      await worker.stop();
+    } finally {
+      process.env.REDIS_URL = prev;
+      await t.app.close();
+      await redis.stop();
+    }
+  }, 40_000);
+});

@@ -1,76 +1,19 @@
 // The millrace command line: `millrace worker <module>[:export]` loads a user's module and runs
 // a worker for its app until SIGTERM/SIGINT. (The full CLI is built on this later.)
 
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { parseDuration } from '../duration.js';
+import { pickApp, parseTarget, resolveModule, UsageError, type AppLike } from './load.js';
+import { registerOperationCommands } from './commands/index.js';
+
+export { isApp, pickApp, parseTarget, resolveModule, UsageError, type AppLike } from './load.js';
 
 /** Exit code for a usage error: a bad flag, a missing module or export. */
 export const USAGE_ERROR = 2;
 
-const MODULE_EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'];
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-
-/** What the CLI needs of an app. Duck-typed: the user's module may load its own copy of millrace. */
-export interface AppLike {
-  readonly kind: 'millrace';
-  readonly log: { level: string };
-  queue(...args: unknown[]): unknown;
-  worker(options: Record<string, unknown>): { run(): Promise<void>; readonly id: string };
-  close(): Promise<void>;
-}
-
-/** A usage error: printed without a stack, exit code 2. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
-
-export function isApp(value: unknown): value is AppLike {
-  if (typeof value !== 'object' || value === null) return false;
-  const v = value as Record<string, unknown>;
-  return v.kind === 'millrace' && typeof v.worker === 'function' && typeof v.queue === 'function';
-}
-
-/** Splits `path/to/app.ts:exportName` (the export part is optional). */
-export function parseTarget(target: string): { file: string; exportName: string | undefined } {
-  const m = /^(.+):([A-Za-z_$][\w$]*)$/.exec(target);
-  return m ? { file: m[1]!, exportName: m[2] } : { file: target, exportName: undefined };
-}
-
-/** The absolute path of the module, trying the known extensions when none is given. */
-export function resolveModule(file: string, cwd = process.cwd()): string {
-  const abs = resolve(cwd, file);
-  const candidates = [abs, ...MODULE_EXTENSIONS.map((ext) => abs + ext)];
-  const found = candidates.find((p) => existsSync(p) && statSync(p).isFile());
-  if (!found) {
-    throw new UsageError(
-      `cannot find module '${file}' (looked for ${abs}): give the path of a .ts or .js file ` +
-        `relative to the current directory, optionally followed by ':exportName', e.g. 'src/worker.ts:app'`,
-    );
-  }
-  return found;
-}
-
-/** Picks the app: the named export, else `app`, else the default export, else the first app-like export. */
-export function pickApp(mod: Record<string, unknown>, file: string, exportName: string | undefined): { app: AppLike; name: string } {
-  const apps = Object.keys(mod).filter((k) => isApp(mod[k]));
-  const found = apps.length ? `exports that are Millrace apps: ${apps.join(', ')}` : 'it exports no Millrace app';
-  if (exportName !== undefined) {
-    if (!(exportName in mod)) throw new UsageError(`module '${file}' has no export '${exportName}' (${found})`);
-    const value = mod[exportName];
-    if (!isApp(value)) throw new UsageError(`export '${exportName}' of '${file}' is not a Millrace app (${found})`);
-    return { app: value, name: exportName };
-  }
-  for (const name of ['app', 'default', ...apps]) {
-    if (isApp(mod[name])) return { app: mod[name], name };
-  }
-  throw new UsageError(
-    `module '${file}' exports no Millrace app: export one as 'app' (or default), ` +
-      `or name it: 'millrace worker ${file}:myApp'`,
-  );
-}
 
 function intAtLeast(min: number, flag: string) {
   return (raw: string): number => {
@@ -189,6 +132,12 @@ Examples:
       action = runWorker(target, flags, out);
       return action.then(() => undefined);
     });
+
+  // enqueue, status, info, result, abort, jobs, queues, workers, cleanup, dlq, health
+  registerOperationCommands(program, out, (run) => {
+    action = run();
+    return action.then(() => undefined);
+  });
 
   return { program, done: () => action };
 }

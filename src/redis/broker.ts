@@ -2,6 +2,7 @@
 // the typed wrapper in ./scripts.ts.
 
 import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import { CONSUMER_GROUP, cronTickKey, healthKey, levelsKey, queuesSetKey, schedulesKey, workerKey, workersKey } from './keys.js';
 import { callScript, SCRIPTS } from './scripts.js';
 import { connect } from './connection.js';
@@ -23,12 +24,14 @@ export class RedisBroker implements Broker {
   private readonly registered = new Set<string>();
 
   private readonly eventsMaxLen: number;
+  readonly log: Logger | undefined;
 
   constructor(
     private readonly settings: RedisSettings,
-    options: { prefix: string; binary: boolean; eventsMaxLen: number },
+    options: { prefix: string; binary: boolean; eventsMaxLen: number; log?: Logger },
   ) {
-    this.ctx = new RedisContext(connect(settings, 'commands'), options.prefix, options.binary);
+    this.log = options.log;
+    this.ctx = new RedisContext(connect(settings, 'commands', false, this.log), options.prefix, options.binary);
     this.eventsMaxLen = options.eventsMaxLen;
   }
 
@@ -305,7 +308,7 @@ export class RedisBroker implements Broker {
 
   private async listen(channel: string, fn: Listener): Promise<void> {
     if (!this.subscriber) {
-      this.subscriber = connect(this.settings, 'subscriber', true);
+      this.subscriber = connect(this.settings, 'subscriber', true, this.log);
       this.subscriber.on('message', (ch: string, message: string) => {
         for (const l of this.listeners.get(ch) ?? []) l(message);
       });
@@ -364,8 +367,7 @@ export class RedisBroker implements Broker {
   }
 
   eventReader(): EventReader {
-    const conn = connect(this.settings, 'events', true);
-    conn.on('error', () => undefined);
+    const conn = connect(this.settings, 'events', true, this.log);
     const ctx = this.ctx;
     return {
       async read(cursors, count, blockMs) {
@@ -464,11 +466,10 @@ class StreamReader implements BlockingReader {
     private readonly queue: QueueRef,
     private readonly consumer: string,
   ) {
-    this.conn = connect(settings, `reader:${queue.name}`, true);
+    this.conn = connect(settings, `reader:${queue.name}`, true, broker.log);
     this.conn.on('ready', () => {
       this.conn.client('ID').then((id) => (this.clientId = Number(id)), () => undefined);
     });
-    this.conn.on('error', () => undefined);
   }
 
   async read(count: number, blockMs: number): Promise<Delivery[]> {

@@ -1,6 +1,7 @@
 // Creates ioredis connections from the app's Redis settings.
 
 import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
 import type { RedisSettings } from '../settings.js';
 
 export type { Redis };
@@ -9,7 +10,7 @@ export type { Redis };
  * A new connection. `blocking` connections wait for Redis forever instead of failing
  * commands after a few retries (a worker's blocking read must survive a Redis restart).
  */
-export function connect(settings: RedisSettings, role: string, blocking = false): Redis {
+export function connect(settings: RedisSettings, role: string, blocking = false, log?: Logger): Redis {
   const options: RedisOptions = {
     connectionName: `millrace:${role}`,
     db: settings.db,
@@ -23,5 +24,13 @@ export function connect(settings: RedisSettings, role: string, blocking = false)
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
     lazyConnect: false,
   };
-  return new Redis(settings.url, options);
+  const conn = new Redis(settings.url, options);
+  // Connection errors are retried by ioredis; say so once in a while rather than per attempt.
+  let lastWarned = 0;
+  conn.on('error', (err: Error) => {
+    if (Date.now() - lastWarned < 5000) return;
+    lastWarned = Date.now();
+    log?.warn({ err: err.message, connection: role }, 'Redis connection error; reconnecting');
+  });
+  return conn;
 }

@@ -5,7 +5,7 @@
 import { rm, utimes, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Broker, QueueRef, WorkerEntry } from '../broker/types.js';
-import { Periodic } from './periodic.js';
+import { Periodic, withTimeout } from './periodic.js';
 
 export interface HeartbeatSettings {
   intervalMs: number;
@@ -54,10 +54,12 @@ export class Heartbeater {
   private async beat(): Promise<void> {
     const entry = this.source.entry();
     try {
-      await this.broker.heartbeat(
-        entry,
-        this.settings.ttlMs,
-        this.source.queues.map((queue) => ({ queue, record: this.source.healthRecord(queue.name) })),
+      // A beat that cannot land before the previous one expires counts as failed, even while
+      // the client still retries it.
+      await withTimeout(
+        this.broker.heartbeat(entry, this.settings.ttlMs, this.source.queues.map((queue) => ({ queue, record: this.source.healthRecord(queue.name) }))),
+        Math.max(500, this.settings.ttlMs - this.settings.intervalMs),
+        'Redis did not take the heartbeat',
       );
       this.lastBeatAt = Date.now();
       this.lastError = undefined;

@@ -75,3 +75,12 @@ export class Sleeper {
     this.wakeUp?.();
   }
 }
+
+/** The promise's outcome, or a rejection once `ms` passed without one. */
+export function withTimeout<T>(p: Promise<T>, ms: number, what = 'no answer'): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms))),
+  ]).finally(() => clearTimeout(timer));
+}

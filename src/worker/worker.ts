@@ -15,6 +15,7 @@ import type { Middleware } from '../types.js';
 import { QueueRunner } from './queueRunner.js';
 import type { ProcessorStats } from './processor.js';
 import { Heartbeater } from './heartbeater.js';
+import { withTimeout } from './periodic.js';
 import { CronScheduler, type CronHost } from './cronScheduler.js';
 import { loadOtel, type OtelApi } from '../tracing.js';
 import { EventPublisher } from './eventPublisher.js';
@@ -353,14 +354,6 @@ export class Worker {
       queues: Object.fromEntries(this.runners.map((r) => [r.queue.name, r.stats()])),
     };
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms))),
-  ]).finally(() => clearTimeout(timer));
 }
 
 /** Logs are one consumer of the event map: routine events at debug, trouble louder. */
