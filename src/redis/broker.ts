@@ -7,10 +7,11 @@ import { CONSUMER_GROUP, cronTickKey, healthKey, levelsKey, queuesSetKey, schedu
 import { callScript, SCRIPTS } from './scripts.js';
 import { connect } from './connection.js';
 import { RedisContext } from './context.js';
+import { RedisEventReader } from './events.js';
 import type { RedisSettings } from '../settings.js';
 import type {
   AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, Delivery, EnqueueItem, EnqueueOutcome,
-  EventReader, HeldLease, Location, QueueRef, StoredEvent, WorkerEntry,
+  EventReader, HeldLease, Location, QueueRef, WorkerEntry,
 } from '../broker/types.js';
 import type { MillraceEvent } from '../events.js';
 
@@ -358,53 +359,13 @@ export class RedisBroker implements Broker {
 
   async publishEvents(queue: QueueRef, events: MillraceEvent[]): Promise<void> {
     if (this.eventsMaxLen <= 0 || events.length === 0) return;
-    const key = this.ctx.keys(queue).events;
-    const pipe = this.conn.pipeline();
-    for (const e of events) pipe.xadd(key, 'MAXLEN', '~', this.eventsMaxLen, '*', 'e', JSON.stringify(e));
-    const out = await pipe.exec();
-    const failed = out?.find(([err]) => err);
-    if (failed) throw failed[0];
+    // One entry per batch; the cap in entries is scaled so about eventsMaxLen events stay.
+    const cap = Math.max(1, Math.ceil(this.eventsMaxLen / events.length));
+    await this.conn.xadd(this.ctx.keys(queue).events, 'MAXLEN', cap, '*', 'e', JSON.stringify(events));
   }
 
   eventReader(): EventReader {
-    const conn = connect(this.settings, 'events', true, this.log);
-    const ctx = this.ctx;
-    return {
-      async read(cursors, count, blockMs) {
-        const refs = Object.keys(cursors);
-        if (refs.length === 0) return [];
-        const streams = refs.map((name) => ctx.eventsKey(name));
-        const args: (string | number)[] = ['COUNT', count];
-        if (blockMs !== undefined) args.push('BLOCK', blockMs);
-        args.push('STREAMS', ...streams, ...refs.map((name) => cursors[name]!));
-        const reply = (await (conn.xread as (...a: unknown[]) => Promise<unknown>)(...args)) as [string, [string, string[]][]][] | null;
-        const out: StoredEvent[] = [];
-        for (const [stream, entries] of reply ?? []) {
-          const queue = refs[streams.indexOf(stream)]!;
-          for (const [id, fields] of entries) {
-            const i = fields.indexOf('e');
-            if (i < 0) continue;
-            try {
-              out.push({ queue, cursor: id, event: JSON.parse(fields[i + 1]!) as MillraceEvent });
-            } catch {
-              // Not an event millrace wrote; skip it.
-            }
-          }
-        }
-        return out;
-      },
-      async latest(queues) {
-        const out: Record<string, string> = {};
-        for (const name of queues) {
-          const [last] = await conn.xrevrange(ctx.eventsKey(name), '+', '-', 'COUNT', 1);
-          out[name] = last ? last[0] : '0-0';
-        }
-        return out;
-      },
-      async close() {
-        await conn.quit().catch(() => conn.disconnect());
-      },
-    };
+    return new RedisEventReader(connect(this.settings, 'events', true, this.log), this.ctx);
   }
 
   async saveSchedule(name: string, definition: string): Promise<void> {
@@ -421,6 +382,14 @@ export class RedisBroker implements Broker {
 
   async schedules(): Promise<Record<string, string>> {
     return this.conn.hgetall(schedulesKey(this.ctx.prefix));
+  }
+
+  async saveDocument(kind: string, id: string, json: string, ttlMs: number): Promise<void> {
+    await this.conn.set(`${this.ctx.prefix}:${kind}:${id}`, json, 'PX', Math.max(1, Math.round(ttlMs)));
+  }
+
+  async loadDocument(kind: string, id: string): Promise<string | null> {
+    return this.conn.get(`${this.ctx.prefix}:${kind}:${id}`);
   }
 
   async setProgress(queue: QueueRef, id: string, progress: string, ttlMs: number): Promise<void> {

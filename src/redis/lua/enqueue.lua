@@ -19,6 +19,7 @@ end
 local now = now_ms()
 id_begin(KEYS[1], now)
 local events_max = tonumber(ARGV[2])
+local events = {}
 local out = {}
 for i = 4, #ARGV, 5 do
   local level, id, tail, data, due = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
@@ -45,14 +46,16 @@ for i = 4, #ARGV, 5 do
       end
     end
     if events_max > 0 then
-      -- Written with the job, so it precedes anything a worker reports about it.
-      local task = string.match(tail, '^[^|]*')
-      redis.call('XADD', KEYS[5], 'MAXLEN', '~', events_max, '*', 'e',
-        cjson.encode({ type = 'job.enqueued', at = now, queue = ARGV[1], id = id, task = task }))
+      events[#events + 1] = { type = 'job.enqueued', at = now, queue = ARGV[1], id = id, task = string.match(tail, '^[^|]*') }
     end
     out[#out + 1] = id
     out[#out + 1] = 1
   end
 end
 id_end()
+if #events > 0 then
+  -- Written with the jobs, so it precedes anything a worker reports about them; one entry per
+  -- batch, the cap scaled so about events_max events stay.
+  redis.call('XADD', KEYS[5], 'MAXLEN', math.ceil(events_max / #events), '*', 'e', cjson.encode(events))
+end
 return out

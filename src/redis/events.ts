@@ -1,0 +1,71 @@
+// Reads the queues' capped event streams. Each entry holds a batch of events written
+// together (a JSON array); an event's cursor is "<entry id>:<index>", so reading can resume
+// in the middle of a batch, and a bare entry id means "after that whole entry".
+
+import type { Redis } from 'ioredis';
+import type { RedisContext } from './context.js';
+import type { EventReader, StoredEvent } from '../broker/types.js';
+import type { MillraceEvent } from '../events.js';
+
+type Entry = [id: string, fields: string[]];
+
+export class RedisEventReader implements EventReader {
+  constructor(
+    private readonly conn: Redis,
+    private readonly ctx: RedisContext,
+  ) {}
+
+  async read(cursors: Record<string, string>, count: number, blockMs?: number): Promise<StoredEvent[]> {
+    const queues = Object.keys(cursors);
+    if (queues.length === 0) return [];
+    const out: StoredEvent[] = [];
+    const after: string[] = [];
+    for (const queue of queues) {
+      const [entryId, index] = cursors[queue]!.split(':') as [string, string | undefined];
+      if (index !== undefined) {
+        const [entry] = (await this.conn.xrange(this.ctx.eventsKey(queue), entryId, entryId)) as Entry[];
+        if (entry) out.push(...unpack(queue, entry, Number(index) + 1));
+      }
+      after.push(entryId);
+    }
+    // The rest of a batch first, without waiting.
+    const wait = out.length > 0 ? undefined : blockMs;
+    const args: (string | number)[] = ['COUNT', count];
+    if (wait !== undefined) args.push('BLOCK', wait);
+    args.push('STREAMS', ...queues.map((q) => this.ctx.eventsKey(q)), ...after);
+    const reply = (await (this.conn.xread as (...a: unknown[]) => Promise<unknown>)(...args)) as [string, Entry[]][] | null;
+    for (const [stream, entries] of reply ?? []) {
+      const queue = queues.find((q) => this.ctx.eventsKey(q) === stream)!;
+      for (const entry of entries) out.push(...unpack(queue, entry, 0));
+    }
+    return out;
+  }
+
+  async latest(queues: string[]): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for (const name of queues) {
+      const [last] = await this.conn.xrevrange(this.ctx.eventsKey(name), '+', '-', 'COUNT', 1);
+      out[name] = last ? last[0] : '0-0';
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.conn.quit().catch(() => this.conn.disconnect());
+  }
+}
+
+function unpack(queue: string, [id, fields]: Entry, from: number): StoredEvent[] {
+  const i = fields.indexOf('e');
+  if (i < 0) return [];
+  let batch: unknown;
+  try {
+    batch = JSON.parse(fields[i + 1]!);
+  } catch {
+    return []; // not an entry millrace wrote
+  }
+  const events = (Array.isArray(batch) ? batch : [batch]) as MillraceEvent[];
+  const out: StoredEvent[] = [];
+  for (let k = from; k < events.length; k++) out.push({ queue, cursor: `${id}:${k}`, event: events[k]! });
+  return out;
+}
