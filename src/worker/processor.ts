@@ -13,6 +13,7 @@ import {
   BadJobError, JobAbortedError, JobTimeoutError, LeaseLostError, Retry, ShutdownError,
 } from '../errors.js';
 import { Acker } from './acker.js';
+import { AbortState, Context, type ContextShared } from './jobContext.js';
 import type { EventHub } from '../events.js';
 import { runTraced, type OtelApi } from '../tracing.js';
 import type { Broker, Delivery, HeldLease } from '../broker/types.js';
@@ -36,6 +37,8 @@ export interface ProcessorDeps {
   otel: () => OtelApi | null;
   /** Called when a retry was scheduled this many ms ahead (the scheduler wakes for it). */
   onRetryScheduled(delayMs: number): void;
+  /** Overrides the queue's deadLetter option for this worker (CLI --dlq / --no-dlq). */
+  deadLetter?: boolean;
 }
 
 export interface ProcessorStats {
@@ -55,7 +58,7 @@ interface HeldJob {
   header: Header;
   task: AnyTask;
   state: 'buffered' | 'running' | 'settling' | 'handback';
-  controller?: AbortController;
+  abort?: AbortState;
   abortRequested: boolean;
   lost: boolean;
 }
@@ -77,8 +80,11 @@ export class Processor {
     processed: 0, completed: 0, failed: 0, retried: 0, aborted: 0, deadLettered: 0,
   };
 
+  private readonly shared: ContextShared;
+
   constructor(private readonly d: ProcessorDeps) {
     this.acker = new Acker(d.broker, d.queue, d.consumer, d.log);
+    this.shared = { broker: d.broker, queue: d.queue, log: d.log, workerId: d.consumer, deps: undefined };
   }
 
   get capacity(): number {
@@ -104,10 +110,15 @@ export class Processor {
     return { ...this.stats, running: this.running, held: this.held.size };
   }
 
-  /** Leases of every held job whose entry is still on the stream. */
+  /**
+   * Leases to renew: held jobs whose entry is still on the stream. Jobs whose outcome is being
+   * written are left out: their entry may be acknowledged before a renewal reaches Redis.
+   */
   leases(): HeldLease[] {
     const out: HeldLease[] = [];
-    for (const job of this.held.values()) if (job.delivery.entry !== '') out.push({ delivery: job.delivery, id: job.id });
+    for (const job of this.held.values()) {
+      if (job.delivery.entry !== '' && job.state !== 'settling') out.push({ delivery: job.delivery, id: job.id });
+    }
     return out;
   }
 
@@ -155,7 +166,7 @@ export class Processor {
       this.unbuffer(job);
       void this.finish(job, 'aborted', { name: 'JobAbortedError', message: 'aborted before it started' }, undefined, job.header.attempt);
     } else if (job.state === 'running') {
-      job.controller?.abort(new JobAbortedError(id));
+      job.abort?.abort(new JobAbortedError(id));
     }
   }
 
@@ -163,10 +174,11 @@ export class Processor {
   leaseLost(ids: string[]): void {
     for (const id of ids) {
       const job = this.byId.get(id);
-      if (!job) continue;
+      // A settling job's outcome is already on its way; the fence decides whether it counts.
+      if (!job || job.state === 'settling') continue;
       job.lost = true;
       this.d.log.warn({ job: id }, 'lease lost; the job belongs to another worker now');
-      if (job.state === 'running') job.controller?.abort(new LeaseLostError(id));
+      if (job.state === 'running') job.abort?.abort(new LeaseLostError(id));
       else if (job.state === 'buffered' || job.state === 'handback') {
         this.unbuffer(job);
         this.release(job);
@@ -203,7 +215,7 @@ export class Processor {
   /** Aborts running jobs for hand-back (the grace period is over, or a second signal came). */
   abortRunning(): void {
     for (const job of this.held.values()) {
-      if (job.state === 'running') job.controller?.abort(new ShutdownError());
+      if (job.state === 'running') job.abort?.abort(new ShutdownError());
     }
   }
 
@@ -270,19 +282,20 @@ export class Processor {
       }
       const enqueuedAt = header.opts.q ?? (AUTO_ID.test(job.id) ? entryTime(job.id) : undefined);
       this.d.events.emit('job.started', { ...this.about(job), attempt, pickupMs: enqueuedAt === undefined ? undefined : startedAt - enqueuedAt });
-      const controller = new AbortController();
-      job.controller = controller;
+      const abort = new AbortState();
+      job.abort = abort;
+      this.shared.deps = this.d.deps();
       const timeout = header.opts.t ?? task.options.timeout;
-      const timer = setTimeout(() => controller.abort(new JobTimeoutError(timeout)), timeout);
-      const ctx = this.context(job, attempt, controller.signal);
+      const timer = setTimeout(() => abort.abort(new JobTimeoutError(timeout)), timeout);
+      const ctx = new Context(this.shared, abort, job.id, task.name, attempt, header.opts.m ?? task.options.maxTries, enqueuedAt, task.options.resultTtl);
       try {
         const otel = header.opts.c ? this.d.otel() : null;
         const running = otel
           ? runTraced(otel, header.opts.c!, `${this.d.queue.name} process`, { 'messaging.system': 'millrace', 'messaging.destination.name': this.d.queue.name, 'millrace.task': task.name, 'millrace.job_id': job.id, 'millrace.attempt': attempt }, () => this.execute(task, ctx, args))
           : this.execute(task, ctx, args);
-        outcome = { ok: true, value: await untilAborted(running, controller.signal) };
+        outcome = { ok: true, value: await abort.race(running) };
       } catch (error) {
-        outcome = { ok: false, error: controller.signal.aborted ? controller.signal.reason : error };
+        outcome = { ok: false, error: abort.aborted ? abort.reason : error };
       } finally {
         clearTimeout(timer);
       }
@@ -313,26 +326,6 @@ export class Processor {
     return next();
   }
 
-  private context(job: HeldJob, attempt: number, signal: AbortSignal): JobContext<unknown> {
-    const { d } = this;
-    let log: Logger | undefined;
-    return {
-      id: job.id,
-      task: job.task.name,
-      queue: d.queue.name,
-      attempt,
-      maxTries: job.header.opts.m ?? job.task.options.maxTries,
-      signal,
-      get log() {
-        return (log ??= d.log.child({ job: job.id, task: job.task.name, attempt }));
-      },
-      deps: d.deps(),
-      enqueuedAt: job.header.opts.q ?? (AUTO_ID.test(job.id) ? entryTime(job.id) : undefined),
-      workerId: d.consumer,
-      progress: (value) => d.broker.setProgress(d.queue, job.id, JSON.stringify(value ?? null), sideRecordTtl(job.task.options.resultTtl)),
-      addLog: (line) => d.broker.appendLog(d.queue, job.id, `${new Date().toISOString()} ${line}`, 1000, sideRecordTtl(job.task.options.resultTtl)),
-    };
-  }
 
   private async settle(job: HeldJob, attempt: number, startedAt: number, outcome: Outcome): Promise<void> {
     job.state = 'settling';
@@ -413,7 +406,7 @@ export class Processor {
     const meta = { ...describe(err, reason), task: job.task.name, attempts, startedAt, finishedAt: Date.now(), worker: this.d.consumer };
     const recorded = await this.d.broker.deadLetter(this.d.queue, this.d.consumer, {
       delivery: job.delivery, id: job.id, reason, error: `${err.name}: ${err.message}`, stack: err.stack ?? '', attempts,
-      worker: this.d.consumer, record: encodeResult('failed', meta), ttl: job.task.options.resultTtl, useDlq: this.d.queue.options.deadLetter,
+      worker: this.d.consumer, record: encodeResult('failed', meta), ttl: job.task.options.resultTtl, useDlq: this.d.deadLetter ?? this.d.queue.options.deadLetter,
     });
     if (recorded) {
       this.stats.deadLettered++;
@@ -447,31 +440,6 @@ function taskOf(delivery: Delivery): string {
   const h = delivery.header === undefined ? '' : String(delivery.header);
   const a = h.indexOf('|');
   return a < 0 ? '' : h.slice(a + 1, Math.max(a + 1, h.indexOf('|', a + 1)));
-}
-
-/** Resolves or rejects with the promise, or rejects with the signal's reason when it aborts first. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
-}
-
-/** Progress and logs outlive the job by its result retention (at least a day when results are not kept). */
-function sideRecordTtl(resultTtlSeconds: number): number {
-  if (resultTtlSeconds < 0) return 365 * 86_400_000;
-  return Math.max(resultTtlSeconds, 86_400) * 1000;
 }
 
 function asError(e: unknown): Error {

@@ -20,6 +20,8 @@ export interface RunnerSettings {
   idleTimeout: number;
   blockMs: number;
   schedulerPollMs: number;
+  /** Overrides the queue's deadLetter option. */
+  deadLetter?: boolean;
 }
 
 export class QueueRunner {
@@ -43,7 +45,7 @@ export class QueueRunner {
     this.concurrency = settings.concurrency;
     this.scheduler = new Scheduler(broker, queue, settings.schedulerPollMs, qlog);
     this.processor = new Processor({
-      broker, queue, consumer, concurrency: settings.concurrency, prefetch: settings.prefetch, ...shared, log: qlog,
+      broker, queue, consumer, concurrency: settings.concurrency, prefetch: settings.prefetch, deadLetter: settings.deadLetter, ...shared, log: qlog,
       onRetryScheduled: (ms) => this.scheduler.dueIn(ms),
     });
     this.fetcher = new Fetcher(broker, queue, consumer, this.processor, settings.blockMs, qlog);

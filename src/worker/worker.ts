@@ -52,6 +52,10 @@ export interface WorkerOptions {
   maxEventLoopLag?: Duration;
   /** Prometheus metrics: true to collect them (read with worker.metrics()), or where to serve them. */
   metrics?: boolean | MetricsOptions;
+  /** Stop (and let run() resolve) once the served queues have no waiting, delayed or in-flight jobs. */
+  burst?: boolean;
+  /** Overrides every served queue's deadLetter option (true: failed jobs go to the DLQ). */
+  deadLetter?: boolean;
 }
 
 export interface HealthReport {
@@ -116,6 +120,8 @@ export class Worker {
   private lagTimer: NodeJS.Timeout | undefined;
   /** Largest event-loop delay seen since the last healthcheck, ms. */
   private lagMaxMs = 0;
+  private readonly burst: boolean;
+  private burstTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly host: WorkerHost,
@@ -128,6 +134,7 @@ export class Worker {
       ? parseDuration(options.shutdownTimeout, 'worker.shutdownTimeout')
       : (envSeconds(env, ['MILLRACE_SHUTDOWN_TIMEOUT']) ?? 30_000);
     this.handleSignals = options.handleSignals ?? true;
+    this.burst = options.burst ?? false;
     const envQueues = env.MILLRACE_QUEUE ? env.MILLRACE_QUEUE.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
     const names = options.queues ?? envQueues ?? host.allQueues().map((q) => q.name);
     if (names.length === 0) throw new ConfigError('worker.queues', 'at least one queue; the app defines none');
@@ -144,7 +151,7 @@ export class Worker {
       const prefetch = options.prefetch ?? (concurrency !== undefined ? c : queue.options.prefetch);
       return new QueueRunner(
         host.broker, queue, this.id,
-        { concurrency: c, prefetch, idleTimeout: queue.options.idleTimeout, blockMs, schedulerPollMs },
+        { concurrency: c, prefetch, idleTimeout: queue.options.idleTimeout, blockMs, schedulerPollMs, deadLetter: options.deadLetter },
         { serializer: host.serializer, signingSecret: host.signingSecret, middleware: host.middleware, deps: () => this.deps, events: this.events, otel: () => this.otel },
         this.log,
       );
@@ -190,6 +197,10 @@ export class Worker {
     this.publisher?.start();
     this.metricsPort = await this.prometheus?.start();
     this.otel = await loadOtel();
+    const policy = await this.host.broker.evictionPolicy?.();
+    if (policy !== undefined && policy !== 'noeviction') {
+      this.log.warn({ policy }, `Redis maxmemory-policy is '${policy}', not 'noeviction': under memory pressure Redis may evict queued jobs and results`);
+    }
     this.deps = await this.host.enterLifespan();
     this.stopAbortListener = await this.host.broker.onAbort(
       this.runners.map((r) => r.queue),
@@ -201,6 +212,7 @@ export class Worker {
     this.janitor.start();
     await this.cron.start();
     this.state = 'running';
+    if (this.burst) this.checkBurst();
     this.events.emit('worker.started', { worker: this.id, queues: this.runners.map((r) => r.queue.name), hostname: hostname(), pid: process.pid });
     if (this.signalledWhileStarting) void this.stop();
   }
@@ -235,6 +247,7 @@ export class Worker {
     await this.janitor.stop();
     await this.heartbeater.stop();
     clearInterval(this.lagTimer);
+    clearTimeout(this.burstTimer);
     for (const [sig, fn] of this.signalHandlers) process.off(sig, fn);
     try {
       await this.host.exitLifespan();
@@ -261,6 +274,34 @@ export class Worker {
       process.on(sig, fn);
       this.signalHandlers.push([sig, fn]);
     }
+  }
+
+  /** Burst mode: stops once no job of the served queues waits, is delayed, or is in flight. */
+  private checkBurst(): void {
+    const check = async () => {
+      if (this.state !== 'running') return;
+      try {
+        if (await this.queuesEmpty()) {
+          this.log.info('queues empty: burst worker stopping');
+          void this.stop();
+          return;
+        }
+      } catch (err) {
+        this.log.warn({ err }, 'burst check failed; trying again');
+      }
+      if (this.state === 'running') this.burstTimer = setTimeout(() => void check(), 200);
+    };
+    void check();
+  }
+
+  private async queuesEmpty(): Promise<boolean> {
+    for (const r of this.runners) {
+      if (r.stats().held > 0) return false;
+      const c = await this.host.inspector.counts(r.queue);
+      if (c.delayed > 0 || c.active > 0 || Object.values(c.waiting).some((n) => n > 0)) return false;
+    }
+    // Held again when a job arrived while Redis was being asked.
+    return this.runners.every((r) => r.stats().held === 0);
   }
 
   get status(): 'new' | 'starting' | 'running' | 'stopping' | 'stopped' {
