@@ -1,16 +1,21 @@
-// `npm run demo`: runs a worker for the example app on the local Redis, enqueues real jobs
-// (a health check, a cleanup, a batch of load-test jobs, a delayed job and one that fails
-// into the dead-letter queue), prints each result as it lands, then stops gracefully.
+// `npm run demo`: the example app end to end on the local Redis. It starts a worker process
+// (`millrace worker examples/app.ts:app`), runs two system jobs, then a load test of 200 mixed
+// jobs through the same code as `millrace load-test run`, prints its report, and stops the
+// worker gracefully.
 //
 // It works under its own key prefix, 'millrace-demo', whose keys it removes before and after.
 
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { formatReport, progressPrinter, runLoadTest } from '../src/cli/loadTest.js';
 
 const PREFIX = 'millrace-demo';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 // Set before the app module is loaded: the app reads them when it is built.
 process.env.MILLRACE_PREFIX = PREFIX;
 process.env.MILLRACE_LOG_LEVEL ??= 'silent';
@@ -58,64 +63,67 @@ async function tempFiles(): Promise<string> {
   return dir;
 }
 
+/** The worker, as a user starts it: `npx millrace worker examples/app.ts:app`. */
+function startWorker() {
+  const args = ['bin/millrace.js', 'worker', 'examples/app.ts:app', '--shutdown-timeout', '5', '--log-level', 'warn'];
+  line(`${at()}  $ npx millrace ${args.slice(1).join(' ')}`);
+  const proc = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, MILLRACE_PREFIX: PREFIX, MILLRACE_HEALTH_FILE: 'false' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // Its log (failed jobs are logged as errors on purpose here) is shown only if it ends badly.
+  let log = '';
+  proc.stdout.on('data', (d: Buffer) => (log += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (log += d.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  return { proc, exited, log: () => log };
+}
+
 async function main(): Promise<void> {
   const redis = await connectOrExplain();
   await removeDemoKeys(redis);
   const ex = await import('./app.js');
   const { app } = ex;
   const dir = await tempFiles();
+  const worker = startWorker();
+  try {
+    const deadline = Date.now() + 20_000;
+    while ((await app.workers()).length === 0) {
+      if (Date.now() > deadline) throw new Error(`the worker did not start:\n${worker.log()}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const [entry] = await app.workers();
+    line(`${at()}  worker ${entry!.id} (pid ${entry!.pid}) serves ${entry!.queues.join(', ')} on ${REDIS_URL}`);
 
-  const worker = app.worker({ shutdownTimeout: '5s' });
-  await worker.start();
-  line(`${at()}  worker ${worker.id} started on ${REDIS_URL} (queues: system, load_test)`);
+    const health = await ex.systemHealthCheck.enqueue();
+    const cleanup = await ex.cleanupTempFiles.enqueue(7, dir);
+    line(`${at()}  system_health_check   -> ${JSON.stringify(await health.result({ timeout: 10_000 }))}`);
+    line(`${at()}  cleanup_temp_files(7) -> ${JSON.stringify(await cleanup.result({ timeout: 10_000 }))}`);
 
-  // Each result is awaited from the moment its job is enqueued, so it prints as it lands.
-  let completed = 0;
-  let failed = 0;
-  const landed: Promise<void>[] = [];
-  const track = (label: string, job: { result(o: { timeout: number }): Promise<unknown> }) => {
-    landed.push(job.result({ timeout: 15_000 }).then(
-      (value) => {
-        completed++;
-        line(`${at()}  ok    ${label.padEnd(34)} ${JSON.stringify(value)}`);
-      },
-      (err: Error) => {
-        failed++;
-        line(`${at()}  FAIL  ${label.padEnd(34)} ${err.name}: ${err.message}`);
-      },
-    ));
-  };
-
-  track('system_health_check', await ex.systemHealthCheck.enqueue());
-  track('cleanup_temp_files(7)', await ex.cleanupTempFiles.enqueue(7, dir));
-  track('system_health_check (delay 2s)', await ex.systemHealthCheck.with({ delay: '2s' }).enqueue());
-  track('failure_testing_task', await ex.failureTestingTask.enqueue('the demo asked for it'));
-  const batches = [
-    ['cpu_intensive_task', await ex.cpuIntensiveTask.enqueueMany([[10_000], [30_000], [60_000], [100_000]])],
-    ['io_simulation_task', await ex.ioSimulationTask.enqueueMany([[50], [100], [200], [300], [400], [600], [800], [1000]])],
-    ['memory_operations_task', await ex.memoryOperationsTask.enqueueMany([[1_000], [10_000], [50_000], [100_000]])],
-  ] as const;
-  for (const [task, batch] of batches) batch.forEach((job, i) => track(`${task} #${i + 1}`, job));
-  line(`${at()}  enqueued ${landed.length} jobs (${landed.length - 4} of them in three bulk calls)`);
-  await Promise.all(landed);
-
-  const dlq = app.deadLetters('load_test');
-  const [dead] = await dlq.list({ limit: 1 });
-  const stats = worker.stats();
-  line('');
-  line(`summary: ${completed} completed, ${failed} failed, ${await dlq.count()} in the dead-letter queue load_test:dlq`);
-  if (dead) line(`  dead letter ${dead.dlqId}: job ${dead.id} (${dead.task}), ${dead.attempts} attempts, reason '${dead.reason}', ${dead.error}`);
-  for (const [queue, s] of Object.entries(stats.queues)) {
-    line(`  ${queue.padEnd(10)} processed ${s.processed}, completed ${s.completed}, retried ${s.retried}, dead-lettered ${s.deadLettered}`);
+    line('');
+    line(`${at()}  $ npx millrace load-test run -n 200 -t mixed -b 50`);
+    const printer = progressPrinter({ out: line, err: (s) => process.stderr.write(`${s}\n`) });
+    let report;
+    try {
+      report = await runLoadTest(app, { n: 200, type: 'mixed', batchSize: 50, delayMs: 0, queue: 'load_test', wait: true, timeoutMs: 20_000 }, printer);
+    } finally {
+      printer.stop();
+    }
+    line('');
+    line(formatReport(report));
+    line('');
+    line(`${at()}  (the report is kept: npx millrace load-test results ${report.id})`);
+  } finally {
+    worker.proc.kill('SIGTERM');
+    const code = await worker.exited;
+    line(`${at()}  worker stopped ${code === 0 ? 'gracefully (exit code 0)' : `with exit code ${code}:\n${worker.log()}`}`);
+    await app.close();
+    const removed = await removeDemoKeys(redis);
+    await redis.quit();
+    await rm(dir, { recursive: true, force: true });
+    line(`${at()}  removed the demo's ${removed} Redis keys; done`);
   }
-
-  await worker.stop();
-  line(`${at()}  worker stopped gracefully`);
-  await app.close();
-  const removed = await removeDemoKeys(redis);
-  await redis.quit();
-  await rm(dir, { recursive: true, force: true });
-  line(`${at()}  removed the demo's ${removed} Redis keys; done`);
 }
 
 await main();

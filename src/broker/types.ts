@@ -180,6 +180,12 @@ export interface Broker {
   removeWorker(workerId: string, queues: QueueRef[]): Promise<void>;
   /** Round-trip time of a PING in ms; rejects when Redis does not answer. */
   ping(): Promise<number>;
+  /** Redis' maxmemory-policy, or undefined when it cannot be read (CONFIG disabled). */
+  evictionPolicy?(): Promise<string | undefined>;
+  /** Stores a small JSON document (e.g. a load-test report) under `<prefix>:<kind>:<id>` for ttlMs. */
+  saveDocument(kind: string, id: string, json: string, ttlMs: number): Promise<void>;
+  /** A document saveDocument stored, or null when there is none (or it expired). */
+  loadDocument(kind: string, id: string): Promise<string | null>;
   close(): Promise<void>;
 }
 

@@ -31,6 +31,16 @@ export interface Opened {
   app: OpsApp;
   /** Where Redis is, for messages: the URL without its password, or what configures it. */
   redis: string;
+  /** The last connection error (e.g. 'connect ECONNREFUSED ...'), if any. */
+  connectionError(): string | undefined;
+}
+
+/** Remembers the app's last Redis connection error: it says more than a failed command does. */
+function opened(app: OpsApp, redis: string): Opened {
+  let last: string | undefined;
+  const conn = (app.broker as unknown as { ctx?: { conn?: { on(event: 'error', fn: (err: Error) => void): unknown } } }).ctx?.conn;
+  conn?.on('error', (err) => (last = err.message));
+  return { app, redis, connectionError: () => last };
 }
 
 /** The app to work through; its Redis is not contacted yet. */
@@ -38,9 +48,9 @@ export async function openApp(target: string | undefined): Promise<Opened> {
   if (target === undefined) {
     // Commands fail fast when Redis is down rather than retrying for long; logs go to stderr
     // so that --json output stays parseable.
-    const logger = pino({ name: 'millrace', level: process.env.MILLRACE_LOG_LEVEL ?? 'warn' }, pino.destination(2));
+    const logger = pino({ name: 'millrace', level: process.env.MILLRACE_LOG_LEVEL ?? 'error' }, pino.destination(2));
     const app = new Millrace<unknown>({ logger, redis: { maxRetriesPerRequest: 1, connectTimeout: 5000 } });
-    return { app, redis: redactUrl(resolveRedisSettings(undefined).url) };
+    return opened(app, redactUrl(resolveRedisSettings(undefined).url));
   }
   const { file, exportName } = parseTarget(target);
   const path = resolveModule(file);
@@ -57,19 +67,24 @@ export async function openApp(target: string | undefined): Promise<Opened> {
   }
   // The user's logger may write to stdout: keep it quiet unless asked.
   if (process.env.MILLRACE_LOG_LEVEL === undefined) app.log.level = 'error';
-  return { app: app as unknown as OpsApp, redis: `the Redis of the app in '${file}'` };
+  return opened(app as unknown as OpsApp, `the Redis of the app in '${file}'`);
 }
 
 /** Rejects with a clear error when Redis does not answer a PING within `timeoutMs`. */
-export async function checkRedis(opened: Opened, timeoutMs = 5000): Promise<number> {
+export async function checkRedis(o: Opened, timeoutMs = 5000): Promise<number> {
   try {
-    return await withTimeout(opened.app.broker.ping(), timeoutMs, `no answer within ${timeoutMs} ms`);
+    return await withTimeout(o.app.broker.ping(), timeoutMs, `no answer within ${timeoutMs} ms`);
   } catch (err) {
     throw new CliError(
-      `cannot reach Redis (${opened.redis}): ${(err as Error).message}. ` +
+      `cannot reach Redis (${o.redis}): ${redisFailure(o, err)}. ` +
         'Set REDIS_URL (or REDIS_URL_LOCAL outside a container), or pass --app <module> whose app configures Redis.',
     );
   }
+}
+
+/** Why Redis failed: the connection's own error when there is one, else the command's. */
+export function redisFailure(o: Opened, err: unknown): string {
+  return (o.connectionError() ?? (err as Error).message).replace(/\.$/, '');
 }
 
 export function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {

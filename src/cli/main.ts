@@ -2,11 +2,14 @@
 // a worker for its app until SIGTERM/SIGINT. (The full CLI is built on this later.)
 
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { parseDuration } from '../duration.js';
 import { pickApp, parseTarget, resolveModule, UsageError, type AppLike } from './load.js';
 import { registerOperationCommands } from './commands/index.js';
+import { registerLoadTestCommands } from './loadTest.js';
+import { pollingFromEnv, supervise, SUPERVISED_ENV } from './supervisor.js';
 
 export { isApp, pickApp, parseTarget, resolveModule, UsageError, type AppLike } from './load.js';
 
@@ -35,6 +38,18 @@ function seconds(raw: string): number {
   }
 }
 
+/** Like `seconds`, for another flag's message. */
+function secondsFor(flag: string) {
+  return (raw: string): number => {
+    if (/^\s*\d+(\.\d+)?\s*$/.test(raw)) return Number(raw) * 1000;
+    try {
+      return parseDuration(raw);
+    } catch {
+      throw new InvalidArgumentError(`${flag} expects seconds (e.g. 10) or a duration like '10s', '500ms', '1m'.`);
+    }
+  };
+}
+
 function collectQueues(raw: string, previous: string[] | undefined): string[] {
   const names = raw.split(',').map((s) => s.trim()).filter(Boolean);
   if (names.length === 0) throw new InvalidArgumentError('--queue expects a queue name (repeat the flag or separate names by commas).');
@@ -52,11 +67,59 @@ interface WorkerFlags {
   concurrency?: number;
   shutdownTimeout?: number;
   logLevel?: string;
+  workers?: number;
+  reload?: boolean;
+  burst?: boolean;
+  dlq?: boolean;
+  heartbeatInterval?: number;
+  heartbeatTtl?: number;
+}
+
+/** Worker processes when --workers is not given: MILLRACE_WORKERS, else WORKER_PROCESSES, else 1. */
+function workersFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  for (const name of ['MILLRACE_WORKERS', 'WORKER_PROCESSES']) {
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === '') continue;
+    const n = Number(raw);
+    if (!/^\s*\d+\s*$/.test(raw) || n < 1) throw new UsageError(`${name}=${JSON.stringify(raw)}: expected an integer >= 1 (worker processes)`);
+    return n;
+  }
+  return 1;
+}
+
+/** The command line of one supervised worker: the same flags but --workers and --reload. */
+function childArgs(target: string, flags: WorkerFlags): string[] {
+  const args = ['worker', target];
+  for (const q of flags.queue ?? []) args.push('--queue', q);
+  if (flags.concurrency !== undefined) args.push('--concurrency', String(flags.concurrency));
+  if (flags.shutdownTimeout !== undefined) args.push('--shutdown-timeout', `${flags.shutdownTimeout}ms`);
+  if (flags.logLevel) args.push('--log-level', flags.logLevel);
+  if (flags.burst) args.push('--burst');
+  if (flags.dlq !== undefined) args.push(flags.dlq ? '--dlq' : '--no-dlq');
+  if (flags.heartbeatInterval !== undefined) args.push('--heartbeat-interval', `${flags.heartbeatInterval}ms`);
+  if (flags.heartbeatTtl !== undefined) args.push('--heartbeat-ttl', `${flags.heartbeatTtl}ms`);
+  return args;
 }
 
 async function runWorker(target: string, flags: WorkerFlags, out: Output): Promise<number> {
   const { file, exportName } = parseTarget(target);
   const path = resolveModule(file);
+  const supervised = process.env[SUPERVISED_ENV] === '1';
+  if (!supervised) {
+    const workers = flags.workers ?? workersFromEnv();
+    if (workers > 1 || flags.reload) {
+      return supervise({
+        workers,
+        args: childArgs(target, flags),
+        reload: flags.reload ? { dir: dirname(path), ...pollingFromEnv() } : undefined,
+        log: (line) => out.err(`millrace supervisor: ${line}`),
+      });
+    }
+  } else if (process.connected) {
+    // The supervisor went away (even by SIGKILL): stop gracefully rather than run orphaned.
+    process.on('disconnect', () => process.kill(process.pid, 'SIGTERM'));
+    process.channel?.unref();
+  }
   // Before the import, so an app built at import time picks the level up.
   if (flags.logLevel) process.env.MILLRACE_LOG_LEVEL = flags.logLevel;
   let mod: Record<string, unknown>;
@@ -75,6 +138,10 @@ async function runWorker(target: string, flags: WorkerFlags, out: Output): Promi
       ...(flags.queue ? { queues: flags.queue } : {}),
       ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
       ...(flags.shutdownTimeout !== undefined ? { shutdownTimeout: flags.shutdownTimeout } : {}),
+      ...(flags.heartbeatInterval !== undefined ? { heartbeatInterval: flags.heartbeatInterval } : {}),
+      ...(flags.heartbeatTtl !== undefined ? { heartbeatTtl: flags.heartbeatTtl } : {}),
+      ...(flags.dlq !== undefined ? { deadLetter: flags.dlq } : {}),
+      ...(flags.burst ? { burst: true } : {}),
       handleSignals: true,
     });
   } catch (err) {
@@ -123,11 +190,21 @@ Redis is REDIS_URL (default redis://127.0.0.1:6379); every setting can also come
     .option('-c, --concurrency <n>', "jobs run at once per queue (overrides the queues' settings)", intAtLeast(1, '--concurrency'))
     .option('--shutdown-timeout <seconds>', "grace period for running jobs at shutdown: seconds or a duration like '30s' (default 30)", seconds)
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
+    .option('-w, --workers <n>', 'worker processes, under a supervisor that restarts crashed ones (default: MILLRACE_WORKERS or WORKER_PROCESSES, else 1)', intAtLeast(1, '--workers'))
+    .option('--reload', "restart the worker when files under the module's directory change (polling when WATCHFILES_FORCE_POLLING is set)")
+    .option('--burst', 'exit once the queues have no waiting, delayed or running jobs')
+    .option('--dlq', "send jobs that fail for good to the dead-letter queue (overrides the queues' deadLetter)")
+    .option('--no-dlq', 'record jobs that fail for good as failed, without dead-lettering them')
+    .option('--heartbeat-interval <seconds>', 'how often the worker writes its heartbeat (default 10)', secondsFor('--heartbeat-interval'))
+    .option('--heartbeat-ttl <seconds>', 'how long a heartbeat counts; longer than the interval (default 30)', secondsFor('--heartbeat-ttl'))
     .addHelpText('after', `
 Examples:
   $ millrace worker examples/app.ts
   $ millrace worker src/tasks.ts:app --queue system --concurrency 5
-  $ millrace worker app.js --queue load_test --shutdown-timeout 10s --log-level debug`)
+  $ millrace worker app.js --queue load_test --shutdown-timeout 10s --log-level debug
+  $ millrace worker examples/app.ts --workers 4          four processes, restarted if they crash
+  $ millrace worker examples/app.ts --reload             restart on file changes (development)
+  $ millrace worker examples/app.ts --queue system --burst   drain the queue, then exit`)
     .action((target: string, flags: WorkerFlags) => {
       action = runWorker(target, flags, out);
       return action.then(() => undefined);
@@ -135,6 +212,12 @@ Examples:
 
   // enqueue, status, info, result, abort, jobs, queues, workers, cleanup, dlq, health
   registerOperationCommands(program, out, (run) => {
+    action = run();
+    return action.then(() => undefined);
+  });
+
+  // load-test run|cpu|io|memory|failure|results
+  registerLoadTestCommands(program, out, (run) => {
     action = run();
     return action.then(() => undefined);
   });

@@ -31,7 +31,8 @@ export function table<R>(rows: R[], columns: Column<R>[], empty = '(none)'): str
 export function keyValues(pairs: [string, unknown][]): string {
   const shown = pairs.filter(([, v]) => v !== undefined);
   const width = Math.max(0, ...shown.map(([k]) => k.length));
-  return shown.map(([k, v]) => `${`${k}:`.padEnd(width + 1)} ${typeof v === 'string' ? v : stringify(v)}`).join('\n');
+  // A value starting with a newline (a stack) goes below its key, without trailing blanks.
+  return shown.map(([k, v]) => `${`${k}:`.padEnd(width + 1)} ${typeof v === 'string' ? v : stringify(v)}`.replace(/ +\n/, '\n')).join('\n');
 }
 
 /** JSON for machine output: Buffers as base64, undefined fields dropped. */

@@ -361,7 +361,7 @@ export class RedisBroker implements Broker {
     if (this.eventsMaxLen <= 0 || events.length === 0) return;
     // One entry per batch; the cap in entries is scaled so about eventsMaxLen events stay.
     const cap = Math.max(1, Math.ceil(this.eventsMaxLen / events.length));
-    await this.conn.xadd(this.ctx.keys(queue).events, 'MAXLEN', cap, '*', 'e', JSON.stringify(events));
+    await this.conn.xadd(this.ctx.keys(queue).events, 'MAXLEN', '~', cap, '*', 'e', JSON.stringify(events));
   }
 
   eventReader(): EventReader {
@@ -407,6 +407,15 @@ export class RedisBroker implements Broker {
 
   getLogs(queue: QueueRef, id: string, start: number, end: number): Promise<string[]> {
     return this.conn.lrange(this.ctx.keys(queue).logPrefix + id, start, end);
+  }
+
+  async evictionPolicy(): Promise<string | undefined> {
+    try {
+      const reply = (await this.conn.config('GET', 'maxmemory-policy')) as string[];
+      return reply[1];
+    } catch {
+      return undefined; // CONFIG renamed or not allowed (managed Redis)
+    }
   }
 
   async ping(): Promise<number> {

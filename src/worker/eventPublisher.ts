@@ -71,6 +71,11 @@ export class EventPublisher {
         this.log.warn({ dropped: this.dropped }, 'events dropped while Redis was unreachable');
         this.dropped = 0;
       }
+      // Events that arrived during this write must not wait for a further event to be written.
+      if (this.buffer.length > 0 && !this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => void this.flush());
+      }
     } catch (err) {
       this.log.warn({ err, events: batch.length }, 'publishing events failed; they are kept for the next try');
       this.buffer = [...batch, ...this.buffer].slice(-MAX_BUFFERED);

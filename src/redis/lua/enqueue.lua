@@ -56,6 +56,6 @@ id_end()
 if #events > 0 then
   -- Written with the jobs, so it precedes anything a worker reports about them; one entry per
   -- batch, the cap scaled so about events_max events stay.
-  redis.call('XADD', KEYS[5], 'MAXLEN', math.ceil(events_max / #events), '*', 'e', cjson.encode(events))
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', math.ceil(events_max / #events), '*', 'e', cjson.encode(events))
 end
 return out

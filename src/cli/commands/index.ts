@@ -1,0 +1,21 @@
+// Registers the operation commands (everything but `worker` and `load-test`) on the program.
+
+import type { Command } from 'commander';
+import type { Output } from '../output.js';
+import { makeKit, type Schedule } from './common.js';
+import { registerEnqueueCommand } from './enqueue.js';
+import { registerJobCommands } from './jobs.js';
+import { registerQueueCommands } from './queues.js';
+import { registerWorkerCommands } from './workers.js';
+import { registerDlqCommands } from './dlq.js';
+import { registerHealthCommands } from './health.js';
+
+export function registerOperationCommands(program: Command, out: Output, schedule: Schedule): void {
+  const kit = makeKit(out, schedule);
+  registerEnqueueCommand(program, kit);
+  registerJobCommands(program, kit);
+  registerQueueCommands(program, kit);
+  registerWorkerCommands(program, kit);
+  registerDlqCommands(program, kit);
+  registerHealthCommands(program, kit);
+}

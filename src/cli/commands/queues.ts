@@ -1,0 +1,120 @@
+// `millrace queues`: per queue, jobs ready by priority, delayed, in flight, dead letters,
+// consumers, live workers, and the jobs that ended in the last minute (from its event stream).
+
+import { Command } from 'commander';
+import type { QueueCounts, WorkerEntry } from '../../broker/types.js';
+import { knownQueues, queueLevels, requireQueue, type OpsApp } from '../app.js';
+import { table } from '../output.js';
+import { withCommon, type GlobalFlags, type Kit } from './common.js';
+
+const WINDOW_MS = 60_000;
+const PAGE = 1000;
+
+export interface QueueReport {
+  name: string;
+  /** Jobs ready to run per priority level, highest first. */
+  ready: Record<string, number>;
+  readyTotal: number;
+  delayed: number;
+  inFlight: number;
+  dlq: number;
+  consumers: number;
+  /** Live workers (current heartbeat) serving the queue. */
+  workers: number;
+  /** Jobs that ended in the last minute, counted in the queue's event stream. */
+  lastMinute: { completed: number; failed: number };
+}
+
+/** Counts job.completed and final job.failed events newer than a minute, per queue. */
+async function lastMinute(app: OpsApp, queues: string[]): Promise<Map<string, { completed: number; failed: number }>> {
+  const counts = new Map(queues.map((q) => [q, { completed: 0, failed: 0 }]));
+  if (queues.length === 0) return counts;
+  // Event cursors are stream ids, whose first part is the Redis server time in ms.
+  const since = `${(await app.broker.time()) - WINDOW_MS}-0`;
+  let after: Record<string, string> = Object.fromEntries(queues.map((q) => [q, since]));
+  while (Object.keys(after).length > 0) {
+    const { events, cursors } = await app.readEvents({ queues: Object.keys(after), after, count: PAGE });
+    const perQueue = new Map<string, number>();
+    for (const { queue, event } of events) {
+      perQueue.set(queue, (perQueue.get(queue) ?? 0) + 1);
+      const c = counts.get(queue)!;
+      if (event.type === 'job.completed') c.completed++;
+      else if (event.type === 'job.failed' && !event.willRetry) c.failed++;
+    }
+    // Only queues that filled a page may have more.
+    after = Object.fromEntries(Object.keys(after).filter((q) => perQueue.get(q) === PAGE).map((q) => [q, cursors[q]!]));
+  }
+  return counts;
+}
+
+export async function queueReports(app: OpsApp, names: string[], workers: WorkerEntry[]): Promise<QueueReport[]> {
+  const throughput = await lastMinute(app, names);
+  return Promise.all(
+    names.map(async (name) => {
+      const levels = await queueLevels(app, name);
+      const counts: QueueCounts = await app.inspector.counts({ name, levels });
+      const ready = Object.fromEntries([...levels].reverse().map((l) => [l, counts.waiting[l] ?? 0]));
+      return {
+        name,
+        ready,
+        readyTotal: Object.values(ready).reduce((a, b) => a + b, 0),
+        delayed: counts.delayed,
+        inFlight: counts.active,
+        dlq: counts.dlq,
+        consumers: counts.consumers,
+        workers: workers.filter((w) => w.queues.includes(name)).length,
+        lastMinute: throughput.get(name)!,
+      };
+    }),
+  );
+}
+
+export function queuesTable(reports: QueueReport[]): string {
+  return table(
+    reports,
+    [
+      { header: 'queue', value: (r) => r.name },
+      { header: 'ready', value: (r) => r.readyTotal, align: 'right' },
+      { header: 'by priority', value: (r) => Object.entries(r.ready).filter(([, n]) => n > 0).map(([l, n]) => `${l}=${n}`).join(' ') || '-' },
+      { header: 'delayed', value: (r) => r.delayed, align: 'right' },
+      { header: 'in flight', value: (r) => r.inFlight, align: 'right' },
+      { header: 'dlq', value: (r) => r.dlq, align: 'right' },
+      { header: 'consumers', value: (r) => r.consumers, align: 'right' },
+      { header: 'workers', value: (r) => r.workers, align: 'right' },
+      { header: 'done/1m', value: (r) => r.lastMinute.completed, align: 'right' },
+      { header: 'failed/1m', value: (r) => r.lastMinute.failed, align: 'right' },
+    ],
+    'no queues under this prefix yet',
+  );
+}
+
+export function registerQueueCommands(program: Command, kit: Kit): void {
+  withCommon(
+    program
+      .command('queues')
+      .summary('show queue depths, workers and last-minute throughput')
+      .description('show every queue: jobs ready by priority, delayed, in flight, dead letters, consumers, workers, last minute')
+      .option('-q, --queue <name>', 'show this queue only'),
+  )
+    .addHelpText('after', `
+Columns: READY jobs not yet delivered (per priority level in BY PRIORITY, highest first),
+DELAYED jobs waiting for their time (including scheduled retries), IN FLIGHT jobs delivered to a
+worker and not yet acknowledged, DLQ dead letters, CONSUMERS consumer names in the queue's group
+(stopped workers stay until 'millrace cleanup'), WORKERS live workers serving the queue.
+DONE/1M and FAILED/1M count the job.completed events, and the job.failed events of attempts
+that failed for good, written to the queue's event stream in the last 60 s (by Redis time). The
+stream is capped (10,000 events by default), so on a queue ending more than ~3,000 jobs a minute
+they count only the events still kept; with events turned off in the workers they stay 0.
+
+Examples:
+  $ millrace queues
+  $ millrace queues --queue emails --json`)
+    .action((flags: GlobalFlags & { queue?: string }) =>
+      kit.run(flags, async (s) => {
+        if (flags.queue !== undefined) await requireQueue(s.app, flags.queue);
+        const names = flags.queue !== undefined ? [flags.queue] : await knownQueues(s.app);
+        const reports = await queueReports(s.app, names, await s.app.workers());
+        s.print(reports, () => queuesTable(reports));
+      }),
+    );
+}
