@@ -108,14 +108,8 @@ export interface EventReader {
   close(): Promise<void>;
 }
 
-/** A worker's registry entry, written with every heartbeat. */
-export interface WorkerEntry {
-  id: string;
-  hostname: string;
-  pid: number;
-  queues: string[];
-  /** Jobs the worker may run at once, over all its queues. */
-  concurrency: number;
+/** What a worker counts for each queue it serves (and over all of them). */
+export interface JobCounters {
   /** Jobs running now. */
   running: number;
   /** Jobs held: running, prefetched, or having their outcome recorded. */
@@ -126,6 +120,16 @@ export interface WorkerEntry {
   retried: number;
   aborted: number;
   deadLettered: number;
+}
+
+/** A worker's registry entry, written with every heartbeat. */
+export interface WorkerEntry extends JobCounters {
+  id: string;
+  hostname: string;
+  pid: number;
+  queues: string[];
+  /** Jobs the worker may run at once, over all its queues. */
+  concurrency: number;
   startedAt: number;
   heartbeatAt: number;
   uptimeMs: number;

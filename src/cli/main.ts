@@ -1,5 +1,6 @@
 // The millrace command line: `millrace worker <module>[:export]` loads a user's module and runs
-// a worker for its app until SIGTERM/SIGINT. (The full CLI is built on this later.)
+// a worker for its app (or a supervisor of several); the operation and load-test commands are
+// registered from ./commands and ./loadTest.
 
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';

@@ -16,7 +16,7 @@ import { Acker } from './acker.js';
 import { AbortState, Context, type ContextShared } from './jobContext.js';
 import type { EventHub } from '../events.js';
 import { runTraced, type OtelApi } from '../tracing.js';
-import type { Broker, Delivery, HeldLease } from '../broker/types.js';
+import type { Broker, Delivery, HeldLease, JobCounters } from '../broker/types.js';
 import type { Queue, AnyTask } from '../registry.js';
 import type { Serializer } from '../serializer.js';
 import type { JobContext, Middleware } from '../types.js';
@@ -41,16 +41,7 @@ export interface ProcessorDeps {
   deadLetter?: boolean;
 }
 
-export interface ProcessorStats {
-  processed: number;
-  completed: number;
-  failed: number;
-  retried: number;
-  aborted: number;
-  deadLettered: number;
-  running: number;
-  held: number;
-}
+export type ProcessorStats = JobCounters;
 
 interface HeldJob {
   delivery: Delivery;
