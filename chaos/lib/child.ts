@@ -1,0 +1,37 @@
+// A worker process running the fixture app, configured by the environment (see spawnWorker):
+// CHAOS_* settings, and CHAOS_CLOCK_SKEW_MS to shift this process's Date.now (a skewed clock).
+
+import { fixtureApp } from './fixture.js';
+
+const env = process.env;
+const skew = Number(env.CHAOS_CLOCK_SKEW_MS ?? 0);
+if (skew) {
+  const real = Date.now.bind(Date);
+  Date.now = () => real() + skew;
+}
+
+const { app } = fixtureApp({
+  redis: env.CHAOS_REDIS!,
+  prefix: env.CHAOS_PREFIX!,
+  ledger: env.CHAOS_LEDGER,
+  tag: env.CHAOS_TAG,
+  idleTimeout: Number(env.CHAOS_IDLE_TIMEOUT ?? 2000),
+  maxRecoveries: Number(env.CHAOS_MAX_RECOVERIES ?? 3),
+  maxHoldMs: env.CHAOS_MAX_HOLD_MS === undefined ? undefined : Number(env.CHAOS_MAX_HOLD_MS),
+  mayDie: true,
+  logLevel: env.CHAOS_LOG_LEVEL ?? 'warn',
+});
+
+const worker = app.worker({
+  id: env.CHAOS_TAG,
+  concurrency: Number(env.CHAOS_CONCURRENCY ?? 10),
+  prefetch: Number(env.CHAOS_PREFETCH ?? 0),
+  shutdownTimeout: Number(env.CHAOS_GRACE_MS ?? 2000),
+  blockTime: 1000,
+  healthFile: false,
+  heartbeatInterval: 1000,
+  heartbeatTtl: 3000,
+});
+await worker.run();
+await app.close();
+process.exit(0);
