@@ -9,7 +9,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startRedis, type BenchRedis } from './redis.js';
+import type { Redis } from 'ioredis';
+import { RedisServer } from '../support/redis-server.js';
 import { scenarios, type Scenario } from './scenarios.js';
 import { LIBS, type LibName } from './adapters/types.js';
 import { LIB_LABEL, markdownTable, rows, textTable, type RunRecord, type ScenarioResult } from './report.js';
@@ -38,6 +39,28 @@ function version(pkg: string): string {
   } catch {
     return 'unknown';
   }
+}
+
+interface BenchRedis {
+  port: number;
+  url: string;
+  version: string;
+  /** A connection for flushing and INFO between runs. */
+  admin: Redis;
+  stop(): Promise<void>;
+}
+
+/** The bench's own redis-server (it may flush it between runs), never the shared one on 6379. */
+async function startRedis(): Promise<BenchRedis> {
+  const server = await RedisServer.start({ dirPrefix: 'millrace-bench-' });
+  const admin = server.client({ retryStrategy: () => 50 });
+  admin.on('error', () => {}); // reported by the runs that need the server
+  const version = await server.version();
+  const stop = async (): Promise<void> => {
+    admin.disconnect();
+    await server.stop({ graceful: true });
+  };
+  return { port: server.port, url: server.url, version, admin, stop };
 }
 
 /** The children see only the bench server: every Redis/millrace variable is dropped, then REDIS_URL set. */

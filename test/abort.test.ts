@@ -5,8 +5,8 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { JobAbortedError, Retry, type Worker } from '../src/index.js';
-import { testApp, waitFor, type TestApp } from './helpers.js';
+import { JobAbortedError, Retry } from '../src/index.js';
+import { testApp, waitFor, workers, type TestApp } from './helpers.js';
 
 const CHILD = fileURLToPath(new URL('./fixtures/abort-child.mts', import.meta.url));
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -18,11 +18,10 @@ interface Seen {
 
 describe('abort', () => {
   let t: TestApp<Record<string, never>>;
-  let worker: Worker | undefined;
+  const pool = workers();
 
   afterEach(async () => {
-    await worker?.stop({ grace: 1000 });
-    worker = undefined;
+    await pool.stopAll();
     await t.cleanup();
   });
 
@@ -45,8 +44,7 @@ describe('abort', () => {
       });
       return name;
     }, { timeout: 20_000, maxTries: 3 });
-    worker = t.app.worker({ handleSignals: false, blockTime: 1000 });
-    await worker.start();
+    await pool.start(t.app);
     return { block, seen, releaseAll: () => releases.splice(0).forEach((r) => r()) };
   }
 
@@ -61,7 +59,7 @@ describe('abort', () => {
     expect(fired.reason).toBeInstanceOf(JobAbortedError);
     await expect(job.result({ timeout: 5000 })).rejects.toBeInstanceOf(JobAbortedError);
     expect(await job.status()).toBe('aborted');
-    expect(worker!.stats().queues.q!.aborted).toBe(1);
+    expect(pool.last!.stats().queues.q!.aborted).toBe(1);
     // An aborted job is not retried.
     await new Promise((r) => setTimeout(r, 200));
     expect(seen.started.size).toBe(1);
@@ -93,7 +91,7 @@ describe('abort', () => {
     await waitFor(() => seen.started.has('first'), { what: 'the first job to start' });
     const second = await block.enqueue('second');
     // The worker holds the second job (delivered, waiting for the only slot).
-    await waitFor(() => worker!.stats().queues.q!.held === 2, { what: 'the second job to be prefetched' });
+    await waitFor(() => pool.last!.stats().queues.q!.held === 2, { what: 'the second job to be prefetched' });
     expect(await second.status()).toBe('active');
 
     expect(await second.abort()).toBe('aborting');
@@ -105,7 +103,7 @@ describe('abort', () => {
     // The freed slot does not run the aborted job.
     await new Promise((r) => setTimeout(r, 300));
     expect([...seen.started]).toEqual(['first']);
-    expect(worker!.stats().queues.q!.held).toBe(0);
+    expect(pool.last!.stats().queues.q!.held).toBe(0);
   });
 
   it('aborts a job between attempts, and a retried job while it runs', async () => {
@@ -125,8 +123,7 @@ describe('abort', () => {
         resolve();
       }));
     }, { maxTries: 3 });
-    worker = t.app.worker({ handleSignals: false, blockTime: 1000, schedulerInterval: 50 });
-    await worker.start();
+    await pool.start(t.app, { schedulerInterval: 50 });
 
     // Waiting 60 s for its second attempt: removed at once.
     const waiting = await slowRetry.enqueue();
@@ -163,8 +160,7 @@ describe('abort', () => {
       await expect(j.result({ timeout: 1000 })).rejects.toBeInstanceOf(JobAbortedError);
     }
 
-    worker = t.app.worker({ handleSignals: false, blockTime: 1000 });
-    await worker.start();
+    await pool.start(t.app);
     const done = await task.enqueue('done');
     expect(await done.result({ timeout: 5000 })).toBe('done');
     expect(ran).toEqual(['done']);

@@ -2,21 +2,13 @@
 // and health, against an in-test app's prefix; their errors and exit codes.
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { QueueReport } from '../src/cli/commands/queues.js';
 import { rawRedis, waitFor } from './helpers.js';
 import { killChildren } from './fixtures/children.js';
 import { cliSetup, parseJson, type CliSetup } from './fixtures/cli-setup.js';
 
-interface QueueRow {
-  name: string;
-  ready: Record<string, number>;
-  readyTotal: number;
-  delayed: number;
-  inFlight: number;
-  dlq: number;
-  consumers: number;
-  workers: number;
-  lastMinute: { completed: number; failed: number };
-}
+/** A row of `millrace queues --json`. */
+type QueueRow = QueueReport;
 
 describe('millrace operation commands', { timeout: 60_000 }, () => {
   let s: CliSetup;

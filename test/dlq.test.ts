@@ -2,16 +2,15 @@
 // delete and purge, through app.deadLetters(queue).
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { JobFailedError, type Worker } from '../src/index.js';
-import { testApp, waitFor, type TestApp } from './helpers.js';
+import { JobFailedError } from '../src/index.js';
+import { testApp, waitFor, workers, type TestApp } from './helpers.js';
 
 describe('dead-letter queue', () => {
   let t: TestApp<Record<string, never>>;
-  let worker: Worker | undefined;
+  const pool = workers({ schedulerInterval: 50 });
 
   afterEach(async () => {
-    await worker?.stop({ grace: 1000 });
-    worker = undefined;
+    await pool.stopAll();
     await t.cleanup();
   });
 
@@ -25,8 +24,7 @@ describe('dead-letter queue', () => {
       if (state.broken) throw new TypeError(`broken ${n}`);
       return n * 10;
     }, { maxTries, backoff: { type: 'fixed', base: 20, jitter: false } });
-    worker = t.app.worker({ handleSignals: false, schedulerInterval: 50, blockTime: 1000 });
-    await worker.start();
+    await pool.start(t.app);
     const dlq = t.app.deadLetters('q');
     /** Enqueues jobs and waits until they are all dead-lettered. */
     const kill = async (...ns: number[]) => {

@@ -1,27 +1,20 @@
 // Enqueueing: single and bulk, dedup by id, delay and runAt, by name, registries, middleware, priorities.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, Millrace, Registry, type Worker, type WorkerOptions } from '../src/index.js';
-import { REDIS_URL, testApp, waitFor, type TestApp } from './helpers.js';
+import { ConfigError, Millrace, Registry } from '../src/index.js';
+import { REDIS_URL, testApp, waitFor, workers, type TestApp } from './helpers.js';
 
 type App = Millrace<Record<string, never>>;
 
 let t: TestApp<Record<string, never>>;
-const workers: Worker[] = [];
+const pool = workers();
 const extraApps: App[] = [];
 
 afterEach(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.stop({ grace: 1000 })));
+  await pool.stopAll();
   await Promise.all(extraApps.splice(0).map((a) => a.close()));
   await t.cleanup();
 });
-
-async function startWorker(app: App, options: WorkerOptions = {}): Promise<Worker> {
-  const w = app.worker({ handleSignals: false, blockTime: 1000, ...options });
-  workers.push(w);
-  await w.start();
-  return w;
-}
 
 /** Another "process": an app on the same prefix. */
 function sameKeys(app: App): App {
@@ -38,7 +31,7 @@ describe('single and bulk enqueue', () => {
     expect(job.created).toBe(true);
     expect(job.queue).toBe('default');
     expect(job.id).toMatch(/^\d+-\d+$/);
-    await startWorker(t.app);
+    await pool.start(t.app);
     expect(await job.result({ timeout: 5000 })).toBe(42);
   });
 
@@ -54,7 +47,7 @@ describe('single and bulk enqueue', () => {
     const ids = new Set(jobs.map((j) => j.id));
     expect(ids.size).toBe(1000);
     expect(jobs.every((j) => j.created)).toBe(true);
-    await startWorker(t.app);
+    await pool.start(t.app);
     await waitFor(() => seen.size === 1000, { timeout: 20_000, what: '1000 jobs run' });
     expect([...seen.keys()].sort()).toEqual([...ids].sort());
     expect([...seen.values()].every((n) => n === 1)).toBe(true);
@@ -66,7 +59,7 @@ describe('single and bulk enqueue', () => {
     const echo = t.app.queue('default').task('echo', async (_ctx, s: string) => s);
     const jobs = await echo.enqueueMany([['a'], { args: ['b'], options: { id: 'echo-b' } }, { args: ['c'] }]);
     expect(jobs.map((j) => j.id)[1]).toBe('echo-b');
-    await startWorker(t.app);
+    await pool.start(t.app);
     expect(await Promise.all(jobs.map((j) => j.result({ timeout: 5000 })))).toEqual(['a', 'b', 'c']);
   });
 });
@@ -85,7 +78,7 @@ describe('dedup by custom id', () => {
     const second = await charge.with({ id: 'order-17' }).enqueue(99);
     expect(first).toMatchObject({ id: 'order-17', created: true });
     expect(second).toMatchObject({ id: 'order-17', created: false });
-    await startWorker(t.app);
+    await pool.start(t.app);
     expect(await second.result({ timeout: 5000 })).toBe(10);
     expect(await first.status()).toBe('completed');
 
@@ -105,7 +98,7 @@ describe('dedup by custom id', () => {
     const task = t.app.queue('default').task('once', async () => ++runs);
     const jobs = await task.enqueueMany([{ args: [], options: { id: 'dup' } }, { args: [], options: { id: 'dup' } }, { args: [], options: { id: 'other' } }]);
     expect(jobs.map((j) => [j.id, j.created])).toEqual([['dup', true], ['dup', false], ['other', true]]);
-    await startWorker(t.app);
+    await pool.start(t.app);
     await Promise.all(jobs.map((j) => j.result({ timeout: 5000 })));
     expect(runs).toBe(2);
   });
@@ -127,7 +120,7 @@ describe('delay and runAt', () => {
     const task = t.app.queue('default').task('stamp', async (ctx) => {
       started.set(ctx.id, Date.now());
     });
-    await startWorker(t.app);
+    await pool.start(t.app);
     const before = Date.now();
     const job = await task.with({ delay: 1200 }).enqueue();
     expect(await job.status()).toBe('delayed');
@@ -147,7 +140,7 @@ describe('delay and runAt', () => {
       startedAt = Date.now();
       return ctx.enqueuedAt;
     });
-    await startWorker(t.app);
+    await pool.start(t.app);
     const runAt = new Date(Date.now() + 1000);
     const before = Date.now();
     const job = await task.with({ runAt }).enqueue();
@@ -165,7 +158,7 @@ describe('delay and runAt', () => {
     const task = t.app.queue('default').task('past', async () => 'ran');
     const job = await task.with({ runAt: Date.now() - 60_000 }).enqueue();
     expect(await job.status()).toBe('waiting');
-    await startWorker(t.app);
+    await pool.start(t.app);
     expect(await job.result({ timeout: 5000 })).toBe('ran');
   });
 });
@@ -174,7 +167,7 @@ describe('enqueue by name', () => {
   it('enqueues from an app that does not define the task', async () => {
     t = testApp({}, 'enq');
     t.app.queue('math').task('add', async (_ctx, a: number, b: number) => a + b);
-    await startWorker(t.app);
+    await pool.start(t.app);
     const web = sameKeys(t.app);
     expect(web.queues.size).toBe(0);
     const job = await web.enqueueByName<number>('add', [2, 3], { queue: 'math' });
@@ -188,7 +181,7 @@ describe('enqueue by name', () => {
   it('reaches a queue with custom priority levels from an app that does not define it', async () => {
     t = testApp({}, 'enq');
     t.app.queue('tiers', { priorities: ['bulk', 'interactive'] }).task('tier', async (_ctx, s: string) => s);
-    await startWorker(t.app);
+    await pool.start(t.app);
     const web = sameKeys(t.app);
     const plain = await web.enqueueByName('tier', ['plain'], { queue: 'tiers' });
     expect(await plain.result({ timeout: 2000 })).toBe('plain');
@@ -201,7 +194,7 @@ describe('enqueue by name', () => {
     t.app.queue('other').task('hello', async (_ctx, who: string) => `hello ${who}`);
     const job = await t.app.enqueueByName('hello', ['you']);
     expect(job.queue).toBe('other');
-    await startWorker(t.app);
+    await pool.start(t.app);
     expect(await job.result({ timeout: 5000 })).toBe('hello you');
   });
 });
@@ -218,7 +211,7 @@ describe('registries', () => {
     t.app.include(mail).include(billing);
     expect(t.app.taskNamed('send')).toBe(send);
     expect([...t.app.queues.get('default')!.tasks.keys()].sort()).toEqual(['bill', 'local']);
-    await startWorker(t.app);
+    await pool.start(t.app);
     const jobs = [await send.enqueue('ann'), await bill.enqueue(1), await local.enqueue()];
     expect(jobs.map((j) => j.queue)).toEqual(['mail', 'default', 'default']);
     expect(await Promise.all(jobs.map((j) => j.result({ timeout: 5000 })))).toEqual(['sent to ann', 2, 'local']);
@@ -244,7 +237,7 @@ describe('enqueue middleware', () => {
       [{ task: 'add', queue: 'default', args: [2, 0], priority: undefined }, { task: 'add', queue: 'default', args: [3, 0], priority: undefined }],
       [{ task: 'add', queue: 'default', args: [4, 0], priority: undefined }],
     ]);
-    await startWorker(t.app);
+    await pool.start(t.app);
     expect(await one.result({ timeout: 5000 })).toBe(12);
     expect(await Promise.all(many.map((j) => j.result({ timeout: 5000 })))).toEqual([20, 30]);
     expect(await byName.result({ timeout: 5000 })).toBe(40);
@@ -275,7 +268,7 @@ describe('priorities', () => {
     const high = await task.enqueueMany(Array.from({ length: 20 }, () => ({ args: ['high'] as [string], options: { priority: 'high' } })));
     expect((await high[0]!.info()).priority).toBe('high');
     expect((await low[0]!.info()).priority).toBe('low');
-    await startWorker(t.app, { concurrency: 1 });
+    await pool.start(t.app, { concurrency: 1 });
     await waitFor(() => order.length === 40, { what: '40 jobs run' });
     expect(order).toEqual([...Array(20).fill('high'), ...Array(20).fill('low')]);
   });
@@ -289,7 +282,7 @@ describe('priorities', () => {
     const jobs = [...(await slow.enqueueMany([[], [], []])), ...(await fast.enqueueMany([[], []]))];
     expect((await jobs[0]!.info()).priority).toBe('bulk');
     expect((await jobs[4]!.info()).priority).toBe('interactive');
-    await startWorker(t.app, { concurrency: 1 });
+    await pool.start(t.app, { concurrency: 1 });
     await waitFor(() => order.length === 5, { what: '5 jobs run' });
     expect(order).toEqual(['fast', 'fast', 'slow', 'slow', 'slow']);
   });

@@ -135,8 +135,8 @@ describe('heartbeats and health', () => {
 
 describe('health when Redis is lost', () => {
   it('turns unhealthy and removes the health file, then recovers when Redis is back', async () => {
-    const { PrivateRedis } = await import('./redis-server.js');
-    const redis = await PrivateRedis.start();
+    const { RedisServer } = await import('../support/redis-server.js');
+    const redis = await RedisServer.start();
     const t = testApp({ redis: redis.url }, 'hblost');
     // testApp's redis option is overridden by REDIS_URL in the environment; point it here.
     const prev = process.env.REDIS_URL;
@@ -157,7 +157,7 @@ describe('health when Redis is lost', () => {
       expect(down.broker.connected).toBe(false);
       expect(down.problems.join(' ')).toMatch(/Redis does not answer/);
 
-      await redis.start();
+      await redis.up();
       await waitFor(async () => (await worker.healthcheck()).healthy && existsSync(file), { timeout: 10_000, what: 'healthy again' });
       // It fetches again by itself: a new job runs.
       expect(await (await noop.enqueue()).result({ timeout: 10_000 })).toBe('ok');

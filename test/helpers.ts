@@ -1,9 +1,10 @@
 // Test helpers: an app with its own key prefix on the real Redis, removal of that prefix's
-// keys afterwards (the shared server is never flushed), and waiting on conditions.
+// keys afterwards (the shared server is never flushed), workers stopped after each test, and
+// waiting on conditions.
 
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { Millrace, type MillraceOptions } from '../src/index.js';
+import { Millrace, type MillraceOptions, type Worker, type WorkerOptions } from '../src/index.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -47,6 +48,34 @@ export function testApp<D = Record<string, never>>(options: MillraceOptions<D> =
     cleanup: async () => {
       await app.close();
       await removeKeys(prefix);
+    },
+  };
+}
+
+export interface WorkerTracker {
+  /** Starts a worker (signals not handled, blockTime 1 s, then the tracker's defaults and `options`). */
+  start<D>(app: Millrace<D>, options?: WorkerOptions): Promise<Worker>;
+  /** The worker started last. */
+  readonly last: Worker | undefined;
+  /** Stops every started worker (grace 1 s); call it in afterEach. */
+  stopAll(): Promise<void>;
+}
+
+/** Keeps the workers a test starts so that afterEach can stop them all. */
+export function workers(defaults: WorkerOptions = {}): WorkerTracker {
+  const started: Worker[] = [];
+  return {
+    async start(app, options = {}) {
+      const w = app.worker({ handleSignals: false, blockTime: 1000, ...defaults, ...options });
+      started.push(w); // before start(), so a worker that fails to start is still stopped
+      await w.start();
+      return w;
+    },
+    get last() {
+      return started.at(-1);
+    },
+    async stopAll() {
+      await Promise.all(started.splice(0).map((w) => w.stop({ grace: 1000 })));
     },
   };
 }

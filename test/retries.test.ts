@@ -2,8 +2,8 @@
 // dead-letter entry a job leaves when it fails for good.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { JobFailedError, Retry, type Worker } from '../src/index.js';
-import { testApp, waitFor, type TestApp } from './helpers.js';
+import { JobFailedError, Retry } from '../src/index.js';
+import { testApp, waitFor, workers, type TestApp } from './helpers.js';
 
 class Transient extends Error {}
 class Permanent extends Error {}
@@ -11,19 +11,12 @@ class Ignorable extends Error {}
 
 describe('retries', () => {
   let t: TestApp<Record<string, never>>;
-  let worker: Worker | undefined;
+  const pool = workers({ schedulerInterval: 50 });
 
   afterEach(async () => {
-    await worker?.stop({ grace: 1000 });
-    worker = undefined;
+    await pool.stopAll();
     await t.cleanup();
   });
-
-  async function startWorker(): Promise<Worker> {
-    worker = t.app.worker({ handleSignals: false, schedulerInterval: 50, blockTime: 1000 });
-    await worker.start();
-    return worker;
-  }
 
   it('tries an always-failing task exactly maxTries times, then dead-letters it', async () => {
     t = testApp({}, 'retries');
@@ -33,7 +26,7 @@ describe('retries', () => {
       attempts.push(ctx.attempt);
       throw new Error(`boom on attempt ${ctx.attempt}`);
     }, { maxTries: 3, backoff: { type: 'fixed', base: 50, jitter: false } });
-    await startWorker();
+    await pool.start(t.app);
 
     const job = await fail.enqueue();
     const err = await job.result({ timeout: 5000 }).catch((e: unknown) => e);
@@ -63,7 +56,7 @@ describe('retries', () => {
       starts.push(Date.now());
       throw new Transient('again');
     }, { maxTries: 4, backoff: { type: 'exponential', base: 150, jitter: false } });
-    await startWorker();
+    await pool.start(t.app);
 
     const job = await flaky.enqueue();
     await expect(job.result({ timeout: 10_000 })).rejects.toBeInstanceOf(JobFailedError);
@@ -85,7 +78,7 @@ describe('retries', () => {
       starts.push(Date.now());
       throw new Error('again');
     }, { maxTries: 4, backoff: { type: 'linear', base: 200, max: 250, jitter: false } });
-    await startWorker();
+    await pool.start(t.app);
 
     await expect((await flaky.enqueue()).result({ timeout: 10_000 })).rejects.toBeInstanceOf(JobFailedError);
     const gaps = starts.slice(1).map((s, i) => s - starts[i]!);
@@ -105,7 +98,7 @@ describe('retries', () => {
       if (ctx.attempt < 2) throw new Retry(300);
       return 'ready';
     }, { maxTries: 5, backoff: { type: 'fixed', base: 5000, jitter: false } });
-    await startWorker();
+    await pool.start(t.app);
 
     const job = await poll.enqueue();
     expect(await job.result({ timeout: 5000 })).toBe('ready');
@@ -124,7 +117,7 @@ describe('retries', () => {
       runs++;
       throw new Retry(20);
     }, { maxTries: 2 });
-    await startWorker();
+    await pool.start(t.app);
 
     const job = await again.enqueue();
     await expect(job.result({ timeout: 5000 })).rejects.toBeInstanceOf(JobFailedError);
@@ -143,7 +136,7 @@ describe('retries', () => {
       if (kind === 'permanent') throw new Permanent('never works');
       return kind;
     }, { maxTries: 3, retryOn: [Transient], backoff: { type: 'fixed', base: 20, jitter: false } });
-    await startWorker();
+    await pool.start(t.app);
 
     // A listed error is retried...
     expect(await (await picky.enqueue('transient')).result({ timeout: 5000 })).toBe('transient');
@@ -169,7 +162,7 @@ describe('retries', () => {
       runs++;
       throw new Ignorable('not worth keeping');
     }, { maxTries: 3, ignoreOn: [Ignorable] });
-    await startWorker();
+    await pool.start(t.app);
 
     const job = await task.enqueue();
     const err = await job.result({ timeout: 5000 }).catch((e: unknown) => e);
@@ -189,7 +182,7 @@ describe('retries', () => {
       runs.set(ctx.id, [...(runs.get(ctx.id) ?? []), ctx.maxTries]);
       throw new Error('nope');
     }, { maxTries: 5, backoff: { type: 'fixed', base: 20, jitter: false } });
-    await startWorker();
+    await pool.start(t.app);
 
     const one = await fail.with({ maxTries: 1 }).enqueue();
     const two = await fail.with({ maxTries: 2 }).enqueue();

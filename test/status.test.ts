@@ -1,29 +1,22 @@
 // Status, info, find, list, abort and unschedule by id, also from another app instance.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { JobNotFoundError, Millrace, Retry, type Worker, type WorkerOptions } from '../src/index.js';
-import { REDIS_URL, testApp, waitFor, type TestApp } from './helpers.js';
+import { JobNotFoundError, Millrace, Retry } from '../src/index.js';
+import { REDIS_URL, testApp, waitFor, workers, type TestApp } from './helpers.js';
 
 type App = Millrace<Record<string, never>>;
 
 let t: TestApp<Record<string, never>>;
-const workers: Worker[] = [];
+const pool = workers();
 const extraApps: App[] = [];
 const gates: (() => void)[] = [];
 
 afterEach(async () => {
   for (const open of gates.splice(0)) open();
-  await Promise.all(workers.splice(0).map((w) => w.stop({ grace: 1000 })));
+  await pool.stopAll();
   await Promise.all(extraApps.splice(0).map((a) => a.close()));
   await t.cleanup();
 });
-
-async function startWorker(app: App, options: WorkerOptions = {}): Promise<Worker> {
-  const w = app.worker({ handleSignals: false, blockTime: 1000, ...options });
-  workers.push(w);
-  await w.start();
-  return w;
-}
 
 /** A promise the test opens when it wants a blocked task to finish. */
 function gate(): { wait: Promise<void>; open: () => void } {
@@ -67,7 +60,7 @@ describe('status and info across states', () => {
     expect(d.dueAt).toBeGreaterThanOrEqual(before + 60_000 - 50);
     expect(d.dueAt).toBeLessThan(Date.now() + 60_000 + 1000);
 
-    const worker = await startWorker(t.app);
+    const worker = await pool.start(t.app);
     expect(await waiting.result({ timeout: 5000 })).toBe('a1');
     const c = await waiting.info();
     expect(c).toMatchObject({ status: 'completed', task: 'echo', attempts: 1, worker: worker.id, result: 'a1', error: undefined });
@@ -84,7 +77,7 @@ describe('status and info across states', () => {
       return 'released';
     });
     const job = await block.enqueue();
-    const worker = await startWorker(t.app);
+    const worker = await pool.start(t.app);
     await waitFor(() => started.length === 1, { what: 'job started' });
     expect(await job.status()).toBe('active');
     expect(await job.info()).toMatchObject({ status: 'active', task: 'block', worker: worker.id, deliveries: 1, attempts: 0, abortRequested: false });
@@ -101,7 +94,7 @@ describe('status and info across states', () => {
       throw new TypeError('broken input');
     }, { maxTries: 1 });
     const job = await bad.enqueue();
-    await startWorker(t.app);
+    await pool.start(t.app);
     await waitFor(async () => (await job.status()) === 'failed', { what: 'failed' });
     const info = await job.info();
     expect(info).toMatchObject({ status: 'failed', task: 'bad', attempts: 1, result: undefined });
@@ -114,7 +107,7 @@ describe('status and info across states', () => {
       throw new Retry('1m', 'not yet');
     }, { maxTries: 3 });
     const job = await flaky.enqueue();
-    await startWorker(t.app);
+    await pool.start(t.app);
     await waitFor(async () => (await job.status()) === 'delayed', { what: 'retry scheduled' });
     const info = await job.info();
     expect(info).toMatchObject({ status: 'delayed', task: 'flaky', attempts: 1 });
@@ -152,7 +145,7 @@ describe('from another process', () => {
     expect(await other.job('default', custom.id).status()).toBe('waiting');
     expect(await other.job('default', delayed.id).status()).toBe('delayed');
     expect((await other.job('default', custom.id).info()).args).toEqual(['y', 2]);
-    const worker = await startWorker(t.app);
+    const worker = await pool.start(t.app);
     await done.result({ timeout: 5000 });
     await waitFor(() => started, { what: 'blocked job started' });
     expect(await other.job('default', done.id).status()).toBe('completed');
@@ -199,7 +192,7 @@ describe('listJobs', () => {
     expect(delayed[0]!.dueAt).toBeGreaterThan(Date.now() + 50_000);
 
     // concurrency 1, critical first: the blocking job runs while the others wait.
-    const worker = await startWorker(t.app, { prefetch: 0 });
+    const worker = await pool.start(t.app, { prefetch: 0 });
     await waitFor(() => started, { what: 'blocked job started' });
     expect((await t.app.listJobs('default', 'active')).map((j) => [j.id, j.owner])).toEqual([[blocked.id, worker.id]]);
     expect((await t.app.listJobs('default', 'waiting')).map((j) => j.id).sort()).toEqual([w1.id, w2.id].sort());
@@ -221,7 +214,7 @@ describe('unschedule and abort', () => {
     expect(await job.unschedule()).toBe(false);
     expect(await job.status()).toBe('unknown');
     const marker = await echo.with({ delay: 500 }).enqueue('marker', 0);
-    await startWorker(t.app);
+    await pool.start(t.app);
     await marker.result({ timeout: 5000 });
     expect(ran).toEqual([marker.id]);
     expect(await t.app.listJobs('default', 'delayed')).toEqual([]);
@@ -244,7 +237,7 @@ describe('unschedule and abort', () => {
     expect(await plain.status()).toBe('aborted');
     expect(await custom.status()).toBe('aborted');
     expect((await custom.info()).error).toMatchObject({ name: 'JobAbortedError' });
-    await startWorker(t.app);
+    await pool.start(t.app);
     await marker.result({ timeout: 5000 });
     expect(ran).toEqual([marker.id]);
     expect(await plain.abort()).toBe('finished');
@@ -258,7 +251,7 @@ describe('unschedule and abort', () => {
     expect(await job.status()).toBe('aborted');
     expect(await t.app.listJobs('default', 'delayed')).toEqual([]);
     const marker = await echo.with({ delay: 500 }).enqueue('marker', 0);
-    await startWorker(t.app);
+    await pool.start(t.app);
     await marker.result({ timeout: 5000 });
     expect(ran).toEqual([marker.id]);
     expect(await job.status()).toBe('aborted');
@@ -275,7 +268,7 @@ describe('unschedule and abort', () => {
       return 'stopped';
     });
     const job = await task.enqueue();
-    await startWorker(t.app);
+    await pool.start(t.app);
     await waitFor(() => started, { what: 'job started' });
     expect(await otherProcess().job('default', job.id).abort()).toBe('aborting');
     await waitFor(() => sawAbort, { timeout: 1500, what: 'signal aborted' });

@@ -2,24 +2,17 @@
 // fails (dead-lettered with reason 'timeout'), and the concurrency slot is freed.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { JobFailedError, JobTimeoutError, type Worker } from '../src/index.js';
-import { testApp, waitFor, type TestApp } from './helpers.js';
+import { JobFailedError, JobTimeoutError } from '../src/index.js';
+import { testApp, waitFor, workers, type TestApp } from './helpers.js';
 
 describe('timeouts', () => {
   let t: TestApp<Record<string, never>>;
-  let worker: Worker | undefined;
+  const pool = workers({ schedulerInterval: 50 });
 
   afterEach(async () => {
-    await worker?.stop({ grace: 1000 });
-    worker = undefined;
+    await pool.stopAll();
     await t.cleanup();
   });
-
-  async function startWorker(): Promise<Worker> {
-    worker = t.app.worker({ handleSignals: false, schedulerInterval: 50, blockTime: 1000 });
-    await worker.start();
-    return worker;
-  }
 
   /** A handler that never finishes on its own and records when and why its signal fired. */
   function hang(record: { startedAt?: number; firedAt?: number; reason?: unknown }) {
@@ -41,7 +34,7 @@ describe('timeouts', () => {
     const run = hang(rec);
     const slow = q.task('slow', (ctx) => run(ctx.signal), { timeout: 300, maxTries: 1 });
     const quick = q.task('quick', async () => 'done');
-    await startWorker();
+    await pool.start(t.app);
 
     const job = await slow.enqueue();
     const err = await job.result({ timeout: 5000 }).catch((e: unknown) => e);
@@ -62,7 +55,7 @@ describe('timeouts', () => {
     // The hung handler no longer holds the only slot.
     const next = await quick.enqueue();
     expect(await next.result({ timeout: 3000 })).toBe('done');
-    expect(worker!.stats().queues.q!.running).toBe(0);
+    expect(pool.last!.stats().queues.q!.running).toBe(0);
   });
 
   it('retries a timed-out attempt while tries remain', async () => {
@@ -74,7 +67,7 @@ describe('timeouts', () => {
       if (ctx.attempt === 1) await new Promise((r) => setTimeout(r, 2000));
       return ctx.attempt;
     }, { timeout: 200, maxTries: 2, backoff: { type: 'fixed', base: 20, jitter: false } });
-    await startWorker();
+    await pool.start(t.app);
 
     const job = await sometimesSlow.enqueue();
     expect(await job.result({ timeout: 5000 })).toBe(2);
@@ -95,7 +88,7 @@ describe('timeouts', () => {
       await new Promise((r) => setTimeout(r, ms));
       return ms;
     }, { timeout: 50 });
-    await startWorker();
+    await pool.start(t.app);
 
     const short = await slow.with({ timeout: 250 }).enqueue();
     await expect(short.result({ timeout: 5000 })).rejects.toBeInstanceOf(JobFailedError);

@@ -3,13 +3,15 @@
 
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Worker, WorkerOptions } from '../../src/index.js';
 import { fixtureApp, type Fixture } from './fixture.js';
 import { newLedger } from './ledger.js';
 import { Fleet, OVERRIDING_ENV, type WorkerProc, type WorkerSpec } from './procs.js';
 import { TcpProxy } from './proxy.js';
-import { RedisServer, type RedisOptions } from './redis.js';
+import type { Report, ScenarioResult } from './util.js';
+import { RedisServer, type RedisServerOptions } from '../../support/redis-server.js';
 
 export const PREFIX = 'chaos';
 
@@ -30,9 +32,9 @@ export class Stage {
     readonly ledger: string,
   ) {}
 
-  static async open(name: string, redis: RedisOptions = {}): Promise<Stage> {
+  static async open(name: string, redis: RedisServerOptions = {}): Promise<Stage> {
     scrubEnvironment();
-    return new Stage(await RedisServer.start(redis), newLedger(name));
+    return new Stage(await RedisServer.start({ dirPrefix: 'millrace-chaos-redis-', ...redis }), newLedger(name));
   }
 
   /** The enqueue-only app (same queue definition as the workers'). */
@@ -87,6 +89,23 @@ export class Stage {
     if (keepLedger) console.log(`ledger kept: ${this.ledger}`);
     else rmSync(dirname(this.ledger), { recursive: true, force: true });
   }
+}
+
+/**
+ * Runs a scenario's body with a client on the stage's Redis: a throw is recorded as a failure,
+ * then the client and the stage are closed (the ledger kept when a check failed).
+ */
+export async function runScenario(stage: Stage, r: Report, body: (redis: Redis) => Promise<void>): Promise<ScenarioResult> {
+  const redis = stage.redis.client();
+  try {
+    await body(redis);
+  } catch (err) {
+    r.fail(err);
+  } finally {
+    redis.disconnect();
+    await stage.close(r.failures.length > 0);
+  }
+  return r.result();
 }
 
 /** Scenarios run on their own redis-server only: drop the settings that would point elsewhere. */

@@ -1,7 +1,6 @@
-// Small helpers shared by the chaos scenarios: waiting on conditions, free ports, percentiles,
+// Small helpers shared by the chaos scenarios: waiting on conditions, percentiles,
 // and the result shape every scenario returns.
 
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export { sleep };
@@ -70,19 +69,6 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
   } catch {
     return false;
   }
-}
-
-/** A TCP port nobody listens on now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /** The p-th percentile (0-100) of the values, nearest rank; NaN when empty. */

@@ -2,7 +2,7 @@
 // 'ghost' that never acknowledges them, while they wait); each job runs again exactly once.
 
 import { checkLedger, readLedger } from '../lib/ledger.js';
-import { PREFIX, Stage } from '../lib/stage.js';
+import { PREFIX, runScenario, Stage } from '../lib/stage.js';
 import { percentile, realNow, Report, waitFor, type ScenarioResult, type Size } from '../lib/util.js';
 
 export async function orphans(size: Size): Promise<ScenarioResult> {
@@ -11,8 +11,7 @@ export async function orphans(size: Size): Promise<ScenarioResult> {
   const workers = 10;
   const idle = 1000;
   const stage = await Stage.open('orphans');
-  const redis = stage.redis.client();
-  try {
+  return runScenario(stage, r, async (redis) => {
     // The ten workers first (full size: processes; short: in this process, same race on Redis).
     if (size === 'full') {
       for (let i = 0; i < workers; i++) stage.spawn({ tag: `w${i}`, idleTimeout: idle, concurrency: 20 });
@@ -48,11 +47,5 @@ export async function orphans(size: Size): Promise<ScenarioResult> {
     r.check(c.duplicates.length === 0 && c.reruns === 0, `${c.duplicates.length} orphans completed twice, ${c.reruns} extra starts`);
     r.check(c.unexpected.length === 0, `unexpected jobs: ${c.unexpected.slice(0, 5).join(', ')}`);
     r.check(ghostPending === 0, `${ghostPending} entries still pending`);
-  } catch (err) {
-    r.fail(err);
-  } finally {
-    redis.disconnect();
-    await stage.close(r.failures.length > 0);
-  }
-  return r.result();
+  });
 }

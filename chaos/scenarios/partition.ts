@@ -5,7 +5,7 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { byKey, readLedger } from '../lib/ledger.js';
-import { PREFIX, Stage } from '../lib/stage.js';
+import { PREFIX, runScenario, Stage } from '../lib/stage.js';
 import { realNow, Report, sleep, waitFor, type ScenarioResult, type Size } from '../lib/util.js';
 
 /** A pino logger whose lines land in `lines`. */
@@ -22,8 +22,7 @@ export async function partition(size: Size): Promise<ScenarioResult> {
   const r = new Report('4 worker cut off from Redis', size);
   const idle = size === 'short' ? 1500 : 3000;
   const stage = await Stage.open('partition');
-  const redis = stage.redis.client();
-  try {
+  return runScenario(stage, r, async (redis) => {
     const proxy = await stage.proxy();
     const logs: string[] = [];
     const { worker: cut } = await stage.worker({ tag: 'cut', redis: proxy.url, idleTimeout: idle, logger: captureLogger(logs) }, { concurrency: 2 });
@@ -65,11 +64,5 @@ export async function partition(size: Size): Promise<ScenarioResult> {
     r.check(heldDone.length === 1 && heldDone[0]!.worker === 'other' && heldMeta?.worker === 'other', 'the held job completes exactly once, on the other worker');
     r.check(refused === true && finisherMeta?.worker === 'other', `the cut-off worker's late outcome is refused and the other worker's recorded (recorded by ${finisherMeta?.worker})`);
     r.check(resumed !== undefined, 'the cut-off worker reconnects by itself and runs a new job');
-  } catch (err) {
-    r.fail(err);
-  } finally {
-    redis.disconnect();
-    await stage.close(r.failures.length > 0);
-  }
-  return r.result();
+  });
 }

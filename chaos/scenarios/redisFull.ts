@@ -3,7 +3,7 @@
 // and starts quietly where CONFIG is disabled.
 
 import { PREFIX, Stage } from '../lib/stage.js';
-import { RedisServer } from '../lib/redis.js';
+import { RedisServer } from '../../support/redis-server.js';
 import { Report, waitFor, type ScenarioResult, type Size } from '../lib/util.js';
 import { captureLogger } from './partition.js';
 
@@ -44,9 +44,9 @@ export async function redisFull(size: Size): Promise<ScenarioResult> {
       await worker.stop({ grace: 1000 });
       return { warned: lines.some((l) => l.includes('maxmemory-policy')), ok };
     };
-    const lru = await RedisServer.start({ maxmemoryPolicy: 'allkeys-lru' });
+    const lru = await RedisServer.start({ dirPrefix: 'millrace-chaos-redis-', maxmemoryPolicy: 'allkeys-lru' });
     others.push(lru);
-    const noConfig = await RedisServer.start({ maxmemoryPolicy: 'allkeys-lru', extraArgs: ['--rename-command', 'CONFIG', ''] });
+    const noConfig = await RedisServer.start({ dirPrefix: 'millrace-chaos-redis-', maxmemoryPolicy: 'allkeys-lru', extraArgs: ['--rename-command', 'CONFIG', ''] });
     others.push(noConfig);
     await redis.flushall(); // the private, full server: make room for the probe
     const onLru = await warnsOn(lru, 'lru');

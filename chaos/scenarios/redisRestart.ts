@@ -4,7 +4,7 @@
 // completes twice only if it was in flight at the restart (an explained duplicate).
 
 import { byKey, checkLedger, readLedger } from '../lib/ledger.js';
-import { PREFIX, Stage } from '../lib/stage.js';
+import { PREFIX, runScenario, Stage } from '../lib/stage.js';
 import { percentile, realNow, Report, sleep, waitFor, type ScenarioResult, type Size } from '../lib/util.js';
 
 export async function redisRestart(size: Size): Promise<ScenarioResult> {
@@ -14,9 +14,8 @@ export async function redisRestart(size: Size): Promise<ScenarioResult> {
   const idle = 2000;
   const outageMs = 1000;
   const stage = await Stage.open('restart', { appendonly: true, appendfsync: 'always' });
-  const redis = stage.redis.client();
-  redis.on('error', () => undefined);
-  try {
+  return runScenario(stage, r, async (redis) => {
+    redis.on('error', () => undefined);
     const keys = Array.from({ length: n }, (_, i) => `r${i}`);
     const ids = new Map<string, string>();
     for (let i = 0; i < n; i += 2000) {
@@ -71,11 +70,5 @@ export async function redisRestart(size: Size): Promise<ScenarioResult> {
     r.check(counts.active === 0 && waiting === 0, `jobs stuck: active ${counts.active}, waiting ${waiting}`);
     r.check(reconnect.every((ms) => ms <= 5000), `workers back within 5 s: ${reconnect.join('/')} ms`);
     r.check(clientOk >= 0 && clientOk <= 5000, `client back within 5 s: ${clientOk} ms`);
-  } catch (err) {
-    r.fail(err);
-  } finally {
-    redis.disconnect();
-    await stage.close(r.failures.length > 0);
-  }
-  return r.result();
+  });
 }

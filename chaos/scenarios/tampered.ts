@@ -4,7 +4,7 @@
 
 import { sign } from '../../src/envelope.js';
 import { checkLedger, readLedger } from '../lib/ledger.js';
-import { PREFIX, Stage } from '../lib/stage.js';
+import { PREFIX, runScenario, Stage } from '../lib/stage.js';
 import { Report, sleep, waitFor, type ScenarioResult, type Size } from '../lib/util.js';
 
 const SECRET = 'chaos-secret';
@@ -33,8 +33,7 @@ export async function tampered(size: Size): Promise<ScenarioResult> {
   const rounds = size === 'short' ? 1 : 100;
   const goodPerRound = size === 'short' ? 20 : 50;
   const stage = await Stage.open('tamper');
-  const redis = stage.redis.client();
-  try {
+  return runScenario(stage, r, async (redis) => {
     const client = stage.app({ signingSecret: SECRET });
     const { worker } = await stage.worker({ tag: 'w1', signingSecret: SECRET });
     const stream = `{${PREFIX}:work}:s:normal`;
@@ -72,11 +71,5 @@ export async function tampered(size: Size): Promise<ScenarioResult> {
     r.check(executed.length === 0, `tampered records executed: ${executed.slice(0, 5).join(', ')}`);
     r.check(c.lost.length === 0 && c.duplicates.length === 0, `good jobs lost ${c.lost.length}, duplicated ${c.duplicates.length}`);
     r.check(stillRunning && worker.status === 'running', 'the worker keeps running jobs after the tampered records');
-  } catch (err) {
-    r.fail(err);
-  } finally {
-    redis.disconnect();
-    await stage.close(r.failures.length > 0);
-  }
-  return r.result();
+  });
 }

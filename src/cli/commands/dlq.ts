@@ -13,22 +13,12 @@ interface DlqFlags extends GlobalFlags {
 }
 
 /** A dead letter for output: the job's arguments decoded when they can be. */
-interface Shown {
-  dlqId: string;
-  id: string;
-  task: string;
-  queue: string;
+type Shown = Omit<DeadLetterEntry, 'level' | 'header' | 'data'> & {
   priority: string | undefined;
-  reason: string;
-  error: string;
-  stack: string;
-  attempts: number;
-  worker: string;
-  failedAt: number;
   args?: unknown;
   /** The raw payload when it could not be decoded (base64 when binary). */
   data?: string;
-}
+};
 
 function show(app: OpsApp, levels: readonly string[], e: DeadLetterEntry): Shown {
   const out: Shown = {
