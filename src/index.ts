@@ -1,10 +1,11 @@
 // millrace: a background task queue and worker framework for TypeScript, on Redis Streams.
 
 export { Millrace, type MillraceOptions } from './app.js';
-export { Registry, Queue, Task, type TaskCall } from './registry.js';
+export { Registry, Queue, Task, type TaskCall, type ThreadTaskOptions } from './registry.js';
 export { Job } from './job.js';
 export { DeadLetterQueue } from './client.js';
 export { Worker, type WorkerOptions, type WorkerStats, type HealthReport } from './worker/worker.js';
+export type { ThreadPoolOptions } from './worker/threads.js';
 export type { ProcessorStats as QueueStats } from './worker/processor.js';
 export {
   MillraceError, ConfigError, Retry, JobTimeoutError, JobAbortedError, ShutdownError, LeaseLostError,

@@ -11,6 +11,7 @@ import { envInt, envSeconds } from './settings.js';
 import type { Handler } from './types.js';
 import type { Job } from './job.js';
 import type { QueueRef } from './broker/types.js';
+import { moduleUrl, threadHandler, type ThreadSpec } from './worker/threads.js';
 
 /** What a task needs from the app it is bound to. */
 export interface TaskHost {
@@ -78,7 +79,34 @@ export class Queue<D = unknown> implements QueueRef {
     this.tasks.set(name, t);
     return t;
   }
+
+  /**
+   * Defines a CPU-bound task that runs on the worker's thread pool: the module's export is called
+   * with the job's arguments (no ctx); arguments and result must be structured-clonable. Types come
+   * from the function: `q.threadTask<typeof import('./cpu.js').fib>('fib', url, { export: 'fib' })`.
+   */
+  threadTask<F extends AnyFunction = AnyFunction>(name: string, module: URL | string, options: ThreadTaskOptions = {}): Task<D, Parameters<F>, Awaited<ReturnType<F>>> {
+    assertName('task', name);
+    const { export: exportName = 'default', ...taskOptions } = options;
+    if (typeof exportName !== 'string' || exportName === '') throw new ConfigError(`task '${name}'.export`, 'the name of a function the module exports', exportName);
+    const spec: ThreadSpec = { module: moduleUrl(module, `task '${name}'.module`), export: exportName };
+    if (this.tasks.has(name)) throw new ConfigError(`task '${name}'`, `a name not already used in queue '${this.name}'`);
+    const t = new Task<D, Parameters<F>, Awaited<ReturnType<F>>>(
+      this, name, threadHandler(spec) as unknown as Handler<D, Parameters<F>, Awaited<ReturnType<F>>>, resolveTaskOptions(name, taskOptions, this.options), spec,
+    );
+    this.tasks.set(name, t);
+    return t;
+  }
 }
+
+/** Options of a thread task: the task options, and which export of the module to call. */
+export interface ThreadTaskOptions extends TaskOptions {
+  /** The module's export to call (default 'default'). */
+  export?: string;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyFunction = (...args: any[]) => unknown;
 
 export interface TaskCall<A extends unknown[], R> {
   enqueue(...args: A): Promise<Job<R>>;
@@ -90,6 +118,8 @@ export class Task<D, A extends unknown[], R> {
     readonly name: string,
     readonly handler: Handler<D, A, R>,
     readonly options: ResolvedTaskOptions,
+    /** Set for a thread task: the function it runs on the worker's thread pool. */
+    readonly thread?: ThreadSpec,
   ) {}
 
   private get host(): TaskHost {

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { Broker, QueueRef } from '../broker/types.js';
 import type { JobContext } from '../types.js';
+import type { ThreadPool } from './threads.js';
 
 /** Why and whether a running job was aborted; the AbortSignal is made on first use. */
 export class AbortState {
@@ -45,6 +46,8 @@ export interface ContextShared {
   log: Logger;
   workerId: string;
   deps: unknown;
+  /** The worker's pool for thread tasks. */
+  threads?: ThreadPool;
 }
 
 export class Context implements JobContext<unknown> {
@@ -80,6 +83,11 @@ export class Context implements JobContext<unknown> {
 
   get workerId(): string {
     return this.shared.workerId;
+  }
+
+  /** @internal the worker's thread pool, for thread tasks */
+  get threads(): ThreadPool | undefined {
+    return this.shared.threads;
   }
 
   progress(value: unknown): Promise<void> {

@@ -20,6 +20,7 @@ import type { Broker, Delivery, HeldLease, JobCounters } from '../broker/types.j
 import type { Queue, AnyTask } from '../registry.js';
 import type { Serializer } from '../serializer.js';
 import type { JobContext, Middleware } from '../types.js';
+import type { ThreadPool } from './threads.js';
 
 export interface ProcessorDeps {
   broker: Broker;
@@ -39,6 +40,8 @@ export interface ProcessorDeps {
   onRetryScheduled(delayMs: number): void;
   /** Overrides the queue's deadLetter option for this worker (CLI --dlq / --no-dlq). */
   deadLetter?: boolean;
+  /** The worker's pool for thread tasks. */
+  threads?: ThreadPool;
 }
 
 export type ProcessorStats = JobCounters;
@@ -75,7 +78,7 @@ export class Processor {
 
   constructor(private readonly d: ProcessorDeps) {
     this.acker = new Acker(d.broker, d.queue, d.consumer, d.log);
-    this.shared = { broker: d.broker, queue: d.queue, log: d.log, workerId: d.consumer, deps: undefined };
+    this.shared = { broker: d.broker, queue: d.queue, log: d.log, workerId: d.consumer, deps: undefined, threads: d.threads };
   }
 
   get capacity(): number {

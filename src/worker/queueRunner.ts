@@ -13,6 +13,7 @@ import { LeaseKeeper } from './leaseKeeper.js';
 import { Processor, type ProcessorStats } from './processor.js';
 import { Recoverer } from './recoverer.js';
 import { Scheduler } from './scheduler.js';
+import type { ThreadPool } from './threads.js';
 
 export interface RunnerSettings {
   concurrency: number;
@@ -38,7 +39,7 @@ export class QueueRunner {
     readonly queue: Queue<unknown>,
     consumer: string,
     settings: RunnerSettings,
-    shared: { serializer: Serializer; signingSecret: string | undefined; middleware: Middleware<unknown>[]; deps: () => unknown; events: EventHub; otel: () => OtelApi | null },
+    shared: { serializer: Serializer; signingSecret: string | undefined; middleware: Middleware<unknown>[]; deps: () => unknown; events: EventHub; otel: () => OtelApi | null; threads?: ThreadPool },
     log: Logger,
   ) {
     const qlog = log.child({ queue: queue.name });

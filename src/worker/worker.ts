@@ -22,6 +22,7 @@ import { EventPublisher } from './eventPublisher.js';
 import { EventHub, type EventOf, type EventType, type MillraceEvent } from '../events.js';
 import { Janitor } from './janitor.js';
 import { WorkerMetrics, type MetricsOptions } from './metrics.js';
+import { ThreadPool, type ThreadPoolOptions } from './threads.js';
 
 const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -56,6 +57,8 @@ export interface WorkerOptions {
   burst?: boolean;
   /** Overrides every served queue's deadLetter option (true: failed jobs go to the DLQ). */
   deadLetter?: boolean;
+  /** The pool that runs thread tasks (queue.threadTask): { max } threads at most (default: the CPU count). */
+  threads?: ThreadPoolOptions;
 }
 
 export interface HealthReport {
@@ -122,6 +125,8 @@ export class Worker {
   private lagMaxMs = 0;
   private readonly burst: boolean;
   private burstTimer: NodeJS.Timeout | undefined;
+  /** Runs thread tasks; its threads start with the first thread job. */
+  readonly threads: ThreadPool;
 
   constructor(
     private readonly host: WorkerHost,
@@ -141,6 +146,7 @@ export class Worker {
     const concurrency = options.concurrency ?? envInt(env, ['MILLRACE_WORKER_CONCURRENCY'], 1);
     const blockMs = parseDuration(options.blockTime ?? 5000, 'worker.blockTime');
     const schedulerPollMs = parseDuration(options.schedulerInterval ?? 250, 'worker.schedulerInterval');
+    this.threads = new ThreadPool(options.threads);
     this.runners = names.map((name) => {
       const queue = host.queueNamed(name);
       if (!queue) {
@@ -152,7 +158,7 @@ export class Worker {
       return new QueueRunner(
         host.broker, queue, this.id,
         { concurrency: c, prefetch, idleTimeout: queue.options.idleTimeout, blockMs, schedulerPollMs, deadLetter: options.deadLetter },
-        { serializer: host.serializer, signingSecret: host.signingSecret, middleware: host.middleware, deps: () => this.deps, events: this.events, otel: () => this.otel },
+        { serializer: host.serializer, signingSecret: host.signingSecret, middleware: host.middleware, deps: () => this.deps, events: this.events, otel: () => this.otel, threads: this.threads },
         this.log,
       );
     });
@@ -243,6 +249,7 @@ export class Worker {
     await this.cron.stop();
     await Promise.all(this.runners.map((r) => r.stopFetching()));
     const handedBack = await Promise.all(this.runners.map((r) => r.finish(graceMs)));
+    await this.threads.destroy();
     await this.stopAbortListener?.();
     await this.janitor.stop();
     await this.heartbeater.stop();
