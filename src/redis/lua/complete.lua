@@ -10,6 +10,7 @@
 
 local group, consumer, channel = ARGV[1], ARGV[2], ARGV[3]
 local out = {}
+local acked = {}
 for i = 4, #ARGV, 7 do
   local level, entry, token, id, record, ttl, flags =
     tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], tonumber(ARGV[i + 6])
@@ -17,7 +18,12 @@ for i = 4, #ARGV, 7 do
   if entry == '' or holds(stream, group, entry, consumer, token) then
     if entry ~= '' then
       redis.call('XACK', stream, group, entry)
-      redis.call('XDEL', stream, entry)
+      local list = acked[level]
+      if not list then
+        list = {}
+        acked[level] = list
+      end
+      list[#list + 1] = entry
     end
     if flags % 2 == 1 then redis.call('DEL', KEYS[2] .. id) end
     if flags >= 2 then redis.call('SREM', KEYS[4], id) end
@@ -26,5 +32,27 @@ for i = 4, #ARGV, 7 do
   else
     out[#out + 1] = 0
   end
+end
+-- Acknowledged entries leave the stream. Entries are read in order, so every entry older than
+-- the oldest one still pending was delivered and acknowledged: trimming that prefix frees
+-- whole nodes at once, where XDEL one by one would scan each node again per entry. Only the
+-- entries of this batch above that point (behind a job that is still running) are deleted
+-- one by one.
+for level, list in pairs(acked) do
+  local stream = KEYS[4 + level]
+  local summary = redis.call('XPENDING', stream, group)
+  local floor = summary[2]
+  if not floor then
+    -- Nothing pending: everything up to the newest entry acknowledged here was delivered.
+    local newest = list[1]
+    for _, e in ipairs(list) do
+      if id_less(newest, e) then newest = e end
+    end
+    floor = id_after(newest)
+  end
+  for _, e in ipairs(list) do
+    if not id_less(e, floor) then redis.call('XDEL', stream, e) end
+  end
+  redis.call('XTRIM', stream, 'MINID', floor)
 end
 return out
