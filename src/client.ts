@@ -66,12 +66,17 @@ export class Client implements JobOps {
     const created = new Map<string, boolean[]>();
     const send = async (batch: OutgoingJob[]): Promise<string[]> => {
       const trace = await currentTraceCarrier();
+      const now = await this.expiryClock(batch);
       const refs = new Map<string, QueueRef>();
-      for (const name of new Set(batch.map((j) => j.queue))) refs.set(name, await this.ref(name));
+      for (const job of batch) {
+        if (refs.has(job.queue)) continue;
+        // A queue this process defines is known without asking Redis.
+        refs.set(job.queue, this.deps.queueNamed(job.queue) ?? (await this.ref(job.queue)));
+      }
       // Every item is validated before any is sent: a bad one enqueues nothing.
       const byQueue = new Map<string, { index: number; item: EnqueueItem }[]>();
       batch.forEach((job, index) => {
-        const item = this.toItem(job, refs.get(job.queue)!, trace);
+        const item = this.toItem(job, refs.get(job.queue)!, trace, now);
         const list = byQueue.get(job.queue) ?? [];
         list.push({ index, item });
         byQueue.set(job.queue, list);
@@ -101,10 +106,16 @@ export class Client implements JobOps {
     return ids.map((id, i) => new Job(this, jobs[i]!.queue, id, created.get(`${jobs[i]!.queue}\u0000${id}`)?.shift() ?? true));
   }
 
-  private toItem(job: OutgoingJob, ref: QueueRef, trace?: Record<string, string>): EnqueueItem {
+  /** Now on the Redis server's clock when a job of the batch expires (workers judge expiry on it), else the local clock. */
+  private async expiryClock(batch: OutgoingJob[]): Promise<number> {
+    const expiring = batch.some((j) => j.options?.expires !== undefined || this.deps.queueNamed(j.queue)?.tasks.get(j.task)?.options.expires !== undefined);
+    return expiring ? this.deps.broker.serverNow() : Date.now();
+  }
+
+  private toItem(job: OutgoingJob, ref: QueueRef, trace?: Record<string, string>, now = Date.now()): EnqueueItem {
     const task = this.deps.queueNamed(job.queue)?.tasks.get(job.task);
     const defaultPriority = task?.options.priority ?? (ref.levels.includes('normal') ? 'normal' : ref.levels[0]!);
-    const o = resolveEnqueueOptions(job.options, ref.levels, defaultPriority, task?.options.expires);
+    const o = resolveEnqueueOptions(job.options, ref.levels, defaultPriority, task?.options.expires, now);
     const data = this.deps.serializer.encode(job.args);
     const wire: WireOptions = {};
     if (o.timeout !== undefined) wire.t = o.timeout;

@@ -171,6 +171,11 @@ const enqueueSchema = z.strictObject({
   expires: z.union([duration, z.date()]).optional(),
 });
 
+function isEmpty(o: object): boolean {
+  for (const _ in o) return false;
+  return true;
+}
+
 function check<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
   const parsed = schema.safeParse(value ?? {});
   if (parsed.success) return parsed.data;
@@ -281,7 +286,8 @@ export function resolveEnqueueOptions(
   taskExpires: number | undefined,
   now = Date.now(),
 ): ResolvedEnqueue {
-  const o = check(enqueueSchema, raw, 'enqueue');
+  // Most enqueue calls pass no options: skip the schema for them (it is on the hot path).
+  const o = raw === undefined || isEmpty(raw) ? {} as z.output<typeof enqueueSchema> : check(enqueueSchema, raw, 'enqueue');
   const priority = o.priority ?? defaultPriority;
   const level = priorities.indexOf(priority);
   if (level < 0) throw new ConfigError('enqueue.priority', `one of ${priorities.join(', ')}`, priority);
