@@ -8,7 +8,8 @@ import { Client, type DeadLetterQueue } from './client.js';
 import { Job } from './job.js';
 import { RedisBroker } from './redis/broker.js';
 import { RedisInspector } from './redis/inspector.js';
-import { loadDotEnv, resolveRedisSettings, type RedisOption } from './settings.js';
+import { resolveRedisSettings, type RedisOption } from './settings.js';
+import { resolveConfig } from './config.js';
 import { resolveSerializer, type Serializer, type SerializerOption } from './serializer.js';
 import { Worker, type WorkerHost, type WorkerOptions } from './worker/worker.js';
 import type { Broker, Inspector, JobSummary, StoredEvent, WorkerEntry } from './broker/types.js';
@@ -45,6 +46,8 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
   readonly serializer: Serializer;
   readonly signingSecret: string | undefined;
   readonly prefix: string;
+  /** ENVIRONMENT / MILLRACE_ENVIRONMENT ('development', 'production', ...), when set. */
+  readonly environment: string | undefined;
   readonly middleware: Middleware<unknown>[];
   /** Length each queue's event stream is capped at; 0 when events are off. */
   readonly eventsMaxLen: number;
@@ -59,20 +62,22 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
 
   constructor(options: MillraceOptions<D> = {}) {
     super();
-    loadDotEnv();
     this.options = options;
     this.host = this;
-    this.prefix = process.env.MILLRACE_PREFIX ?? options.prefix ?? 'millrace';
-    if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(this.prefix)) throw new ConfigError('prefix', "1-64 letters, digits, '_', '.', ':' or '-'", this.prefix);
-    this.serializer = resolveSerializer(options.serializer);
-    this.signingSecret = process.env.MILLRACE_SIGNING_SECRET ?? options.signingSecret;
-    this.middleware = [...(options.middleware ?? [])] as Middleware<unknown>[];
+    // Code options < environment (.env read; MILLRACE_*, ENVIRONMENT); see src/config.ts.
     const ev = options.events ?? true;
-    this.eventsMaxLen = ev === false ? 0 : ev === true ? 10_000 : (ev.maxLen ?? 10_000);
-    if (!Number.isInteger(this.eventsMaxLen) || this.eventsMaxLen < 0) {
-      throw new ConfigError('events.maxLen', 'an integer >= 0', this.eventsMaxLen);
-    }
-    this.log = options.logger ?? pino({ name: 'millrace', level: options.logLevel ?? process.env.MILLRACE_LOG_LEVEL ?? 'info' });
+    const codeEvents = ev === false ? 0 : ev === true ? 10_000 : (ev.maxLen ?? 10_000);
+    if (!Number.isInteger(codeEvents) || codeEvents < 0) throw new ConfigError('events.maxLen', 'an integer >= 0', codeEvents);
+    const { values: cfg } = resolveConfig({
+      prefix: options.prefix, signingSecret: options.signingSecret, logLevel: options.logLevel, events: codeEvents,
+    }, process.env, {}, { keys: ['prefix', 'signingSecret', 'logLevel', 'events', 'environment'] });
+    this.prefix = cfg.prefix!;
+    this.serializer = resolveSerializer(options.serializer);
+    this.signingSecret = cfg.signingSecret;
+    this.environment = cfg.environment;
+    this.middleware = [...(options.middleware ?? [])] as Middleware<unknown>[];
+    this.eventsMaxLen = cfg.events!;
+    this.log = options.logger ?? pino({ name: 'millrace', level: cfg.logLevel! });
   }
 
   /** Adds the queues and tasks of a registry defined in another module. */

@@ -21,6 +21,7 @@ export type {
 } from './types.js';
 export type { AbortOutcome, DeadLetterEntry, JobSummary, QueueCounts, WorkerEntry } from './broker/types.js';
 export type { RedisOption, RedisSettings } from './settings.js';
+export { resolveConfig, SETTINGS, type Layer, type Resolved, type Scope, type SettingKey, type Settings, type Source } from './config.js';
 export { EventHub, type EventMap, type EventType, type EventOf, type MillraceEvent } from './events.js';
 export type { StoredEvent } from './broker/types.js';
 export type { CronOptions, ScheduleDefinition, ScheduleInfo } from './cron.js';

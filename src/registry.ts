@@ -7,7 +7,7 @@ import {
   resolveQueueOptions, resolveTaskOptions, type EnqueueOptions, type QueueDefaults, type QueueOptions,
   type ResolvedQueueOptions, type ResolvedTaskOptions, type TaskOptions,
 } from './options.js';
-import { envInt, envSeconds } from './settings.js';
+import { resolveConfig } from './config.js';
 import type { Handler } from './types.js';
 import type { Job } from './job.js';
 import type { QueueRef } from './broker/types.js';
@@ -21,15 +21,23 @@ export interface TaskHost {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyTask = Task<any, any[], unknown>;
 
-/** Queue defaults taken from the environment (the seeds' WORKER_* names), else built in. */
-export function queueDefaultsFromEnv(env: NodeJS.ProcessEnv = process.env): QueueDefaults {
-  const keep = envSeconds(env, ['MILLRACE_KEEP_RESULT_SECONDS', 'WORKER_KEEP_RESULT_SECONDS']);
-  return {
-    concurrency: envInt(env, ['MILLRACE_CONCURRENCY', 'WORKER_CONCURRENCY'], 1) ?? 10,
-    jobTimeout: envSeconds(env, ['MILLRACE_TIMEOUT_SECONDS', 'WORKER_TIMEOUT_SECONDS']) ?? 300_000,
-    resultTtl: keep === undefined ? 3600 : Math.ceil(keep / 1000),
-    maxTries: envInt(env, ['MILLRACE_MAX_TRIES', 'WORKER_MAX_TRIES'], 1) ?? 3,
-  };
+/** Built-in queue defaults (a queue's options override them). */
+export function queueDefaultsFromEnv(): QueueDefaults {
+  return { concurrency: 10, jobTimeout: 300_000, resultTtl: 3600, maxTries: 3 };
+}
+
+/**
+ * Queue settings from the environment (WORKER_TIMEOUT_SECONDS, WORKER_MAX_TRIES,
+ * WORKER_KEEP_RESULT_SECONDS and their MILLRACE_ names): they override every queue's code values;
+ * a task's own options still win over its queue's.
+ */
+export function queueOverridesFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Pick<ResolvedQueueOptions, 'jobTimeout' | 'maxTries' | 'resultTtl'>> {
+  const { values } = resolveConfig({}, env, {}, { keys: ['jobTimeout', 'maxTries', 'resultTtl'] });
+  const out: Partial<Pick<ResolvedQueueOptions, 'jobTimeout' | 'maxTries' | 'resultTtl'>> = {};
+  if (values.jobTimeout !== undefined) out.jobTimeout = values.jobTimeout;
+  if (values.maxTries !== undefined) out.maxTries = values.maxTries;
+  if (values.resultTtl !== undefined) out.resultTtl = values.resultTtl;
+  return out;
 }
 
 export class Registry<D = unknown> {
@@ -45,7 +53,7 @@ export class Registry<D = unknown> {
       return existing;
     }
     assertName('queue', name);
-    const q = new Queue<D>(this, name, resolveQueueOptions(name, options, queueDefaultsFromEnv()));
+    const q = new Queue<D>(this, name, { ...resolveQueueOptions(name, options, queueDefaultsFromEnv()), ...queueOverridesFromEnv() });
     this.queues.set(name, q);
     return q;
   }

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../src/index.js';
 import { rawRedis, testApp, waitFor, type TestApp } from './helpers.js';
 
@@ -46,7 +46,10 @@ describe('heartbeats and health', () => {
     t = testApp({}, 'hbfile');
     define();
     const file = join(mkdtempSync(join(tmpdir(), 'millrace-')), 'healthy');
+    // vitest sets MILLRACE_HEALTH_FILE=false, and the environment overrides code options.
+    vi.stubEnv('MILLRACE_HEALTH_FILE', undefined);
     const worker = t.app.worker({ handleSignals: false, healthFile: file });
+    vi.unstubAllEnvs();
     expect(existsSync(file)).toBe(false);
     await worker.start();
     expect(existsSync(file)).toBe(true);
@@ -144,7 +147,9 @@ describe('health when Redis is lost', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'millrace-')), 'healthy');
     try {
       const noop = t.app.queue('q').task('noop', async () => 'ok');
+      vi.stubEnv('MILLRACE_HEALTH_FILE', undefined);
       const worker = t.app.worker({ handleSignals: false, healthFile: file, heartbeatInterval: 200, heartbeatTtl: 1000 });
+      vi.unstubAllEnvs();
       await worker.start();
       expect((await worker.healthcheck()).healthy).toBe(true);
       expect(existsSync(file)).toBe(true);

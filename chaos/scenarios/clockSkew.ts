@@ -1,6 +1,6 @@
 // Scenario 8: workers whose clocks are off by +30 s and -30 s (Date.now shifted in their
-// processes) neither start delayed jobs early nor reclaim healthy long jobs early: due
-// times and idleness are measured on the Redis server's clock.
+// processes) neither start delayed jobs early nor reclaim healthy long jobs early, nor expire
+// jobs early (or late): due times, idleness and expiry are measured on the Redis server's clock.
 
 import { byKey, checkLedger, readLedger } from '../lib/ledger.js';
 import { Stage } from '../lib/stage.js';
@@ -55,19 +55,32 @@ export async function clockSkew(size: Size): Promise<ScenarioResult> {
       longJobs, longJobMs: longMs, idleTimeoutMs: idle, longJobsReclaimed: longStarts.filter((n) => n > 1).length,
       lost: c.lost.length, duplicateCompletions: c.duplicates.length, workersUsed: [...ranOn].join(','),
     });
-    // Known gap (informational, not judged): a job's `expires` is an absolute time set by the
-    // enqueuer's clock and checked against the worker's, so a worker ahead expires jobs early.
+    r.check(ahead.alive, 'the worker ahead still running');
+    // Expiry: jobs with `expires: 20s` run on the worker 30 s ahead (not expired early)...
+    const tally = async (keys: string[], options: { expires: number }, before?: () => Promise<void>) => {
+      const jobs = await stage.client.hold.enqueueMany(keys.map((k) => ({ args: [k, 0] as [string, number], options })));
+      await before?.();
+      const statuses = await Promise.all(jobs.map((j) => j.result({ timeout: 20_000 }).then(() => 'completed', (e: Error) => e.name)));
+      return [...new Set(statuses)].map((x) => `${x}:${statuses.filter((y) => y === x).length}`).join(',');
+    };
     behind.kill('SIGTERM');
     await behind.exited;
-    const expiring = await stage.client.hold.enqueueMany(Array.from({ length: 5 }, (_, i) => ({ args: [`expiring-${i}`, 0] as [string, number], options: { expires: 20_000 } })));
-    const statuses = await Promise.all(expiring.map((j) => j.result({ timeout: 5000 }).then(() => 'completed', (e: Error) => e.name)));
-    const tally = [...new Set(statuses)].map((x) => `${x}:${statuses.filter((y) => y === x).length}`).join(',');
-    r.set({ expiresIn20sOnWorkerAhead: tally });
+    const n = 5;
+    const notEarly = await tally(Array.from({ length: n }, (_, i) => `expiring-${i}`), { expires: 20_000 });
+    // ...and jobs with `expires: 1s` that waited 2 s do not run on a worker 30 s behind (not late).
+    ahead.kill('SIGTERM');
+    await ahead.exited;
+    const notLate = await tally(Array.from({ length: n }, (_, i) => `expired-${i}`), { expires: 1000 }, async () => {
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      stage.spawn({ tag: 'late', idleTimeout: idle, concurrency: 10, clockSkewMs: -SKEW_MS });
+    });
+    r.set({ expiresIn20sOnWorkerAhead: notEarly, expiredAfter1sOnWorkerBehind: notLate });
     r.check(early === 0, `${early} delayed jobs started before they were due (worst ${worstEarly} ms early)`);
     r.check(longStarts.every((n) => n === 1), `long jobs reclaimed early: starts ${longStarts.join(',')}`);
     r.check(c.lost.length === 0 && c.duplicates.length === 0, `lost ${c.lost.length}, duplicated ${c.duplicates.length}`);
     r.check(ranOn.size === 2, `both skewed workers ran jobs (${[...ranOn].join(',')})`);
-    r.check(ahead.alive, 'the worker ahead still running');
+    r.check(notEarly === `completed:${n}`, `jobs expiring in 20 s on the worker 30 s ahead: ${notEarly} (want completed:${n})`);
+    r.check(notLate === `JobExpiredError:${n}`, `jobs expired 1 s ago on the worker 30 s behind: ${notLate} (want JobExpiredError:${n})`);
   } catch (err) {
     r.fail(err);
   } finally {

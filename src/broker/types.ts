@@ -35,6 +35,8 @@ export interface Delivery {
   token: string;
   header: string | Buffer | undefined;
   data: string | Buffer | undefined;
+  /** Worker deaths the job has seen (reclaims, and hand-backs' field r); absent means 0. */
+  deaths?: number;
 }
 
 export interface Completion {
@@ -134,6 +136,8 @@ export interface WorkerEntry extends JobCounters {
   heartbeatAt: number;
   uptimeMs: number;
   version: string;
+  /** ENVIRONMENT of the worker's process, when set. */
+  environment?: string;
 }
 
 export interface Broker {
@@ -152,7 +156,13 @@ export interface Broker {
   take(queue: QueueRef, consumer: string, lease: HeldLease): Promise<boolean>;
   requeue(queue: QueueRef, consumer: string, leases: HeldLease[]): Promise<number>;
   touch(queue: QueueRef, consumer: string, leases: HeldLease[]): Promise<{ lost: string[]; abort: string[] }>;
-  reclaim(queue: QueueRef, consumer: string, opts: { minIdleMs: number; count: number; maxRecoveries: number; ttl: number }): Promise<{ claimed: Delivery[]; dead: string[] }>;
+  /**
+   * Claims expired leases (poison ones go to the DLQ). A suspect (deaths >= suspectAt) is claimed
+   * alone, at most one per call, once idle for suspectMinIdleMs.
+   */
+  reclaim(queue: QueueRef, consumer: string, opts: { minIdleMs: number; count: number; maxRecoveries: number; ttl: number; suspectAt?: number; suspectMinIdleMs?: number }): Promise<{ claimed: Delivery[]; dead: string[] }>;
+  /** Now on the Redis server's clock: the local clock corrected by an offset measured with TIME (and each heartbeat). */
+  serverNow(): Promise<number>;
   promote(queue: QueueRef, count: number): Promise<{ moved: number; nextDueMs: number }>;
   abort(queue: QueueRef, id: string, record: string | Buffer, ttl: number): Promise<AbortOutcome>;
   unschedule(queue: QueueRef, id: string): Promise<boolean>;

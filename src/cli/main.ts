@@ -7,6 +7,8 @@ import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { parseDuration } from '../duration.js';
+import { ConfigError } from '../errors.js';
+import { resolveConfig } from '../config.js';
 import { pickApp, parseTarget, resolveModule, UsageError, type AppLike } from './load.js';
 import { registerOperationCommands } from './commands/index.js';
 import { registerLoadTestCommands } from './loadTest.js';
@@ -76,16 +78,14 @@ interface WorkerFlags {
   heartbeatTtl?: number;
 }
 
-/** Worker processes when --workers is not given: MILLRACE_WORKERS, else WORKER_PROCESSES, else 1. */
-function workersFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  for (const name of ['MILLRACE_WORKERS', 'WORKER_PROCESSES']) {
-    const raw = env[name];
-    if (raw === undefined || raw.trim() === '') continue;
-    const n = Number(raw);
-    if (!/^\s*\d+\s*$/.test(raw) || n < 1) throw new UsageError(`${name}=${JSON.stringify(raw)}: expected an integer >= 1 (worker processes)`);
-    return n;
+/** Worker processes: --workers, else MILLRACE_WORKERS / WORKER_PROCESSES, else 1. */
+function workerProcesses(flag: number | undefined, env: NodeJS.ProcessEnv = process.env): number {
+  try {
+    return resolveConfig({}, env, { processes: flag }, { keys: ['processes'] }).values.processes!;
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.message);
+    throw err;
   }
-  return 1;
 }
 
 /** The command line of one supervised worker: the same flags but --workers and --reload. */
@@ -107,7 +107,7 @@ async function runWorker(target: string, flags: WorkerFlags, out: Output): Promi
   const path = resolveModule(file);
   const supervised = process.env[SUPERVISED_ENV] === '1';
   if (!supervised) {
-    const workers = flags.workers ?? workersFromEnv();
+    const workers = workerProcesses(flags.workers);
     if (workers > 1 || flags.reload) {
       return supervise({
         workers,
@@ -135,15 +135,18 @@ async function runWorker(target: string, flags: WorkerFlags, out: Output): Promi
   if (flags.logLevel) app.log.level = flags.logLevel;
   let worker: ReturnType<AppLike['worker']>;
   try {
+    // Flags are their own layer: they win over the environment, which wins over code options.
     worker = app.worker({
-      ...(flags.queue ? { queues: flags.queue } : {}),
-      ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
-      ...(flags.shutdownTimeout !== undefined ? { shutdownTimeout: flags.shutdownTimeout } : {}),
-      ...(flags.heartbeatInterval !== undefined ? { heartbeatInterval: flags.heartbeatInterval } : {}),
-      ...(flags.heartbeatTtl !== undefined ? { heartbeatTtl: flags.heartbeatTtl } : {}),
-      ...(flags.dlq !== undefined ? { deadLetter: flags.dlq } : {}),
-      ...(flags.burst ? { burst: true } : {}),
       handleSignals: true,
+      ...(flags.burst ? { burst: true } : {}),
+      flags: {
+        queues: flags.queue,
+        concurrency: flags.concurrency,
+        shutdownTimeout: flags.shutdownTimeout,
+        heartbeatInterval: flags.heartbeatInterval,
+        heartbeatTtl: flags.heartbeatTtl,
+        deadLetter: flags.dlq,
+      },
     });
   } catch (err) {
     // A ConfigError (e.g. an unknown queue) names the option and what it accepts.

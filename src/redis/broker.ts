@@ -193,7 +193,7 @@ export class RedisBroker implements Broker {
   async reclaim(
     queue: QueueRef,
     consumer: string,
-    opts: { minIdleMs: number; count: number; maxRecoveries: number; ttl: number },
+    opts: { minIdleMs: number; count: number; maxRecoveries: number; ttl: number; suspectAt?: number; suspectMinIdleMs?: number },
   ): Promise<{ claimed: Delivery[]; dead: string[] }> {
     const k = this.ctx.keys(queue);
     const [claimed, dead] = (await callScript(this.conn, SCRIPTS.reclaim, {
@@ -202,11 +202,12 @@ export class RedisBroker implements Broker {
       args: {
         group: CONSUMER_GROUP, consumer, min_idle: Math.round(opts.minIdleMs), count: opts.count,
         max_recoveries: opts.maxRecoveries, done_channel: k.doneChannel, queue: queue.name, ttl: opts.ttl,
+        suspect_at: opts.suspectAt ?? opts.maxRecoveries + 1, suspect_idle: Math.round(opts.suspectMinIdleMs ?? opts.minIdleMs),
       },
       buffers: this.ctx.binary,
-    })) as [[number, string | Buffer, unknown[], number][], (string | Buffer)[]];
+    })) as [[number, string | Buffer, unknown[], number, number][], (string | Buffer)[]];
     return {
-      claimed: claimed.map(([level, entry, fields, token]) => this.ctx.delivery(queue, level, entry, fields, String(token))),
+      claimed: claimed.map(([level, entry, fields, token, deaths]) => ({ ...this.ctx.delivery(queue, level, entry, fields, String(token)), deaths: Number(deaths) })),
       dead: dead.map(String),
     };
   }
@@ -333,17 +334,43 @@ export class RedisBroker implements Broker {
   }
 
   async time(): Promise<number> {
+    const sent = Date.now();
     const [s, us] = await this.conn.time();
-    return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+    const server = Number(s) * 1000 + Math.floor(Number(us) / 1000);
+    this.noteServerTime(server, sent);
+    return server;
+  }
+
+  // Offset of the server's clock from this process' (server - local), measured at the midpoint
+  // of a round trip; expiry is judged on it so a skewed host neither expires jobs early nor late.
+  private clockOffset = 0;
+  private clockAt = 0;
+  private clockSync: Promise<unknown> | undefined;
+
+  private noteServerTime(server: number, sent: number): void {
+    const now = Date.now();
+    this.clockOffset = server - Math.round((sent + now) / 2);
+    this.clockAt = now;
+  }
+
+  async serverNow(): Promise<number> {
+    const age = Date.now() - this.clockAt;
+    if (age > 60_000 && !this.clockSync) {
+      // Waits for the first measurement only; later ones refresh in the background.
+      this.clockSync = this.time().catch(() => undefined).finally(() => (this.clockSync = undefined));
+      if (this.clockAt === 0) await this.clockSync;
+    }
+    return Date.now() + this.clockOffset;
   }
 
   async heartbeat(entry: WorkerEntry, ttlMs: number, health: { queue: QueueRef; record: string }[]): Promise<void> {
     const p = this.ctx.prefix;
+    const sent = Date.now();
     await Promise.all([
       callScript(this.conn, SCRIPTS.heartbeat, {
         keys: { workers: workersKey(p), worker: workerKey(p, entry.id) },
         args: { id: entry.id, entry: JSON.stringify(entry), ttl: Math.round(ttlMs) },
-      }),
+      }).then((server) => this.noteServerTime(Number(server), sent)),
       ...health.map((h) => this.conn.set(healthKey(this.ctx.keys(h.queue), entry.id), h.record, 'PX', Math.round(ttlMs))),
     ]);
   }

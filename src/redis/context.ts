@@ -40,13 +40,16 @@ export class RedisContext {
   delivery(queue: QueueRef, luaLevel: number, entry: unknown, fields: unknown, token = '1'): Delivery {
     let header: string | Buffer | undefined;
     let data: string | Buffer | undefined;
+    let deaths: number | undefined;
     if (Array.isArray(fields)) {
       for (let i = 0; i + 1 < fields.length; i += 2) {
         const name = String(fields[i]);
         if (name === 'h') header = fields[i + 1] as string | Buffer;
         else if (name === 'd') data = fields[i + 1] as string | Buffer;
+        // Deaths carried over a hand-back (requeue.lua).
+        else if (name === 'r') deaths = Number(String(fields[i + 1])) || undefined;
       }
     }
-    return { level: this.levelOf(queue, Number(luaLevel)), entry: String(entry), token, header, data };
+    return { level: this.levelOf(queue, Number(luaLevel)), entry: String(entry), token, header, data, ...(deaths ? { deaths } : {}) };
   }
 }

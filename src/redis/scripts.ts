@@ -40,7 +40,7 @@ export const SCRIPTS = {
   requeue: spec('requeue', ['last_id', 'job_prefix'], ['group', 'consumer']),
   touch: spec('touch', ['aborting'], ['group', 'consumer']),
   reclaim: spec('reclaim', ['dlq', 'job_prefix', 'result_prefix', 'waiter_prefix'],
-    ['group', 'consumer', 'min_idle', 'count', 'max_recoveries', 'done_channel', 'queue', 'ttl']),
+    ['group', 'consumer', 'min_idle', 'count', 'max_recoveries', 'done_channel', 'queue', 'ttl', 'suspect_at', 'suspect_idle']),
   promote: spec('promote', ['delayed', 'last_id', 'job_prefix'], ['count']),
   abort: spec('abort', ['delayed', 'job_prefix', 'result_prefix', 'waiter_prefix', 'aborting'],
     ['id', 'group', 'done_channel', 'abort_channel', 'record', 'ttl']),

@@ -11,6 +11,8 @@ export class Fetcher {
   private loop: Promise<void> | undefined;
   private readonly reader: BlockingReader;
   private readonly sleeper = new Sleeper();
+  /** The fetch (and blocking read) in progress, until its entries are accepted. */
+  private inFlight: Promise<void> | undefined;
   /** Epoch ms of the last fetch that reached Redis. */
   lastFetchAt = 0;
 
@@ -38,6 +40,16 @@ export class Fetcher {
     await this.reader.close();
   }
 
+  /** Resolves once no fetch is in flight (a blocked read is interrupted): everything fetched is accepted. */
+  async quiesce(): Promise<void> {
+    while (this.inFlight) {
+      const pass = this.inFlight;
+      await this.reader.interrupt();
+      // An interrupt that came before the read blocked is lost: send it again shortly.
+      await Promise.race([pass.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 100))]);
+    }
+  }
+
   private async run(): Promise<void> {
     let failures = 0;
     while (!this.stopped) {
@@ -48,15 +60,19 @@ export class Fetcher {
       const room = this.processor.room();
       if (this.stopped || room <= 0) continue;
       try {
-        let got = await this.broker.fetch(this.queue, this.consumer, room);
-        this.lastFetchAt = Date.now();
-        if (got.length === 0 && !this.stopped) {
-          got = await this.reader.read(room, this.blockMs);
+        const pass = (async () => {
+          let got = await this.broker.fetch(this.queue, this.consumer, room);
           this.lastFetchAt = Date.now();
-        }
-        failures = 0;
-        // Entries that arrive after stop() are held and handed back with the rest.
-        this.processor.accept(got);
+          if (got.length === 0 && !this.stopped) {
+            got = await this.reader.read(room, this.blockMs);
+            this.lastFetchAt = Date.now();
+          }
+          failures = 0;
+          // Entries that arrive after stop() are held and handed back with the rest.
+          this.processor.accept(got);
+        })();
+        this.inFlight = pass;
+        await pass.finally(() => (this.inFlight = undefined));
       } catch (err) {
         if (this.stopped) break;
         failures++;

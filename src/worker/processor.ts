@@ -46,6 +46,14 @@ export interface ProcessorDeps {
 
 export type ProcessorStats = JobCounters;
 
+/**
+ * Deaths from which a job is suspect: it died with a worker before this one. A suspect runs
+ * alone, so a death it survives no more is its own, never a neighbour's.
+ */
+export function suspectAt(maxRecoveries: number): number {
+  return Math.max(1, Math.min(2, maxRecoveries));
+}
+
 interface HeldJob {
   delivery: Delivery;
   id: string;
@@ -75,6 +83,13 @@ export class Processor {
   };
 
   private readonly shared: ContextShared;
+  /** The suspect job held alone (others handed back, no fetching) until it ends. */
+  private isolated: HeldJob | undefined;
+  private isolatedReady = false;
+  /** Resolves once no fetch is in flight; set by the queue runner. */
+  quiesceFetch: () => Promise<void> = () => Promise.resolve();
+  /** Called when a suspect's run ended (the recoverer looks for the next one at once). */
+  onIsolationEnd: () => void = () => undefined;
 
   constructor(private readonly d: ProcessorDeps) {
     this.acker = new Acker(d.broker, d.queue, d.consumer, d.log);
@@ -87,7 +102,17 @@ export class Processor {
 
   /** How many more jobs this processor can hold now. */
   room(): number {
-    return this.accepting ? Math.max(0, this.capacity - this.held.size) : 0;
+    return this.accepting && !this.isolated ? Math.max(0, this.capacity - this.held.size) : 0;
+  }
+
+  /** Whether this processor holds no job at all (the one to take a suspect first). */
+  idle(): boolean {
+    return this.held.size === 0;
+  }
+
+  /** Whether a suspect may be handed in now (even when full: it drains for it). */
+  takesSuspect(): boolean {
+    return this.accepting && !this.isolated;
   }
 
   buffered(): number {
@@ -118,6 +143,7 @@ export class Processor {
 
   /** Takes delivered entries; bad ones go straight to the dead-letter stream. */
   accept(deliveries: Delivery[]): void {
+    const giveBack: HeldJob[] = [];
     for (const delivery of deliveries) {
       const mine = this.held.get(delivery.entry);
       if (mine) {
@@ -145,10 +171,36 @@ export class Processor {
       const job: HeldJob = { delivery, id, header, task, state: 'buffered', abortRequested: false, lost: false };
       this.held.set(delivery.entry, job);
       this.byId.set(id, job);
-      if (this.accepting) this.buffer.push(job);
-      else job.state = 'handback';
+      if (!this.accepting) job.state = 'handback';
+      else if (this.isolated) giveBack.push(job);
+      else if ((delivery.deaths ?? 0) >= suspectAt(this.d.queue.options.maxRecoveries)) {
+        // A suspect: buffered jobs go back to the queue, running ones finish, fetching stops
+        // (room() is 0), and it starts once nothing else is held or being fetched.
+        this.isolated = job;
+        giveBack.push(...this.buffer.splice(0));
+        this.buffer.push(job);
+        void this.quiesceFetch().catch(() => undefined).then(() => {
+          if (this.isolated !== job) return;
+          this.isolatedReady = true;
+          this.pump();
+        });
+      } else this.buffer.push(job);
     }
+    if (giveBack.length) void this.giveBack(giveBack);
     this.pump();
+  }
+
+  /** Hands jobs straight back to the queue while a suspect runs alone (no attempt spent, no death counted). */
+  private async giveBack(jobs: HeldJob[]): Promise<void> {
+    for (const job of jobs) job.state = 'handback';
+    const leases = jobs.filter((j) => !j.lost && j.delivery.entry !== '');
+    try {
+      if (leases.length) await this.d.broker.requeue(this.d.queue, this.d.consumer, leases.map((j) => ({ delivery: j.delivery, id: j.id })));
+    } catch (err) {
+      // They stay pending under this worker and are reclaimed after the idle timeout.
+      this.d.log.warn({ err, jobs: leases.length }, 'could not hand jobs back for a suspect job');
+    }
+    for (const job of jobs) if (this.held.get(job.delivery.entry) === job) this.release(job);
   }
 
   /** An abort was requested for a job this processor may hold. */
@@ -226,6 +278,11 @@ export class Processor {
   }
 
   private pump(): void {
+    if (this.isolated) {
+      const job = this.isolated;
+      if (this.accepting && this.isolatedReady && this.held.size === 1 && this.buffer[0] === job) void this.run(this.buffer.shift()!);
+      return;
+    }
     while (this.accepting && this.running < this.d.concurrency && this.buffer.length > 0) {
       const job = this.buffer.shift()!;
       void this.run(job);
@@ -241,6 +298,11 @@ export class Processor {
   private release(job: HeldJob): void {
     this.held.delete(job.delivery.entry);
     if (this.byId.get(job.id) === job) this.byId.delete(job.id);
+    if (this.isolated === job) {
+      this.isolated = undefined;
+      this.isolatedReady = false;
+      this.onIsolationEnd();
+    } else if (this.isolated) this.pump();
     const room = this.room();
     this.roomWaiters = this.roomWaiters.filter((w) => (room >= w.need ? (w.resolve(), false) : true));
   }
@@ -253,7 +315,8 @@ export class Processor {
     const startedAt = Date.now();
     let outcome: Outcome | undefined;
     try {
-      if (header.opts.x !== undefined && startedAt > header.opts.x) {
+      // Expiry is on the server's clock, as the enqueuer set it: a skewed worker expires nothing early.
+      if (header.opts.x !== undefined && (await this.d.broker.serverNow()) > header.opts.x) {
         this.d.events.emit('job.failed', { ...this.about(job), attempt, durationMs: 0, error: 'JobExpiredError: expired before it could start', willRetry: false });
         await this.finish(job, 'expired', { name: 'JobExpiredError', message: 'expired before it could start', reason: 'expired' }, undefined, header.attempt);
         return;

@@ -50,8 +50,10 @@ export class QueueRunner {
       onRetryScheduled: (ms) => this.scheduler.dueIn(ms),
     });
     this.fetcher = new Fetcher(broker, queue, consumer, this.processor, settings.blockMs, qlog);
+    this.processor.quiesceFetch = () => this.fetcher.quiesce();
     this.leaseKeeper = new LeaseKeeper(broker, queue, consumer, this.processor, settings.idleTimeout, qlog);
     this.recoverer = new Recoverer(broker, queue, consumer, this.processor, settings.idleTimeout, qlog);
+    this.processor.onIsolationEnd = () => this.recoverer.wake();
   }
 
   async start(): Promise<void> {

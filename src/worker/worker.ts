@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
 import { parseDuration, type Duration } from '../duration.js';
 import { ConfigError } from '../errors.js';
-import { envInt, envSeconds } from '../settings.js';
+import { checkConnectionBudget, resolveConfig, type Layer } from '../config.js';
 import type { Broker, Inspector, WorkerEntry } from '../broker/types.js';
 import type { Queue } from '../registry.js';
 import type { Serializer } from '../serializer.js';
@@ -57,6 +57,11 @@ export interface WorkerOptions {
   burst?: boolean;
   /** Overrides every served queue's deadLetter option (true: failed jobs go to the DLQ). */
   deadLetter?: boolean;
+  /**
+   * Settings from command-line flags (the CLI sets them): unlike the options above, which the
+   * environment overrides, these override the environment. Text is parsed as the variables are.
+   */
+  flags?: Pick<Layer, 'queues' | 'concurrency' | 'prefetch' | 'shutdownTimeout' | 'heartbeatInterval' | 'heartbeatTtl' | 'deadLetter' | 'healthFile'>;
   /** The pool that runs thread tasks (queue.threadTask): { max } threads at most (default: the CPU count). */
   threads?: ThreadPoolOptions;
 }
@@ -127,23 +132,30 @@ export class Worker {
   private burstTimer: NodeJS.Timeout | undefined;
   /** Runs thread tasks; its threads start with the first thread job. */
   readonly threads: ThreadPool;
+  /** ENVIRONMENT / MILLRACE_ENVIRONMENT, shown in the worker registry. */
+  readonly environment: string | undefined;
 
   constructor(
     private readonly host: WorkerHost,
     options: WorkerOptions = {},
   ) {
-    const env = process.env;
     this.id = options.id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.log = host.log.child({ worker: this.id });
-    this.graceMs = options.shutdownTimeout !== undefined
-      ? parseDuration(options.shutdownTimeout, 'worker.shutdownTimeout')
-      : (envSeconds(env, ['MILLRACE_SHUTDOWN_TIMEOUT']) ?? 30_000);
+    // Code options < environment (MILLRACE_*, WORKER_*) < CLI flags; see src/config.ts.
+    const dur = (v: Duration | undefined, name: string) => (v === undefined ? undefined : parseDuration(v, `worker.${name}`));
+    const { values: cfg } = resolveConfig({
+      queues: options.queues, concurrency: options.concurrency, prefetch: options.prefetch,
+      shutdownTimeout: dur(options.shutdownTimeout, 'shutdownTimeout'), heartbeatInterval: dur(options.heartbeatInterval, 'heartbeatInterval'),
+      heartbeatTtl: dur(options.heartbeatTtl, 'heartbeatTtl'), deadLetter: options.deadLetter, healthFile: options.healthFile,
+    }, process.env, options.flags ?? {}, { keys: ['queues', 'concurrency', 'prefetch', 'shutdownTimeout', 'heartbeatInterval', 'heartbeatTtl', 'deadLetter', 'healthFile', 'environment'] });
+    this.environment = cfg.environment;
+    this.graceMs = cfg.shutdownTimeout!;
     this.handleSignals = options.handleSignals ?? true;
     this.burst = options.burst ?? false;
-    const envQueues = env.MILLRACE_QUEUE ? env.MILLRACE_QUEUE.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-    const names = options.queues ?? envQueues ?? host.allQueues().map((q) => q.name);
+    const names = cfg.queues ?? host.allQueues().map((q) => q.name);
     if (names.length === 0) throw new ConfigError('worker.queues', 'at least one queue; the app defines none');
-    const concurrency = options.concurrency ?? envInt(env, ['MILLRACE_WORKER_CONCURRENCY'], 1);
+    checkConnectionBudget(names.length);
+    const concurrency = cfg.concurrency;
     const blockMs = parseDuration(options.blockTime ?? 5000, 'worker.blockTime');
     const schedulerPollMs = parseDuration(options.schedulerInterval ?? 250, 'worker.schedulerInterval');
     this.threads = new ThreadPool(options.threads);
@@ -154,26 +166,21 @@ export class Worker {
         throw new ConfigError('worker.queues', `names of queues the app defines (${known})`, name);
       }
       const c = concurrency ?? queue.options.concurrency;
-      const prefetch = options.prefetch ?? (concurrency !== undefined ? c : queue.options.prefetch);
+      const prefetch = cfg.prefetch ?? (concurrency !== undefined ? c : queue.options.prefetch);
       return new QueueRunner(
         host.broker, queue, this.id,
-        { concurrency: c, prefetch, idleTimeout: queue.options.idleTimeout, blockMs, schedulerPollMs, deadLetter: options.deadLetter },
+        { concurrency: c, prefetch, idleTimeout: queue.options.idleTimeout, blockMs, schedulerPollMs, deadLetter: cfg.deadLetter },
         { serializer: host.serializer, signingSecret: host.signingSecret, middleware: host.middleware, deps: () => this.deps, events: this.events, otel: () => this.otel, threads: this.threads },
         this.log,
       );
     });
-    const intervalMs = options.heartbeatInterval !== undefined
-      ? parseDuration(options.heartbeatInterval, 'worker.heartbeatInterval')
-      : (envSeconds(env, ['MILLRACE_HEARTBEAT_INTERVAL']) ?? 10_000);
-    const ttlMs = options.heartbeatTtl !== undefined
-      ? parseDuration(options.heartbeatTtl, 'worker.heartbeatTtl')
-      : (envSeconds(env, ['MILLRACE_HEARTBEAT_TTL']) ?? 30_000);
+    const intervalMs = cfg.heartbeatInterval!;
+    const ttlMs = cfg.heartbeatTtl!;
     if (intervalMs <= 0) throw new ConfigError('worker.heartbeatInterval', 'a duration > 0', intervalMs);
     if (ttlMs <= intervalMs) {
       throw new ConfigError('worker.heartbeatTtl', `a duration longer than the heartbeat interval (${intervalMs} ms), so one late beat does not expire the worker`, ttlMs);
     }
-    const healthFile = options.healthFile ?? (env.MILLRACE_HEALTH_FILE === undefined ? '/tmp/millrace_worker_healthy'
-      : /^(false|0|off|no|)$/i.test(env.MILLRACE_HEALTH_FILE) ? false : env.MILLRACE_HEALTH_FILE);
+    const healthFile = cfg.healthFile!;
     this.maxLagMs = parseDuration(options.maxEventLoopLag ?? 1000, 'worker.maxEventLoopLag');
     const queues = this.runners.map((r) => r.queue);
     this.heartbeater = new Heartbeater(host.broker, {
@@ -360,6 +367,7 @@ export class Worker {
       heartbeatAt: now,
       uptimeMs: this.startedAt ? now - this.startedAt : 0,
       version: VERSION,
+      ...(this.environment !== undefined ? { environment: this.environment } : {}),
     };
   }
 

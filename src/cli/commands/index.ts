@@ -9,6 +9,7 @@ import { registerQueueCommands } from './queues.js';
 import { registerWorkerCommands } from './workers.js';
 import { registerDlqCommands } from './dlq.js';
 import { registerHealthCommands } from './health.js';
+import { registerConfigCommand } from './config.js';
 
 export function registerOperationCommands(program: Command, out: Output, schedule: Schedule): void {
   const kit = makeKit(out, schedule);
@@ -18,4 +19,5 @@ export function registerOperationCommands(program: Command, out: Output, schedul
   registerWorkerCommands(program, kit);
   registerDlqCommands(program, kit);
   registerHealthCommands(program, kit);
+  registerConfigCommand(program, out, schedule);
 }

@@ -1,0 +1,166 @@
+// Configuration: code < environment (.env read) < flags for app, worker and queue settings; bad
+// values fail naming the variable or flag; REDIS_URL_LOCAL outside containers; the CLI's flags win.
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ConfigError, Registry } from '../src/index.js';
+import { checkConnectionBudget, resolveConfig } from '../src/config.js';
+import { resolveRedisSettings } from '../src/settings.js';
+import { testApp, waitFor, type TestApp } from './helpers.js';
+import { killChildren, runCli, startCli } from './fixtures/children.js';
+
+/** Runs fn and returns the ConfigError it throws. */
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+const NO_DOTENV = { dotenv: false } as const;
+
+describe('resolveConfig precedence', () => {
+  it('takes flags over environment over code over defaults, for worker settings', () => {
+    const keys = { keys: ['concurrency', 'shutdownTimeout', 'deadLetter'] as const, dotenv: false as const };
+    expect(resolveConfig({}, {}, {}, keys).sources.concurrency.source).toBe('default');
+    const code = resolveConfig({ concurrency: 2, shutdownTimeout: 5000 }, {}, {}, keys);
+    expect(code.values).toMatchObject({ concurrency: 2, shutdownTimeout: 5000 });
+    expect(code.sources.concurrency).toEqual({ source: 'code' });
+
+    const env = { MILLRACE_WORKER_CONCURRENCY: '3', MILLRACE_SHUTDOWN_TIMEOUT: '7', MILLRACE_USE_DEAD_LETTER_QUEUE: 'no' };
+    const fromEnv = resolveConfig({ concurrency: 2, shutdownTimeout: 5000, deadLetter: true }, env, {}, keys);
+    expect(fromEnv.values).toEqual({ concurrency: 3, shutdownTimeout: 7000, deadLetter: false });
+    expect(fromEnv.sources.concurrency).toEqual({ source: 'env', name: 'MILLRACE_WORKER_CONCURRENCY' });
+
+    const fromFlags = resolveConfig({ concurrency: 2 }, env, { concurrency: '4', shutdownTimeout: '1m', deadLetter: true }, keys);
+    expect(fromFlags.values).toEqual({ concurrency: 4, shutdownTimeout: 60_000, deadLetter: true });
+    expect(fromFlags.sources.concurrency).toEqual({ source: 'flag', name: '--concurrency' });
+  });
+
+  it("reads the seeds' names, the MILLRACE_ name winning over the alias", () => {
+    const keys = { keys: ['concurrency', 'processes', 'queues', 'jobTimeout', 'environment'] as const, dotenv: false as const };
+    const seeds = { WORKER_CONCURRENCY: '6', WORKER_PROCESSES: '2', WORKER_QUEUE_TYPE: 'system', WORKER_TIMEOUT_SECONDS: '1800', ENVIRONMENT: 'production' };
+    expect(resolveConfig({}, seeds, {}, keys).values).toEqual({ concurrency: 6, processes: 2, queues: ['system'], jobTimeout: 1_800_000, environment: 'production' });
+    const both = resolveConfig({}, { ...seeds, MILLRACE_WORKER_CONCURRENCY: '9', MILLRACE_QUEUE: 'a, b' }, {}, keys);
+    expect(both.values).toMatchObject({ concurrency: 9, queues: ['a', 'b'] });
+  });
+
+  it('reads a .env file, where variables already set win', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'millrace-env-'));
+    try {
+      const path = join(dir, '.env');
+      writeFileSync(path, '# local settings\nMILLRACE_PREFIX=from_dotenv\nREDIS_DB=2\nexport ENVIRONMENT="development"  \nWORKER_MAX_TRIES=4 # comment\n');
+      const env: NodeJS.ProcessEnv = { REDIS_DB: '1' };
+      const r = resolveConfig({ prefix: 'from_code' }, env, {}, { keys: ['prefix', 'redisDb', 'environment', 'maxTries'], dotenv: path });
+      expect(r.values).toEqual({ prefix: 'from_dotenv', redisDb: 1, environment: 'development', maxTries: 4 });
+      expect(r.sources.prefix).toEqual({ source: 'env', name: 'MILLRACE_PREFIX' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fails on a bad value, naming the variable or flag and what it accepts', () => {
+    let err = configError(() => resolveConfig({}, { WORKER_MAX_TRIES: '0' }, {}, NO_DOTENV));
+    expect(err.option).toBe('WORKER_MAX_TRIES');
+    expect(err.accepted).toBe('an integer >= 1');
+    err = configError(() => resolveConfig({}, { REDIS_SSL: 'maybe' }, {}, NO_DOTENV));
+    expect(err.message).toMatch(/'REDIS_SSL' \(got "maybe"\): expected true or false/);
+    err = configError(() => resolveConfig({}, { MILLRACE_HEARTBEAT_INTERVAL: 'soon' }, {}, NO_DOTENV));
+    expect(err).toMatchObject({ option: 'MILLRACE_HEARTBEAT_INTERVAL', accepted: expect.stringMatching(/seconds/) });
+    err = configError(() => resolveConfig({}, { MILLRACE_LOG_LEVEL: 'loud' }, {}, NO_DOTENV));
+    expect(err.accepted).toContain('debug');
+    err = configError(() => resolveConfig({}, {}, { concurrency: 'many' }, NO_DOTENV));
+    expect(err.option).toBe('--concurrency');
+  });
+
+  it('uses REDIS_URL_LOCAL outside a container and REDIS_URL inside one', () => {
+    const env = { REDIS_URL: 'redis://redis:6379', REDIS_URL_LOCAL: 'redis://localhost:6380', REDIS_DB: '3', REDIS_CONNECTION_TIMEOUT: '2' };
+    expect(resolveRedisSettings('redis://code:6379', env)).toMatchObject({ url: 'redis://localhost:6380', db: 3, connectTimeout: 2000 });
+    expect(resolveRedisSettings(undefined, { ...env, DOCKER_CONTAINER: '1' }).url).toBe('redis://redis:6379');
+    expect(resolveRedisSettings('redis://code:6379', {}).url).toBe('redis://code:6379');
+    expect(configError(() => resolveRedisSettings(undefined, { REDIS_URL: 'http://x' })).option).toBe('REDIS_URL');
+  });
+
+  it('checks REDIS_MAX_CONNECTIONS against what a worker opens', () => {
+    expect(checkConnectionBudget(2, { REDIS_MAX_CONNECTIONS: '4' })).toBe(4);
+    const err = configError(() => checkConnectionBudget(3, { REDIS_MAX_CONNECTIONS: '4' }));
+    expect(err.option).toBe('REDIS_MAX_CONNECTIONS');
+    expect(err.accepted).toMatch(/at least 5/);
+  });
+});
+
+describe('settings applied', () => {
+  let t: TestApp<Record<string, never>> | undefined;
+  afterEach(async () => {
+    vi.unstubAllEnvs();
+    killChildren();
+    await t?.cleanup();
+    t = undefined;
+  });
+
+  it('lets queue settings from the environment override the queue, not a task', () => {
+    vi.stubEnv('WORKER_MAX_TRIES', '5');
+    vi.stubEnv('WORKER_TIMEOUT_SECONDS', '90');
+    vi.stubEnv('WORKER_KEEP_RESULT_SECONDS', '60');
+    const reg = new Registry();
+    const q = reg.queue('q', { maxTries: 2, jobTimeout: '10s', resultTtl: '1h' });
+    expect(q.options).toMatchObject({ maxTries: 5, jobTimeout: 90_000, resultTtl: 60 });
+    expect(q.task('plain', () => 1).options).toMatchObject({ maxTries: 5, timeout: 90_000 });
+    expect(q.task('own', () => 1, { maxTries: 1, timeout: '1s' }).options).toMatchObject({ maxTries: 1, timeout: 1000 });
+    vi.stubEnv('WORKER_MAX_TRIES', 'x');
+    expect(configError(() => new Registry().queue('r')).option).toBe('WORKER_MAX_TRIES');
+  });
+
+  it('lets the environment override worker options and flags override both', () => {
+    const app = (t = testApp({}, 'cfg')).app;
+    app.queue('a', { concurrency: 2 });
+    app.queue('b', { concurrency: 2 });
+    const worker = (options: Parameters<typeof app.worker>[0]) => app.worker({ handleSignals: false, ...options });
+    expect(worker({ concurrency: 3 }).entry().concurrency).toBe(6);
+    vi.stubEnv('MILLRACE_WORKER_CONCURRENCY', '4');
+    vi.stubEnv('WORKER_QUEUE_TYPE', 'b');
+    vi.stubEnv('ENVIRONMENT', 'staging');
+    const w = worker({ concurrency: 3, queues: ['a', 'b'] });
+    expect(w.entry()).toMatchObject({ concurrency: 4, queues: ['b'], environment: 'staging' });
+    expect(worker({ concurrency: 3, flags: { concurrency: 7, queues: ['a', 'b'] } }).entry()).toMatchObject({ concurrency: 14, queues: ['a', 'b'] });
+    vi.stubEnv('MILLRACE_HEARTBEAT_TTL', '5');
+    expect(() => worker({ heartbeatInterval: '10s' })).toThrow(/heartbeatTtl.*longer than the heartbeat interval/);
+    vi.stubEnv('REDIS_MAX_CONNECTIONS', '2');
+    expect(configError(() => worker({})).option).toBe('REDIS_MAX_CONNECTIONS');
+  });
+
+  it('takes the app settings from the environment over code', () => {
+    vi.stubEnv('MILLRACE_SIGNING_SECRET', 'env-secret');
+    vi.stubEnv('MILLRACE_EVENTS', 'false');
+    vi.stubEnv('ENVIRONMENT', 'production');
+    t = testApp({ signingSecret: 'code-secret', events: { maxLen: 50 } }, 'cfg');
+    expect(t.app).toMatchObject({ signingSecret: 'env-secret', eventsMaxLen: 0, environment: 'production' });
+    vi.stubEnv('MILLRACE_EVENTS', '-1');
+    expect(configError(() => testApp({}, 'cfg')).option).toBe('MILLRACE_EVENTS');
+  });
+
+  it('millrace worker: --concurrency beats MILLRACE_WORKER_CONCURRENCY', async () => {
+    t = testApp({}, 'cfgcli');
+    startCli(['worker', 'test/fixtures/cli-app.mts', '--queue', 'q', '--concurrency', '7'], { MILLRACE_PREFIX: t.prefix, MILLRACE_WORKER_CONCURRENCY: '3' });
+    const entry = await waitFor(async () => (await t!.app.workers())[0], { timeout: 15_000, what: 'the worker registered' });
+    expect(entry).toMatchObject({ queues: ['q'], concurrency: 7 });
+  });
+
+  it('millrace config: prints values with their sources and rejects bad ones', async () => {
+    const r = await runCli(['config', '--json', '--concurrency', '8'], { WORKER_CONCURRENCY: '5', MILLRACE_SHUTDOWN_TIMEOUT: '12', REDIS_PASSWORD: 'pw' });
+    expect(r.code).toBe(0);
+    const cfg = JSON.parse(r.stdout) as Record<string, { value: unknown; source: string; from?: string }>;
+    expect(cfg.concurrency).toMatchObject({ value: 8, source: 'flag', from: '--concurrency' });
+    expect(cfg.shutdownTimeout).toMatchObject({ value: 12_000, source: 'env', from: 'MILLRACE_SHUTDOWN_TIMEOUT' });
+    expect(cfg.redisPassword).toMatchObject({ value: '***', source: 'env' });
+    expect(cfg.heartbeatTtl).toMatchObject({ value: 30_000, source: 'default' });
+    const bad = await runCli(['config'], { WORKER_PROCESSES: 'two' });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/'WORKER_PROCESSES' \(got "two"\): expected an integer >= 1/);
+  });
+});
