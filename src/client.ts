@@ -66,7 +66,8 @@ export class Client implements JobOps {
     const created = new Map<string, boolean[]>();
     const send = async (batch: OutgoingJob[]): Promise<string[]> => {
       const trace = await currentTraceCarrier();
-      const now = await this.expiryClock(batch);
+      // Expiry deadlines are on the Redis server's clock, as workers judge them (no await otherwise).
+      const now = this.expiring(batch) ? await this.deps.broker.serverNow() : Date.now();
       const refs = new Map<string, QueueRef>();
       for (const job of batch) {
         if (refs.has(job.queue)) continue;
@@ -106,10 +107,9 @@ export class Client implements JobOps {
     return ids.map((id, i) => new Job(this, jobs[i]!.queue, id, created.get(`${jobs[i]!.queue}\u0000${id}`)?.shift() ?? true));
   }
 
-  /** Now on the Redis server's clock when a job of the batch expires (workers judge expiry on it), else the local clock. */
-  private async expiryClock(batch: OutgoingJob[]): Promise<number> {
-    const expiring = batch.some((j) => j.options?.expires !== undefined || this.deps.queueNamed(j.queue)?.tasks.get(j.task)?.options.expires !== undefined);
-    return expiring ? this.deps.broker.serverNow() : Date.now();
+  /** Whether a job of the batch has an expiry. */
+  private expiring(batch: OutgoingJob[]): boolean {
+    return batch.some((j) => j.options?.expires !== undefined || this.deps.queueNamed(j.queue)?.tasks.get(j.task)?.options.expires !== undefined);
   }
 
   private toItem(job: OutgoingJob, ref: QueueRef, trace?: Record<string, string>, now = Date.now()): EnqueueItem {

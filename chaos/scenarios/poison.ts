@@ -70,8 +70,8 @@ export async function poison(size: Size): Promise<ScenarioResult> {
     r.check(deaths.length <= nPoison * (maxRecoveries + 1), `worker deaths ${deaths.length}, at most ${nPoison * (maxRecoveries + 1)}`);
     r.check(c.lost.length === 0, `${c.lost.length} good jobs lost (neither done nor dead-lettered)`);
     r.check(unexplained === 0, `${unexplained} duplicate completions not explained by a killed worker`);
-    // Known limitation: a good job held by maxRecoveries + 1 workers that a poison job killed
-    // cannot be told apart from a poison job by delivery counts (see docs/RELIABILITY.md).
+    // A job that died with a worker twice runs alone, so a good job never collects
+    // maxRecoveries + 1 deaths from poison neighbours (see docs/delivery.md).
     r.check(collateral.length === 0, `${collateral.length} good jobs dead-lettered as poison: they were held by ${maxRecoveries + 1} workers that died (${collateral.slice(0, 5).join(', ')})`);
   } catch (err) {
     r.fail(err);

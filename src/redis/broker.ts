@@ -21,6 +21,7 @@ export class RedisBroker implements Broker {
   readonly ctx: RedisContext;
   private subscriber: Redis | undefined;
   private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly subscribed = new Map<string, Promise<unknown>>();
   private readonly readers = new Set<BlockingReader>();
   private readonly registered = new Set<string>();
 
@@ -319,11 +320,17 @@ export class RedisBroker implements Broker {
     if (!set) {
       set = new Set();
       this.listeners.set(channel, set);
-      set.add(fn);
-      await this.subscriber.subscribe(channel);
-    } else {
-      set.add(fn);
     }
+    set.add(fn);
+    let sub = this.subscribed.get(channel);
+    if (!sub) {
+      sub = this.subscriber.subscribe(channel);
+      this.subscribed.set(channel, sub);
+      sub.catch(() => this.subscribed.delete(channel));
+    }
+    // Who joins while the SUBSCRIBE is under way waits for it too: a message published before
+    // it took effect is lost (result() waited in vain for results published in that window).
+    await sub;
   }
 
   private async unlisten(channel: string, fn: Listener): Promise<void> {
