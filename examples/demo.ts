@@ -27,7 +27,7 @@ const line = (s: string) => process.stdout.write(`${s}\n`);
 /** Removes every key of the demo's prefix (only those: the server may be shared). */
 async function removeDemoKeys(redis: Redis): Promise<number> {
   let removed = 0;
-  for (const pattern of [`{${PREFIX}:*`, `${PREFIX}:*`]) {
+  for (const pattern of [`{${PREFIX}:*`, `{${PREFIX}}:*`, `${PREFIX}:*`]) {
     let cursor = '0';
     do {
       const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);

@@ -17,7 +17,7 @@ export async function removeKeys(prefix: string): Promise<number> {
   const redis = new Redis(REDIS_URL);
   let removed = 0;
   try {
-    for (const pattern of [`{${prefix}:*`, `${prefix}:*`]) {
+    for (const pattern of [`{${prefix}:*`, `{${prefix}}:*`, `${prefix}:*`]) {
       let cursor = '0';
       do {
         const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);

@@ -141,7 +141,7 @@ export class RedisBroker implements Broker {
     const k = this.ctx.keys(queue);
     const level = this.ctx.luaLevel(queue, item.delivery.level);
     const out = await callScript(this.conn, SCRIPTS.dead, {
-      keys: { dlq: k.dlq, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiter_prefix: k.waiterPrefix, stream: k.streams[level - 1]! },
+      keys: { dlq: k.dlq, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiter_prefix: k.waiterPrefix, stream: k.streams[level - 1]!, aborting: k.aborting },
       args: {
         group: CONSUMER_GROUP, consumer, entry: item.delivery.entry, token: item.delivery.token, id: item.id,
         done_channel: k.doneChannel, queue: queue.name, level, reason: item.reason, error: item.error, stack: item.stack,

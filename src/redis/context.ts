@@ -6,7 +6,8 @@ import { queueKeys, type QueueKeys } from './keys.js';
 import type { QueueRef, Delivery } from '../broker/types.js';
 
 export class RedisContext {
-  private readonly keyCache = new Map<string, QueueKeys>();
+  /** Keys per queue, with the levels array they were built from. */
+  private readonly keyCache = new Map<string, { levels: readonly string[]; keys: QueueKeys }>();
 
   constructor(
     readonly conn: Redis,
@@ -15,12 +16,13 @@ export class RedisContext {
   ) {}
 
   keys(queue: QueueRef): QueueKeys {
-    let k = this.keyCache.get(queue.name);
-    if (!k || k.levels.length !== queue.levels.length) {
-      k = queueKeys(this.prefix, queue.name, queue.levels);
-      this.keyCache.set(queue.name, k);
-    }
-    return k;
+    // Levels arrays are stable per queue definition; a different array (a queue whose levels
+    // became known from Redis after a guess) builds the keys anew.
+    const cached = this.keyCache.get(queue.name);
+    if (cached && cached.levels === queue.levels) return cached.keys;
+    const keys = queueKeys(this.prefix, queue.name, queue.levels);
+    this.keyCache.set(queue.name, { levels: queue.levels, keys });
+    return keys;
   }
 
   /** The event stream of a queue, by name alone (events do not depend on priority levels). */

@@ -92,12 +92,13 @@ export function cronTickKey(queue: QueueKeys, schedule: string): string {
 
 /** Sorted set of worker ids scored by their last heartbeat (server ms). */
 export function workersKey(prefix: string): string {
-  return `${prefix}:workers`;
+  // Hash-tagged like the entries, so the heartbeat script touches one Cluster slot.
+  return `{${prefix}}:workers`;
 }
 
 /** A worker's registry entry (JSON, expires after the heartbeat TTL). */
 export function workerKey(prefix: string, workerId: string): string {
-  return `${prefix}:worker:${workerId}`;
+  return `{${prefix}}:worker:${workerId}`;
 }
 
 /** A worker's health record for one queue (counters, expires after the heartbeat TTL). */

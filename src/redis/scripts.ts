@@ -34,7 +34,7 @@ export const SCRIPTS = {
   complete: spec('complete', ['result_prefix', 'job_prefix', 'waiter_prefix', 'aborting'], ['group', 'consumer', 'done_channel']),
   retry: spec('retry', ['delayed', 'job_prefix', 'last_id', 'stream'],
     ['group', 'consumer', 'entry', 'token', 'id', 'level', 'attempt', 'delay', 'error'], false),
-  dead: spec('dead', ['dlq', 'job_prefix', 'result_prefix', 'waiter_prefix', 'stream'],
+  dead: spec('dead', ['dlq', 'job_prefix', 'result_prefix', 'waiter_prefix', 'stream', 'aborting'],
     ['group', 'consumer', 'entry', 'token', 'id', 'done_channel', 'queue', 'level', 'reason', 'error',
       'stack', 'attempts', 'worker', 'record', 'ttl', 'use_dlq', 'h', 'd'], false),
   requeue: spec('requeue', ['last_id', 'job_prefix'], ['group', 'consumer']),
@@ -95,11 +95,15 @@ export async function callScript<K extends string, A extends string>(
   call: ScriptCall<K, A>,
 ): Promise<unknown> {
   ensureDefined(conn);
+  // One flat array, built without spreading into calls: a bulk enqueue of 40,000 jobs would
+  // pass 200,000 arguments, past the engine's call-stack limit (ioredis flattens it).
   const keys: string[] = script.keys.map((k) => call.keys[k]);
-  if (script.streams) keys.push(...(call.streams ?? []));
-  const args: ScriptArg[] = script.args.map((a) => call.args[a]);
-  if (call.rest) args.push(...call.rest);
+  if (script.streams) for (const s of call.streams ?? []) keys.push(s);
+  const argv: unknown[] = [keys.length];
+  for (const k of keys) argv.push(k);
+  for (const a of script.args) argv.push(call.args[a]);
+  if (call.rest) for (const r of call.rest) argv.push(r);
   const name = `millrace_${script.file}${call.buffers ? 'Buffer' : ''}`;
   const fn = (conn as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]!;
-  return fn.call(conn, keys.length, ...keys, ...args);
+  return fn.call(conn, argv);
 }

@@ -3,8 +3,7 @@
 -- longer holds an entry's lease (fencing), in which case that job is left alone.
 -- KEYS: result_prefix, job_prefix, waiter_prefix, aborting, streams...
 -- ARGV: group, consumer, done_channel, then per job 7 values: level, entry ('' when the
---       entry was already taken), token, id, record, ttl, flags (1: has a job record,
---       2: abort was requested)
+--       entry was already taken), token, id, record, ttl, flags (1: has a job record)
 -- Returns: per job, 1 if recorded or 0 if refused
 -- @include lib
 
@@ -17,7 +16,6 @@ for i = 4, #ARGV, 7 do
   local stream = KEYS[4 + level]
   if entry == '' or holds(stream, group, entry, consumer, token) then
     if entry ~= '' then
-      redis.call('XACK', stream, group, entry)
       local list = acked[level]
       if not list then
         list = {}
@@ -26,7 +24,8 @@ for i = 4, #ARGV, 7 do
       list[#list + 1] = entry
     end
     if flags % 2 == 1 then redis.call('DEL', KEYS[2] .. id) end
-    if flags >= 2 then redis.call('SREM', KEYS[4], id) end
+    -- An abort asked for may have raced the outcome: the request ends with the job either way.
+    redis.call('SREM', KEYS[4], id)
     store_result(KEYS[1], KEYS[3], channel, id, record, ttl)
     out[#out + 1] = 1
   else
@@ -40,6 +39,7 @@ end
 -- one by one.
 for level, list in pairs(acked) do
   local stream = KEYS[4 + level]
+  redis.call('XACK', stream, group, unpack(list))
   local summary = redis.call('XPENDING', stream, group)
   local floor = summary[2]
   if not floor then
@@ -50,9 +50,11 @@ for level, list in pairs(acked) do
     end
     floor = id_after(newest)
   end
+  local above = {}
   for _, e in ipairs(list) do
-    if not id_less(e, floor) then redis.call('XDEL', stream, e) end
+    if not id_less(e, floor) then above[#above + 1] = e end
   end
+  if #above > 0 then redis.call('XDEL', stream, unpack(above)) end
   redis.call('XTRIM', stream, 'MINID', floor)
 end
 return out

@@ -1,7 +1,7 @@
 -- dead: moves a job to the dead-letter stream with why it failed (or, with use_dlq 0, only
 -- records the failure), stores its failed result and acknowledges its entry; refused when
 -- the lease was lost.
--- KEYS: dlq, job_prefix, result_prefix, waiter_prefix, stream
+-- KEYS: dlq, job_prefix, result_prefix, waiter_prefix, stream, aborting
 -- ARGV: group, consumer, entry ('' when already taken), token, id, done_channel, queue, level,
 --       reason, error, stack, attempts, worker, record, ttl, use_dlq, h, d (h and d are used
 --       when the entry was already taken)
@@ -27,5 +27,6 @@ if ARGV[16] == '1' then
     'queue', ARGV[7], 'worker', ARGV[13], 'failed_at', now_ms())
 end
 redis.call('DEL', KEYS[2] .. id)
+redis.call('SREM', KEYS[6], id)
 store_result(KEYS[3], KEYS[4], ARGV[6], id, ARGV[14], ARGV[15])
 return 1
