@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { formatReport, progressPrinter, runLoadTest } from '../src/cli/loadTest.js';
+import { prefixPatterns } from '../src/redis/keys.js';
 
 const PREFIX = 'millrace-demo';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -27,7 +28,7 @@ const line = (s: string) => process.stdout.write(`${s}\n`);
 /** Removes every key of the demo's prefix (only those: the server may be shared). */
 async function removeDemoKeys(redis: Redis): Promise<number> {
   let removed = 0;
-  for (const pattern of [`{${PREFIX}:*`, `{${PREFIX}}:*`, `${PREFIX}:*`]) {
+  for (const pattern of prefixPatterns(PREFIX)) {
     let cursor = '0';
     do {
       const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);

@@ -62,7 +62,8 @@ export class Client implements JobOps {
   }
 
   private async enqueueJobs(jobs: OutgoingJob[]): Promise<Job<unknown>[]> {
-    // Flags in send order per queue+id: one bulk call may name the same custom id twice.
+    // Only a custom id can already exist; its flags are kept in send order per queue+id, since
+    // one bulk call may name the same custom id twice. Auto ids are always new.
     const created = new Map<string, boolean[]>();
     const send = async (batch: OutgoingJob[]): Promise<string[]> => {
       const trace = await currentTraceCarrier();
@@ -90,8 +91,11 @@ export class Client implements JobOps {
           const out = await this.deps.broker.enqueue(ref, list.map((l) => l.item));
           out.forEach((o, i) => {
             ids[list[i]!.index] = o.id;
+            if (list[i]!.item.id === '') return;
             const key = `${queue}\u0000${o.id}`;
-            created.set(key, [...(created.get(key) ?? []), o.created]);
+            const flags = created.get(key);
+            if (flags) flags.push(o.created);
+            else created.set(key, [o.created]);
           });
         }),
       );
@@ -104,6 +108,7 @@ export class Client implements JobOps {
       chain = (batch) => mw.enqueue!(batch, next);
     }
     const ids = await chain(jobs);
+    if (created.size === 0) return ids.map((id, i) => new Job(this, jobs[i]!.queue, id, true));
     return ids.map((id, i) => new Job(this, jobs[i]!.queue, id, created.get(`${jobs[i]!.queue}\u0000${id}`)?.shift() ?? true));
   }
 

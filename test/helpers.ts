@@ -4,6 +4,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { prefixPatterns } from '../src/redis/keys.js';
 import { Millrace, type MillraceOptions, type Worker, type WorkerOptions } from '../src/index.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -17,7 +18,7 @@ export async function removeKeys(prefix: string): Promise<number> {
   const redis = new Redis(REDIS_URL);
   let removed = 0;
   try {
-    for (const pattern of [`{${prefix}:*`, `{${prefix}}:*`, `${prefix}:*`]) {
+    for (const pattern of prefixPatterns(prefix)) {
       let cursor = '0';
       do {
         const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);

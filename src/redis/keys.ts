@@ -90,6 +90,11 @@ export function cronTickKey(queue: QueueKeys, schedule: string): string {
   return `${queue.base}:cron:${schedule}`;
 }
 
+/** SCAN patterns that match every key under a prefix (queue keys, registry keys, the rest). */
+export function prefixPatterns(prefix: string): string[] {
+  return [`{${prefix}:*`, `{${prefix}}:*`, `${prefix}:*`];
+}
+
 /** Sorted set of worker ids scored by their last heartbeat (server ms). */
 export function workersKey(prefix: string): string {
   // Hash-tagged like the entries, so the heartbeat script touches one Cluster slot.
