@@ -64,57 +64,66 @@ export class Client implements JobOps {
   private async enqueueJobs(jobs: OutgoingJob[]): Promise<Job<unknown>[]> {
     // Only a custom id can already exist; its flags are kept in send order per queue+id, since
     // one bulk call may name the same custom id twice. Auto ids are always new.
-    const created = new Map<string, boolean[]>();
+    let created: Map<string, boolean[]> | undefined;
     const send = async (batch: OutgoingJob[]): Promise<string[]> => {
       const trace = await currentTraceCarrier();
       // Expiry deadlines are on the Redis server's clock, as workers judge them (no await otherwise).
       const now = this.expiring(batch) ? await this.deps.broker.serverNow() : Date.now();
-      const refs = new Map<string, QueueRef>();
-      for (const job of batch) {
-        if (refs.has(job.queue)) continue;
-        // A queue this process defines is known without asking Redis.
-        refs.set(job.queue, this.deps.queueNamed(job.queue) ?? (await this.ref(job.queue)));
+      // Jobs grouped by queue (usually one); every item is validated before any is sent.
+      const groups: { ref: QueueRef; defined: boolean; indexes: number[]; items: EnqueueItem[] }[] = [];
+      for (let index = 0; index < batch.length; index++) {
+        const job = batch[index]!;
+        let group = groups.find((g) => g.ref.name === job.queue);
+        if (!group) {
+          // A queue this process defines is known without asking Redis.
+          const defined = this.deps.queueNamed(job.queue);
+          group = { ref: defined ?? (await this.ref(job.queue)), defined: defined !== undefined, indexes: [], items: [] };
+          groups.push(group);
+        }
+        group.indexes.push(index);
+        group.items.push(this.toItem(job, group.ref, trace, now));
       }
-      // Every item is validated before any is sent: a bad one enqueues nothing.
-      const byQueue = new Map<string, { index: number; item: EnqueueItem }[]>();
-      batch.forEach((job, index) => {
-        const item = this.toItem(job, refs.get(job.queue)!, trace, now);
-        const list = byQueue.get(job.queue) ?? [];
-        list.push({ index, item });
-        byQueue.set(job.queue, list);
-      });
       const ids: string[] = new Array(batch.length);
-      await Promise.all(
-        [...byQueue].map(async ([queue, list]) => {
-          const ref = refs.get(queue)!;
-          await this.deps.broker.registerQueue(ref, this.deps.queueNamed(queue) !== undefined);
-          const out = await this.deps.broker.enqueue(ref, list.map((l) => l.item));
-          out.forEach((o, i) => {
-            ids[list[i]!.index] = o.id;
-            if (list[i]!.item.id === '') return;
-            const key = `${queue}\u0000${o.id}`;
-            const flags = created.get(key);
-            if (flags) flags.push(o.created);
-            else created.set(key, [o.created]);
-          });
-        }),
-      );
+      const sendGroup = async ({ ref, defined, indexes, items }: (typeof groups)[number]): Promise<void> => {
+        await this.deps.broker.registerQueue(ref, defined);
+        const out = await this.deps.broker.enqueue(ref, items);
+        for (let i = 0; i < out.length; i++) {
+          const o = out[i]!;
+          ids[indexes[i]!] = o.id;
+          if (items[i]!.id === '') continue;
+          const key = `${ref.name}\u0000${o.id}`;
+          const flags = (created ??= new Map()).get(key);
+          if (flags) flags.push(o.created);
+          else created.set(key, [o.created]);
+        }
+      };
+      if (groups.length === 1) await sendGroup(groups[0]!);
+      else await Promise.all(groups.map(sendGroup));
       return ids;
     };
+    const ids = await this.enqueueChain(send)(jobs);
+    return ids.map((id, i) => new Job(this, jobs[i]!.queue, id, created?.get(`${jobs[i]!.queue}\u0000${id}`)?.shift() ?? true));
+  }
+
+  /** `send` wrapped in the enqueue middleware, outermost first. */
+  private enqueueChain(send: (batch: OutgoingJob[]) => Promise<string[]>): (batch: OutgoingJob[]) => Promise<string[]> {
     let chain = send;
-    for (const mw of [...this.deps.middleware].reverse()) {
+    const mws = this.deps.middleware;
+    for (let i = mws.length - 1; i >= 0; i--) {
+      const mw = mws[i]!;
       if (!mw.enqueue) continue;
       const next = chain;
       chain = (batch) => mw.enqueue!(batch, next);
     }
-    const ids = await chain(jobs);
-    if (created.size === 0) return ids.map((id, i) => new Job(this, jobs[i]!.queue, id, true));
-    return ids.map((id, i) => new Job(this, jobs[i]!.queue, id, created.get(`${jobs[i]!.queue}\u0000${id}`)?.shift() ?? true));
+    return chain;
   }
 
   /** Whether a job of the batch has an expiry. */
   private expiring(batch: OutgoingJob[]): boolean {
-    return batch.some((j) => j.options?.expires !== undefined || this.deps.queueNamed(j.queue)?.tasks.get(j.task)?.options.expires !== undefined);
+    for (const j of batch) {
+      if (j.options?.expires !== undefined || this.deps.queueNamed(j.queue)?.tasks.get(j.task)?.options.expires !== undefined) return true;
+    }
+    return false;
   }
 
   private toItem(job: OutgoingJob, ref: QueueRef, trace?: Record<string, string>, now = Date.now()): EnqueueItem {

@@ -39,9 +39,75 @@ export class EventHub {
   }
 
   emit<K extends EventType>(type: K, fields: EventMap[K]): void {
-    if (this.any.size === 0 && !this.typed.get(type)?.size) return;
-    const event = { type, at: Date.now(), ...fields } as MillraceEvent;
-    for (const fn of this.typed.get(type) ?? []) fn(event);
+    const typed = this.typed.get(type);
+    if (this.any.size === 0 && !typed?.size) return;
+    // The caller's object becomes the event (emit takes ownership): one object per event.
+    const event = Object.assign(fields, { type, at: Date.now() }) as unknown as MillraceEvent;
+    if (typed) for (const fn of typed) fn(event);
     for (const fn of this.any) fn(event);
   }
+}
+
+// ---- The stored form: a batch of events as compact rows ----
+//
+// A stream entry holds one batch: field `e` is a JSON array of rows [type, at, ...values] in
+// the order of FIELDS below, without the queue (the stream is the queue's) and, for job
+// events, without the worker when field `w` names it once for the whole batch. Rows are a
+// third the size of objects and quicker to write and read. A row may also be an object (an
+// event as is: the enqueue script writes job.enqueued that way).
+
+const FIELDS: { [K in EventType]: readonly (keyof EventMap[K])[] } = {
+  'worker.started': ['worker', 'queues', 'hostname', 'pid'],
+  'worker.stopped': ['worker', 'queues', 'handedBack'],
+  'job.enqueued': ['id', 'task'],
+  'job.started': ['id', 'task', 'attempt', 'pickupMs'],
+  'job.completed': ['id', 'task', 'attempt', 'durationMs'],
+  'job.failed': ['id', 'task', 'attempt', 'durationMs', 'error', 'willRetry'],
+  'job.retried': ['id', 'task', 'attempt', 'delayMs', 'error'],
+  'job.dead': ['id', 'task', 'attempt', 'reason', 'error'],
+  'job.aborted': ['id', 'task'],
+};
+
+/** Rows of one queue's batch, and the worker they share (job events omit it). */
+export function packEvents(events: readonly MillraceEvent[], worker: string): string {
+  const rows: unknown[][] = [];
+  for (const e of events) {
+    const fields = FIELDS[e.type] as readonly string[];
+    const row: unknown[] = [e.type, e.at];
+    const rec = e as unknown as Record<string, unknown>;
+    for (const f of fields) row.push(rec[f] ?? null);
+    // A job event by another worker than the batch's (not written by millrace itself) keeps its own.
+    if (fields[0] === 'id' && 'worker' in e && e.worker !== worker) row.push(e.worker);
+    rows.push(row);
+  }
+  return JSON.stringify(rows);
+}
+
+/** The events of a stored batch, whole again; `undefined` when it is not a batch millrace wrote. */
+export function unpackEvents(json: string, queue: string, worker: string | undefined): MillraceEvent[] | undefined {
+  let batch: unknown;
+  try {
+    batch = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  const out: MillraceEvent[] = [];
+  for (const row of Array.isArray(batch) ? batch : [batch]) {
+    if (!Array.isArray(row)) {
+      out.push(row as MillraceEvent);
+      continue;
+    }
+    const type = row[0] as EventType;
+    const fields = FIELDS[type] as readonly string[] | undefined;
+    if (!fields) continue;
+    const e: Record<string, unknown> = { type, at: row[1] };
+    if (fields[0] === 'id') e.queue = queue;
+    fields.forEach((f, i) => {
+      const v = row[i + 2];
+      if (v !== null && v !== undefined) e[f] = v;
+    });
+    if (fields[0] === 'id' && type !== 'job.enqueued') e.worker = row[fields.length + 2] ?? worker;
+    out.push(e as unknown as MillraceEvent);
+  }
+  return out;
 }

@@ -13,6 +13,9 @@ import type { Job } from './job.js';
 import type { QueueRef } from './broker/types.js';
 import { moduleUrl, threadHandler, type ThreadSpec } from './worker/threads.js';
 
+/** The options of a plain `task.enqueue(...)` (shared: nothing writes to it). */
+const NO_OPTIONS: EnqueueOptions = Object.freeze({});
+
 /** What a task needs from the app it is bound to. */
 export interface TaskHost {
   enqueueTask(task: AnyTask, calls: { args: unknown[]; options: EnqueueOptions }[]): Promise<Job<unknown>[]>;
@@ -142,8 +145,8 @@ export class Task<D, A extends unknown[], R> {
   }
 
   /** Enqueues one job with the task's defaults. */
-  enqueue(...args: A): Promise<Job<R>> {
-    return this.with({}).enqueue(...args);
+  async enqueue(...args: A): Promise<Job<R>> {
+    return (await this.host.enqueueTask(this, [{ args, options: NO_OPTIONS }]))[0] as Job<R>;
   }
 
   /** Enqueue options for the next call: `task.with({ delay: '10m' }).enqueue(...)`. */

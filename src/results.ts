@@ -31,6 +31,13 @@ export function encodeResult(status: FinalStatus, meta: ResultMeta, value: strin
   return typeof value === 'string' ? head + value : Buffer.concat([Buffer.from(head), value]);
 }
 
+/** encodeResult for a completed job, written out by hand: it runs once per job. */
+export function encodeCompleted(taskJson: string, attempts: number, startedAt: number | undefined, finishedAt: number, workerJson: string, value: string | Buffer = ''): string | Buffer {
+  const started = startedAt === undefined ? '' : `,"startedAt":${startedAt}`;
+  const head = `completed|{"task":${taskJson},"attempts":${attempts}${started},"finishedAt":${finishedAt},"worker":${workerJson}}\n`;
+  return typeof value === 'string' ? head + value : Buffer.concat([Buffer.from(head), value]);
+}
+
 export function decodeResult(raw: string | Buffer): ResultRecord {
   const buf = typeof raw === 'string' ? Buffer.from(raw) : raw;
   const nl = buf.indexOf(10);

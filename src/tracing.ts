@@ -25,17 +25,23 @@ interface OtelSpan {
 }
 
 let loading: Promise<OtelApi | null> | undefined;
+/** The lookup's outcome once it is known (undefined before). */
+let loaded: OtelApi | null | undefined;
 
 /** The OpenTelemetry API when installed, else null (looked up once). */
 export function loadOtel(): Promise<OtelApi | null> {
   const name = '@opentelemetry/api';
-  loading ??= import(name).then((m: OtelApi & { default?: OtelApi }) => (m.trace ? m : (m.default ?? null)), () => null);
+  loading ??= import(name).then(
+    (m: OtelApi & { default?: OtelApi }) => (loaded = m.trace ? m : (m.default ?? null)),
+    () => (loaded = null),
+  );
   return loading;
 }
 
 /** The active trace context as carrier headers (traceparent...), when a span is active. */
 export async function currentTraceCarrier(): Promise<Record<string, string> | undefined> {
-  const otel = await loadOtel();
+  // Once the lookup is done, no await: this runs on every enqueue.
+  const otel = loaded === undefined ? await loadOtel() : loaded;
   if (!otel) return undefined;
   const active = otel.context.active();
   if (!otel.trace.getSpan(active)) return undefined;

@@ -2,7 +2,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, Millrace, Registry } from '../src/index.js';
-import { REDIS_URL, testApp, waitFor, workers, type TestApp } from './helpers.js';
+import { rawRedis, REDIS_URL, testApp, waitFor, workers, type TestApp } from './helpers.js';
 
 type App = Millrace<Record<string, never>>;
 
@@ -61,6 +61,61 @@ describe('single and bulk enqueue', () => {
     expect(jobs.map((j) => j.id)[1]).toBe('echo-b');
     await pool.start(t.app);
     expect(await Promise.all(jobs.map((j) => j.result({ timeout: 5000 })))).toEqual(['a', 'b', 'c']);
+  });
+
+  it('hands each job of a mixed batch its own id (auto, custom ready, custom delayed, duplicate)', async () => {
+    t = testApp({}, 'enq');
+    const echo = t.app.queue('default').task('echo', async (_ctx, s: string) => s);
+    await echo.with({ id: 'dup' }).enqueue('first');
+    const jobs = await echo.enqueueMany([
+      ['a'],
+      { args: ['b'], options: { id: 'ready-b' } },
+      ['c'],
+      { args: ['d'], options: { id: 'later-d', delay: 60_000 } },
+      ['e'],
+      { args: ['f'], options: { id: 'dup' } },
+      ['g'],
+    ]);
+    expect(jobs.map((j) => j.created)).toEqual([true, true, true, true, true, false, true]);
+    const auto = [jobs[0]!, jobs[2]!, jobs[4]!, jobs[6]!];
+    expect(new Set(auto.map((j) => j.id)).size).toBe(4);
+    expect(jobs[1]!.id).toBe('ready-b');
+    expect(jobs[3]!.id).toBe('later-d');
+    expect(jobs[5]!.id).toBe('dup');
+    // Every id names its own job: the arguments each holds come back from it.
+    expect(await jobs[3]!.status()).toBe('delayed');
+    await pool.start(t.app);
+    expect(await Promise.all(auto.map((j) => j.result({ timeout: 5000 })))).toEqual(['a', 'c', 'e', 'g']);
+    expect(await jobs[1]!.result({ timeout: 5000 })).toBe('b');
+    expect(await jobs[5]!.result({ timeout: 5000 })).toBe('first');
+  });
+
+  it('sends single enqueues made together in a few script calls (batches of 16), each with its own outcome', async () => {
+    t = testApp({}, 'enq');
+    const echo = t.app.queue('default').task('echo', async (_ctx, s: string) => s);
+    await echo.enqueue('warm-up');
+    const monitor = rawRedis();
+    const calls: string[] = [];
+    await monitor.monitor().then((m) => m.on('monitor', (_time, args: string[]) => {
+      if (String(args[0]).toLowerCase() === 'evalsha' && String(args[3]).startsWith(`{${t.prefix}:default}`)) calls.push(String(args[0]));
+    }));
+    try {
+      const jobs = await Promise.all([
+        ...Array.from({ length: 20 }, (_, i) => echo.enqueue(`s${i}`)),
+        echo.with({ id: 'c1' }).enqueue('custom'),
+        echo.with({ id: 'c1' }).enqueue('again'),
+      ]);
+      await waitFor(() => calls.length >= 1, { what: 'the enqueue call seen' });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(calls).toHaveLength(2); // 22 jobs: 16 sent at once, 6 at the end of the turn
+      expect(new Set(jobs.map((j) => j.id)).size).toBe(21);
+      expect(jobs.slice(20).map((j) => [j.id, j.created])).toEqual([['c1', true], ['c1', false]]);
+      await pool.start(t.app);
+      expect(await jobs[7]!.result({ timeout: 5000 })).toBe('s7');
+      expect(await jobs[21]!.result({ timeout: 5000 })).toBe('custom');
+    } finally {
+      monitor.disconnect();
+    }
   });
 });
 

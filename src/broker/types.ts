@@ -175,7 +175,8 @@ export interface Broker {
   /** Server time in epoch ms. */
   time(): Promise<number>;
   /** Appends events to the queue's capped event stream (no-op when events are off). */
-  publishEvents(queue: QueueRef, events: MillraceEvent[]): Promise<void>;
+  /** Appends a batch of events; `worker` is the writing worker, named once for its job events. */
+  publishEvents(queue: QueueRef, events: MillraceEvent[], worker: string): Promise<void>;
   /** A reader of event streams on its own connection (it may block). */
   eventReader(): EventReader;
   saveSchedule(name: string, definition: string): Promise<void>;

@@ -13,9 +13,23 @@ import type {
   AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, Delivery, EnqueueItem, EnqueueOutcome,
   EventReader, HeldLease, Location, QueueRef, WorkerEntry,
 } from '../broker/types.js';
-import type { MillraceEvent } from '../events.js';
+import { packEvents, type MillraceEvent } from '../events.js';
 
 type Listener = (message: string) => void;
+
+/** Jobs one coalesced enqueue call carries at most; larger enqueues go on their own. */
+const COALESCE_MAX = 1000;
+/**
+ * A batch is sent as soon as it holds this many jobs, so the batches of a burst overlap:
+ * Redis runs one while this process builds the next (measured: single enqueue with 50 in
+ * flight, median of 5, 38k jobs/s sending once per turn, 51k sending every 16).
+ */
+const COALESCE_EARLY = 16;
+
+interface EnqueueBatch {
+  items: EnqueueItem[];
+  callers: { from: number; count: number; resolve: (out: EnqueueOutcome[]) => void; reject: (err: unknown) => void }[];
+}
 
 export class RedisBroker implements Broker {
   readonly ctx: RedisContext;
@@ -66,12 +80,56 @@ export class RedisBroker implements Broker {
     );
   }
 
-  async enqueue(queue: QueueRef, items: EnqueueItem[], cron?: { schedule: string; tick: number }): Promise<EnqueueOutcome[]> {
+  /**
+   * Enqueues made in the same turn of the event loop for the same queue go to Redis together,
+   * in one script call: many callers each awaiting one job (a web server's requests, say) cost
+   * one round trip and one script run instead of one each. Each caller gets its own outcomes;
+   * the script adds the jobs in call order. A cron tick (guarded) is sent on its own.
+   */
+  enqueue(queue: QueueRef, items: EnqueueItem[], cron?: { schedule: string; tick: number }): Promise<EnqueueOutcome[]> {
+    if (cron || items.length >= COALESCE_MAX) return this.enqueueNow(queue, items, cron);
+    return new Promise((resolve, reject) => {
+      let batch = this.coalescing.get(queue);
+      if (!batch || batch.items.length + items.length > COALESCE_MAX) {
+        if (batch) this.flushEnqueues(queue, batch);
+        batch = { items: [], callers: [] };
+        this.coalescing.set(queue, batch);
+        if (!this.enqueueFlushScheduled) {
+          this.enqueueFlushScheduled = true;
+          // After the current microtasks: every caller resumed in this turn has added its jobs.
+          process.nextTick(() => {
+            this.enqueueFlushScheduled = false;
+            for (const [ref, b] of this.coalescing) this.flushEnqueues(ref, b);
+          });
+        }
+      }
+      batch.callers.push({ from: batch.items.length, count: items.length, resolve, reject });
+      for (const it of items) batch.items.push(it);
+      if (batch.items.length >= COALESCE_EARLY) this.flushEnqueues(queue, batch);
+    });
+  }
+
+  private readonly coalescing = new Map<QueueRef, EnqueueBatch>();
+  private enqueueFlushScheduled = false;
+
+  private flushEnqueues(queue: QueueRef, batch: EnqueueBatch): void {
+    if (this.coalescing.get(queue) === batch) this.coalescing.delete(queue);
+    this.enqueueNow(queue, batch.items).then(
+      (out) => {
+        for (const c of batch.callers) c.resolve(c.count === out.length ? out : out.slice(c.from, c.from + c.count));
+      },
+      (err: unknown) => {
+        for (const c of batch.callers) c.reject(err);
+      },
+    );
+  }
+
+  private async enqueueNow(queue: QueueRef, items: EnqueueItem[], cron?: { schedule: string; tick: number }): Promise<EnqueueOutcome[]> {
     const k = this.ctx.keys(queue);
     const rest: (string | number | Buffer)[] = [];
     for (const it of items) {
       const due = it.due === undefined ? '' : 'delay' in it.due ? `+${Math.round(it.due.delay)}` : String(Math.round(it.due.at));
-      rest.push(this.ctx.luaLevel(queue, it.level), it.id, it.tail, it.data, due);
+      rest.push(`${this.ctx.luaLevel(queue, it.level)}|${due}|${it.id}|${it.tail}`, it.data);
     }
     const out = (await callScript(this.conn, SCRIPTS.enqueue, {
       keys: {
@@ -81,9 +139,17 @@ export class RedisBroker implements Broker {
       streams: k.streams,
       args: { queue: queue.name, events_max: this.eventsMaxLen, tick: cron ? Math.round(cron.tick) : '' },
       rest,
-    })) as (string | number)[];
+    })) as [string, string, string] | [];
     const result: EnqueueOutcome[] = [];
-    for (let i = 0; i < out.length; i += 2) result.push({ id: String(out[i]), created: Number(out[i + 1]) === 1 });
+    if (out.length === 0) return result; // a cron tick already enqueued
+    const [ms, seq, flags] = out;
+    let next = Number(seq);
+    for (let i = 0; i < items.length; i++) {
+      const flag = flags.charCodeAt(i); // '0' existed, '1' added taking the next id, '2' added without
+      const id = items[i]!.id;
+      result.push({ id: id === '' ? `${ms}-${next}` : id, created: flag !== 48 });
+      if (flag === 49) next++;
+    }
     return result;
   }
 
@@ -94,8 +160,18 @@ export class RedisBroker implements Broker {
       streams: k.streams,
       args: { group: CONSUMER_GROUP, consumer, count },
       buffers: this.ctx.binary,
-    })) as [number, string | Buffer, unknown[]][];
-    return out.map(([level, entry, fields]) => this.ctx.delivery(queue, level, entry, fields));
+    })) as unknown[];
+    const got: Delivery[] = [];
+    for (let i = 0; i + 4 < out.length; i += 5) {
+      const deaths = out[i + 4] === '' || out[i + 4] === null ? undefined : Number(String(out[i + 4])) || undefined;
+      const d: Delivery = {
+        level: this.ctx.levelOf(queue, out[i] as number), entry: String(out[i + 1]), token: '1',
+        header: (out[i + 2] ?? undefined) as string | Buffer | undefined, data: (out[i + 3] ?? undefined) as string | Buffer | undefined,
+      };
+      if (deaths) d.deaths = deaths;
+      got.push(d);
+    }
+    return got;
   }
 
   blockingReader(queue: QueueRef, consumer: string): BlockingReader {
@@ -113,10 +189,11 @@ export class RedisBroker implements Broker {
     const rest: (string | number | Buffer)[] = [];
     for (const c of items) {
       const flags = (c.hasRecord ? 1 : 0) + (c.abortRequested ? 2 : 0);
-      rest.push(this.ctx.luaLevel(queue, c.delivery.level), c.delivery.entry, c.delivery.token, c.id, c.record, c.ttl, flags);
+      const entry = c.delivery.entry;
+      rest.push(`${this.ctx.luaLevel(queue, c.delivery.level)}|${entry}|${c.delivery.token}|${flags}|${c.ttl}|${c.id === entry ? '' : c.id}`, c.record);
     }
     const out = (await callScript(this.conn, SCRIPTS.complete, {
-      keys: { result_prefix: k.resultPrefix, job_prefix: k.jobPrefix, waiter_prefix: k.waiterPrefix, aborting: k.aborting },
+      keys: { result_prefix: k.resultPrefix, job_prefix: k.jobPrefix, waiters: k.waiters, aborting: k.aborting },
       streams: k.streams,
       args: { group: CONSUMER_GROUP, consumer, done_channel: k.doneChannel },
       rest,
@@ -141,7 +218,7 @@ export class RedisBroker implements Broker {
     const k = this.ctx.keys(queue);
     const level = this.ctx.luaLevel(queue, item.delivery.level);
     const out = await callScript(this.conn, SCRIPTS.dead, {
-      keys: { dlq: k.dlq, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiter_prefix: k.waiterPrefix, stream: k.streams[level - 1]!, aborting: k.aborting },
+      keys: { dlq: k.dlq, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiters: k.waiters, stream: k.streams[level - 1]!, aborting: k.aborting },
       args: {
         group: CONSUMER_GROUP, consumer, entry: item.delivery.entry, token: item.delivery.token, id: item.id,
         done_channel: k.doneChannel, queue: queue.name, level, reason: item.reason, error: item.error, stack: item.stack,
@@ -198,7 +275,7 @@ export class RedisBroker implements Broker {
   ): Promise<{ claimed: Delivery[]; dead: string[] }> {
     const k = this.ctx.keys(queue);
     const [claimed, dead] = (await callScript(this.conn, SCRIPTS.reclaim, {
-      keys: { dlq: k.dlq, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiter_prefix: k.waiterPrefix },
+      keys: { dlq: k.dlq, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiters: k.waiters },
       streams: k.streams,
       args: {
         group: CONSUMER_GROUP, consumer, min_idle: Math.round(opts.minIdleMs), count: opts.count,
@@ -226,7 +303,7 @@ export class RedisBroker implements Broker {
   async abort(queue: QueueRef, id: string, record: string | Buffer, ttl: number): Promise<AbortOutcome> {
     const k = this.ctx.keys(queue);
     return (await callScript(this.conn, SCRIPTS.abort, {
-      keys: { delayed: k.delayed, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiter_prefix: k.waiterPrefix, aborting: k.aborting },
+      keys: { delayed: k.delayed, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiters: k.waiters, aborting: k.aborting },
       streams: k.streams,
       args: { id, group: CONSUMER_GROUP, done_channel: k.doneChannel, abort_channel: k.abortChannel, record, ttl },
     })) as AbortOutcome;
@@ -291,7 +368,7 @@ export class RedisBroker implements Broker {
     try {
       // Mark the wait before reading, so a result landing in between is published to us.
       const ttl = timeoutMs + 5000;
-      await this.conn.multi().set(k.waiterPrefix + id, '1', 'PX', ttl, 'NX').pexpire(k.waiterPrefix + id, ttl, 'GT').exec();
+      await this.conn.zadd(k.waiters, 'GT', (await this.serverNow()) + ttl, id);
       const existing = await this.getResult(queue, id);
       if (existing !== null) settle(existing);
       return await done;
@@ -391,11 +468,11 @@ export class RedisBroker implements Broker {
     ]);
   }
 
-  async publishEvents(queue: QueueRef, events: MillraceEvent[]): Promise<void> {
+  async publishEvents(queue: QueueRef, events: MillraceEvent[], worker: string): Promise<void> {
     if (this.eventsMaxLen <= 0 || events.length === 0) return;
     // One entry per batch; the cap in entries is scaled so about eventsMaxLen events stay.
     const cap = Math.max(1, Math.ceil(this.eventsMaxLen / events.length));
-    await this.conn.xadd(this.ctx.keys(queue).events, 'MAXLEN', '~', cap, '*', 'e', JSON.stringify(events));
+    await this.conn.xadd(this.ctx.keys(queue).events, 'MAXLEN', '~', cap, '*', 'w', worker, 'e', packEvents(events, worker));
   }
 
   eventReader(): EventReader {

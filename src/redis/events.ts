@@ -5,7 +5,7 @@
 import type { Redis } from 'ioredis';
 import type { RedisContext } from './context.js';
 import type { EventReader, StoredEvent } from '../broker/types.js';
-import type { MillraceEvent } from '../events.js';
+import { unpackEvents } from '../events.js';
 
 type Entry = [id: string, fields: string[]];
 
@@ -58,13 +58,9 @@ export class RedisEventReader implements EventReader {
 function unpack(queue: string, [id, fields]: Entry, from: number): StoredEvent[] {
   const i = fields.indexOf('e');
   if (i < 0) return [];
-  let batch: unknown;
-  try {
-    batch = JSON.parse(fields[i + 1]!);
-  } catch {
-    return []; // not an entry millrace wrote
-  }
-  const events = (Array.isArray(batch) ? batch : [batch]) as MillraceEvent[];
+  const w = fields.indexOf('w');
+  const events = unpackEvents(fields[i + 1]!, queue, w < 0 ? undefined : fields[w + 1]);
+  if (!events) return []; // not an entry millrace wrote
   const out: StoredEvent[] = [];
   for (let k = from; k < events.length; k++) out.push({ queue, cursor: `${id}:${k}`, event: events[k]! });
   return out;

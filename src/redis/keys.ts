@@ -24,8 +24,8 @@ export interface QueueKeys {
   readonly jobPrefix: string;
   /** Prefix of per-job result records. */
   readonly resultPrefix: string;
-  /** Prefix of per-job "someone is waiting for this result" markers. */
-  readonly waiterPrefix: string;
+  /** Sorted set of job ids someone waits for the result of, scored by when the wait ends (server ms). */
+  readonly waiters: string;
   /** Capped stream of the queue's lifecycle events. */
   readonly events: string;
   /** Prefix of per-job progress values (written by the task). */
@@ -61,7 +61,7 @@ export function queueKeys(prefix: string, queue: string, levels: readonly string
     aborting: `${base}:aborting`,
     jobPrefix: `${base}:j:`,
     resultPrefix: `${base}:r:`,
-    waiterPrefix: `${base}:w:`,
+    waiters: `${base}:waiters`,
     events: `${base}:events`,
     progressPrefix: `${base}:pg:`,
     logPrefix: `${base}:log:`,

@@ -20,6 +20,8 @@ export class EventPublisher {
     private readonly hub: EventHub,
     private readonly queues: QueueRef[],
     private readonly log: Logger,
+    /** The worker whose events these are (named once per stored batch). */
+    private readonly worker: string,
   ) {}
 
   start(): void {
@@ -58,13 +60,17 @@ export class EventPublisher {
     for (const e of batch) {
       // Worker events concern every queue the worker serves.
       const names = 'queue' in e ? [e.queue] : e.queues;
-      for (const name of names) byQueue.set(name, [...(byQueue.get(name) ?? []), e]);
+      for (const name of names) {
+        const list = byQueue.get(name);
+        if (list) list.push(e);
+        else byQueue.set(name, [e]);
+      }
     }
     try {
       await Promise.all(
         [...byQueue].map(([name, events]) => {
           const ref = this.queues.find((q) => q.name === name);
-          return ref ? this.broker.publishEvents(ref, events) : undefined;
+          return ref ? this.broker.publishEvents(ref, events, this.worker) : undefined;
         }),
       );
       if (this.dropped) {

@@ -35,7 +35,16 @@ export class AbortState {
     if (this.aborted) return Promise.reject(this.reason);
     return new Promise<T>((resolve, reject) => {
       this.onAbort = reject;
-      promise.then(resolve, reject).finally(() => (this.onAbort = undefined));
+      promise.then(
+        (value) => {
+          this.onAbort = undefined;
+          resolve(value);
+        },
+        (err: unknown) => {
+          this.onAbort = undefined;
+          reject(err);
+        },
+      );
     });
   }
 }

@@ -7,7 +7,7 @@
 
 import type { Logger } from 'pino';
 import { decodeHeader, entryTime, verify, AUTO_ID, type Header } from '../envelope.js';
-import { encodeResult, type FinalStatus, type ResultMeta } from '../results.js';
+import { encodeCompleted, encodeResult, type FinalStatus, type ResultMeta } from '../results.js';
 import { backoffDelay } from '../options.js';
 import {
   BadJobError, JobAbortedError, JobTimeoutError, LeaseLostError, Retry, ShutdownError,
@@ -72,6 +72,8 @@ export class Processor {
   private readonly byId = new Map<string, HeldJob>();
   private readonly buffer: HeldJob[] = [];
   private running = 0;
+  /** Held jobs whose outcome is decided and waiting in the acker: they free their slot at once. */
+  private acking = 0;
   /** Outcomes being written (retries, dead letters); a stop waits for them. */
   private readonly settling = new Set<Promise<void>>();
   private accepting = true;
@@ -102,7 +104,11 @@ export class Processor {
 
   /** How many more jobs this processor can hold now. */
   room(): number {
-    return this.accepting && !this.isolated ? Math.max(0, this.capacity - this.held.size) : 0;
+    if (!this.accepting || this.isolated) return 0;
+    // A job whose outcome waits to be acknowledged takes no slot, so fetching overlaps the
+    // acknowledgement's round trip; past one capacity's worth of them, they count again.
+    const busy = this.held.size - this.acking + Math.max(0, this.acking - this.capacity);
+    return Math.max(0, this.capacity - busy);
   }
 
   /** Whether this processor holds no job at all (the one to take a suspect first). */
@@ -303,6 +309,11 @@ export class Processor {
       this.isolatedReady = false;
       this.onIsolationEnd();
     } else if (this.isolated) this.pump();
+    this.notifyRoom();
+  }
+
+  private notifyRoom(): void {
+    if (this.roomWaiters.length === 0) return;
     const room = this.room();
     this.roomWaiters = this.roomWaiters.filter((w) => (room >= w.need ? (w.resolve(), false) : true));
   }
@@ -337,8 +348,8 @@ export class Processor {
         }
         job.delivery = { ...delivery, entry: '' };
       }
-      const enqueuedAt = header.opts.q ?? (AUTO_ID.test(job.id) ? entryTime(job.id) : undefined);
-      this.d.events.emit('job.started', { ...this.about(job), attempt, pickupMs: enqueuedAt === undefined ? undefined : startedAt - enqueuedAt });
+      const enqueuedAt = header.opts.q ?? (job.id === delivery.entry || AUTO_ID.test(job.id) ? entryTime(job.id) : undefined);
+      this.d.events.emit('job.started', { queue: this.d.queue.name, id: job.id, task: task.name, worker: this.d.consumer, attempt, pickupMs: enqueuedAt === undefined ? undefined : startedAt - enqueuedAt });
       const abort = new AbortState();
       job.abort = abort;
       this.shared.deps = this.d.deps();
@@ -374,14 +385,21 @@ export class Processor {
   }
 
   private execute(task: AnyTask, ctx: JobContext<unknown>, args: unknown[]): Promise<unknown> {
-    let next = async () => task.handler(ctx, ...args);
-    for (const mw of [...this.d.middleware].reverse()) {
-      if (!mw.execute) continue;
+    const wrappers = (this.executeMiddleware ??= this.d.middleware.filter((mw) => mw.execute !== undefined));
+    if (wrappers.length === 0) return callHandler(task, ctx, args);
+    let next = () => callHandler(task, ctx, args);
+    for (let i = wrappers.length - 1; i >= 0; i--) {
+      const mw = wrappers[i]!;
       const inner = next;
       next = () => mw.execute!(ctx, inner);
     }
     return next();
   }
+
+  private consumerJson: string | undefined;
+
+  /** The execution middleware, outermost first (the list is fixed once the worker runs). */
+  private executeMiddleware: Middleware<unknown>[] | undefined;
 
 
   private async settle(job: HeldJob, attempt: number, startedAt: number, outcome: Outcome): Promise<void> {
@@ -390,7 +408,7 @@ export class Processor {
     const durationMs = Date.now() - startedAt;
     if (outcome.ok) {
       this.stats.completed++;
-      this.d.events.emit('job.completed', { ...this.about(job), attempt, durationMs });
+      this.d.events.emit('job.completed', { queue: this.d.queue.name, id: job.id, task: job.task.name, worker: this.d.consumer, attempt, durationMs });
       await this.finish(job, 'completed', {}, this.d.serializer.encode(outcome.value), attempt, startedAt);
       return;
     }
@@ -450,11 +468,21 @@ export class Processor {
   /** Records a final outcome without dead-lettering (batched with other completions). */
   private async finish(job: HeldJob, status: FinalStatus, meta: ResultMeta, value: string | Buffer | undefined, attempts: number, startedAt?: number): Promise<void> {
     job.state = 'settling';
-    const record = encodeResult(status, { ...meta, task: job.task.name, attempts, startedAt, finishedAt: Date.now(), worker: this.d.consumer }, value);
+    const record = status === 'completed'
+      ? encodeCompleted(JSON.stringify(job.task.name), attempts, startedAt, Date.now(), (this.consumerJson ??= JSON.stringify(this.d.consumer)), value)
+      : encodeResult(status, { ...meta, task: job.task.name, attempts, startedAt, finishedAt: Date.now(), worker: this.d.consumer }, value);
     const hasRecord = job.header.id !== '' || job.delivery.entry === '';
-    const recorded = await this.acker.push({
+    const pushed = this.acker.push({
       delivery: job.delivery, id: job.id, record, ttl: job.task.options.resultTtl, hasRecord, abortRequested: job.abortRequested,
     });
+    this.acking++;
+    this.notifyRoom();
+    let recorded: boolean;
+    try {
+      recorded = await pushed;
+    } finally {
+      this.acking--;
+    }
     if (!recorded) this.d.log.warn({ job: job.id }, 'outcome refused: the lease was lost and another worker owns the job');
     this.release(job);
   }
@@ -489,6 +517,15 @@ export class Processor {
       this.d.log.error({ err: e, job: id }, 'could not dead-letter a bad job; it stays pending and will be reclaimed');
     }
     if (job) this.release(job);
+  }
+}
+
+/** Runs a handler as a promise, whether it is async, returns a value, or throws. */
+function callHandler(task: AnyTask, ctx: JobContext<unknown>, args: unknown[]): Promise<unknown> {
+  try {
+    return Promise.resolve(task.handler(ctx, ...args));
+  } catch (err) {
+    return Promise.reject(err);
   }
 }
 

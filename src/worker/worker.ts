@@ -188,7 +188,7 @@ export class Worker {
       entry: () => this.entry(),
       healthRecord: (queue) => JSON.stringify({ worker: this.id, at: Date.now(), ...this.runners.find((r) => r.queue.name === queue)?.stats() }),
     }, { intervalMs, ttlMs, healthFile }, this.log);
-    if (host.eventsMaxLen > 0) this.publisher = new EventPublisher(host.broker, this.events, queues, this.log);
+    if (host.eventsMaxLen > 0) this.publisher = new EventPublisher(host.broker, this.events, queues, this.log, this.id);
     this.events.onAny((e) => logEvent(this.log, e));
     if (options.metrics) {
       this.prometheus = new WorkerMetrics(

@@ -1,6 +1,6 @@
 -- abort: stops a job wherever it is. A waiting or delayed job is removed and recorded as
 -- aborted; a running (or prefetched) job is flagged and its worker told over pub/sub.
--- KEYS: delayed, job_prefix, result_prefix, waiter_prefix, aborting, streams...
+-- KEYS: delayed, job_prefix, result_prefix, waiters, aborting, streams...
 -- ARGV: id, group, done_channel, abort_channel, record (the aborted outcome), ttl
 -- Returns: 'aborted', 'aborting' (a worker holds it and was told), 'finished', or 'not_found'
 -- @include lib

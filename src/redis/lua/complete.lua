@@ -1,20 +1,55 @@
 -- complete: records the outcome of a batch of finished jobs (completed, aborted, failed
 -- without dead-lettering, expired) and acknowledges their entries, unless the caller no
 -- longer holds an entry's lease (fencing), in which case that job is left alone.
--- KEYS: result_prefix, job_prefix, waiter_prefix, aborting, streams...
--- ARGV: group, consumer, done_channel, then per job 7 values: level, entry ('' when the
---       entry was already taken), token, id, record, ttl, flags (1: has a job record)
+-- KEYS: result_prefix, job_prefix, waiters, aborting, streams...
+-- ARGV: group, consumer, done_channel, then per job 2 values: "level|entry|token|flags|ttl|id"
+--       (entry '' when the entry was already taken, id '' when it is the entry id, flags 1:
+--       has a job record) and the outcome record
 -- Returns: per job, 1 if recorded or 0 if refused
 -- @include lib
 
 local group, consumer, channel = ARGV[1], ARGV[2], ARGV[3]
+local jobs, lo, hi = {}, {}, {}
+for i = 4, #ARGV, 2 do
+  local spec = ARGV[i]
+  local a = string.find(spec, '|', 1, true)
+  local b = string.find(spec, '|', a + 1, true)
+  local c = string.find(spec, '|', b + 1, true)
+  local d = string.find(spec, '|', c + 1, true)
+  local e = string.find(spec, '|', d + 1, true)
+  local level, entry, id = tonumber(string.sub(spec, 1, a - 1)), string.sub(spec, a + 1, b - 1), string.sub(spec, e + 1)
+  if id == '' then id = entry end
+  jobs[#jobs + 1] = { level, entry, string.sub(spec, b + 1, c - 1), tonumber(string.sub(spec, c + 1, d - 1)), string.sub(spec, d + 1, e - 1), id, ARGV[i + 1] }
+  if entry ~= '' then
+    if not lo[level] or id_less(entry, lo[level]) then lo[level] = entry end
+    if not hi[level] or id_less(hi[level], entry) then hi[level] = entry end
+  end
+end
+
+-- Fencing for the whole batch: this consumer's pending entries in the batch's range, with
+-- their delivery counts (a reclaim elsewhere changes the owner, one here the count).
+local held = {}
+for level, first in pairs(lo) do
+  local mine = {}
+  for _, p in ipairs(redis.call('XPENDING', KEYS[4 + level], group, first, hi[level], 1000000, consumer)) do
+    mine[p[1]] = tostring(p[4])
+  end
+  held[level] = mine
+end
+-- Aborts asked for and result waiters are rare: one look each spares a lookup per job.
+local aborting = redis.call('SCARD', KEYS[4]) > 0
+local no_waiters = redis.call('ZCARD', KEYS[3]) == 0
+if not no_waiters then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now_ms())
+  no_waiters = redis.call('ZCARD', KEYS[3]) == 0
+end
+
 local out = {}
 local acked = {}
-for i = 4, #ARGV, 7 do
-  local level, entry, token, id, record, ttl, flags =
-    tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], tonumber(ARGV[i + 6])
-  local stream = KEYS[4 + level]
-  if entry == '' or holds(stream, group, entry, consumer, token) then
+for k, job in ipairs(jobs) do
+  local level, entry, token, flags, ttl, id, record = job[1], job[2], job[3], job[4], job[5], job[6], job[7]
+  local count = entry ~= '' and held[level][entry]
+  if entry == '' or (count and (token == '' or count == token)) then
     if entry ~= '' then
       local list = acked[level]
       if not list then
@@ -25,11 +60,11 @@ for i = 4, #ARGV, 7 do
     end
     if flags % 2 == 1 then redis.call('DEL', KEYS[2] .. id) end
     -- An abort asked for may have raced the outcome: the request ends with the job either way.
-    redis.call('SREM', KEYS[4], id)
-    store_result(KEYS[1], KEYS[3], channel, id, record, ttl)
-    out[#out + 1] = 1
+    if aborting then redis.call('SREM', KEYS[4], id) end
+    store_result(KEYS[1], KEYS[3], channel, id, record, ttl, no_waiters)
+    out[k] = 1
   else
-    out[#out + 1] = 0
+    out[k] = 0
   end
 end
 -- Acknowledged entries leave the stream. Entries are read in order, so every entry older than

@@ -1,7 +1,7 @@
 -- dead: moves a job to the dead-letter stream with why it failed (or, with use_dlq 0, only
 -- records the failure), stores its failed result and acknowledges its entry; refused when
 -- the lease was lost.
--- KEYS: dlq, job_prefix, result_prefix, waiter_prefix, stream, aborting
+-- KEYS: dlq, job_prefix, result_prefix, waiters, stream, aborting
 -- ARGV: group, consumer, entry ('' when already taken), token, id, done_channel, queue, level,
 --       reason, error, stack, attempts, worker, record, ttl, use_dlq, h, d (h and d are used
 --       when the entry was already taken)

@@ -3,11 +3,13 @@
 -- KEYS: last_id, delayed, job_prefix, result_prefix, events, guard, streams... (highest first)
 -- ARGV: queue, events_max (length the event stream is capped at; 0: no events), tick (a cron
 --       tick in ms: the batch is added only if the guard key holds an older tick; '' for no
---       guard), then per
---       job 5 values: level (1-based index into streams), id ('' = auto), tail
---       ("task|attempt|sig|opts"), data, due ('' now, '+ms' relative, 'ms' absolute)
--- Returns: per job, 2 values: id, 1 if added or 0 if it already existed (empty when the
---   guard refused the tick)
+--       guard), then per job 2 values: "level|due|id|tail" (level: 1-based index into
+--       streams; due: '' now, '+ms' relative, 'ms' absolute; id: '' for an auto id; tail:
+--       "task|attempt|sig|opts") and data
+-- Returns: {ms, seq, flags} (empty when the guard refused the tick): ids are handed out in
+--   order from "ms-seq"; flags has one character per job: '0' its custom id already existed,
+--   '1' added, taking the next id (an auto job's id, a ready custom job's entry), '2' added
+--   without one (a delayed custom job)
 -- @include lib
 
 if ARGV[3] ~= '' then
@@ -18,22 +20,29 @@ if ARGV[3] ~= '' then
 end
 local now = now_ms()
 id_begin(KEYS[1], now)
+local first_ms, first_seq = id_ms, id_seq + 1
 local events_max = tonumber(ARGV[2])
-local events = {}
-local out = {}
-for i = 4, #ARGV, 5 do
-  local level, id, tail, data, due = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+-- Event rows ["job.enqueued", at, id, task] (see packEvents), written as text directly.
+local rows = {}
+local row_head = '["job.enqueued",' .. string.format('%.0f', now) .. ','
+local flags = {}
+for i = 4, #ARGV, 2 do
+  local spec, data = ARGV[i], ARGV[i + 1]
+  local a = string.find(spec, '|', 1, true)
+  local b = string.find(spec, '|', a + 1, true)
+  local c = string.find(spec, '|', b + 1, true)
+  local level, due, id, tail = tonumber(string.sub(spec, 1, a - 1)), string.sub(spec, a + 1, b - 1), string.sub(spec, b + 1, c - 1), string.sub(spec, c + 1)
   local exists = id ~= '' and (redis.call('EXISTS', KEYS[3] .. id) == 1 or redis.call('EXISTS', KEYS[4] .. id) == 1)
   if exists then
-    out[#out + 1] = id
-    out[#out + 1] = 0
+    flags[#flags + 1] = '0'
   else
     local due_at = nil
     if due ~= '' then
       if string.sub(due, 1, 1) == '+' then due_at = now + tonumber(string.sub(due, 2)) else due_at = tonumber(due) end
     end
+    local flag = '1'
     if due_at and due_at > now then
-      if id == '' then id = id_next() end
+      if id == '' then id = id_next() else flag = '2' end
       redis.call('HSET', KEYS[3] .. id, 'st', 'delayed', 'l', level, 'h', id .. '|' .. tail, 'd', data)
       redis.call('ZADD', KEYS[2], due_at, id)
     else
@@ -46,16 +55,15 @@ for i = 4, #ARGV, 5 do
       end
     end
     if events_max > 0 then
-      events[#events + 1] = { type = 'job.enqueued', at = now, queue = ARGV[1], id = id, task = string.match(tail, '^[^|]*') }
+      rows[#rows + 1] = row_head .. cjson.encode(id) .. ',' .. cjson.encode(string.match(tail, '^[^|]*')) .. ']'
     end
-    out[#out + 1] = id
-    out[#out + 1] = 1
+    flags[#flags + 1] = flag
   end
 end
 id_end()
-if #events > 0 then
+if #rows > 0 then
   -- Written with the jobs, so it precedes anything a worker reports about them; one entry per
   -- batch, the cap scaled so about events_max events stay.
-  redis.call('XADD', KEYS[5], 'MAXLEN', '~', math.ceil(events_max / #events), '*', 'e', cjson.encode(events))
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', math.ceil(events_max / #rows), '*', 'e', '[' .. table.concat(rows, ',') .. ']')
 end
-return out
+return { string.format('%.0f', first_ms), string.format('%.0f', first_seq), table.concat(flags) }

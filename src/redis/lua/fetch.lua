@@ -2,7 +2,8 @@
 -- creating a stream's consumer group (reading from the start) where it is missing.
 -- KEYS: streams... (highest priority first)
 -- ARGV: group, consumer, count
--- Returns: list of {level, entry id, fields}
+-- Returns: a flat list, 5 values per entry: level, entry id, header (false if missing), data
+--   (false if missing), deaths carried over a hand-back ('' if none)
 
 local group, consumer, want = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local out = {}
@@ -14,8 +15,15 @@ for i = 1, #KEYS do
     res = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', want, 'STREAMS', KEYS[i], '>')
   end
   if res then
+    local n = #out
     for _, e in ipairs(res[1][2]) do
-      out[#out + 1] = { i, e[1], e[2] }
+      local f, h, d, r = e[2], false, false, ''
+      for k = 1, #f, 2 do
+        local name = f[k]
+        if name == 'h' then h = f[k + 1] elseif name == 'd' then d = f[k + 1] elseif name == 'r' then r = f[k + 1] end
+      end
+      out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = i, e[1], h, d, r
+      n = n + 5
       want = want - 1
     end
   end

@@ -84,9 +84,10 @@ local function holds(stream, group, entry, consumer, token)
 end
 
 -- Stores a job's outcome record for `ttl` seconds (-1 forever, 0 not kept) and wakes
--- whoever waits for it. A result nobody keeps is still kept a minute for a waiter.
-local function store_result(result_prefix, waiter_prefix, channel, id, record, ttl)
-  local waiting = redis.call('EXISTS', waiter_prefix .. id) == 1
+-- whoever waits for it (a member of the `waiters` sorted set; pass `no_waiters` true when the
+-- caller saw that set empty). A result nobody keeps is still kept a minute for a waiter.
+local function store_result(result_prefix, waiters, channel, id, record, ttl, no_waiters)
+  local waiting = not no_waiters and redis.call('ZSCORE', waiters, id) ~= false
   ttl = tonumber(ttl)
   if ttl == 0 and waiting then ttl = 60 end
   if ttl > 0 then

@@ -1,7 +1,7 @@
 -- reclaim: takes over entries whose lease expired (their worker died or hung) so they run
 -- again; an entry whose workers died more than max_recoveries times is a poison job and
 -- goes to the dead-letter stream instead.
--- KEYS: dlq, job_prefix, result_prefix, waiter_prefix, streams...
+-- KEYS: dlq, job_prefix, result_prefix, waiters, streams...
 -- ARGV: group, consumer, min_idle (ms), count, max_recoveries, done_channel, queue, ttl,
 --       suspect_at (deaths from which a job is suspect), suspect_idle (ms; min idle to claim one)
 -- Returns: {claimed: list of {level, entry, fields, token, deaths}, dead: list of job ids}
