@@ -131,12 +131,13 @@ export class Client implements JobOps {
     const defaultPriority = task?.options.priority ?? (ref.levels.includes('normal') ? 'normal' : ref.levels[0]!);
     const o = resolveEnqueueOptions(job.options, ref.levels, defaultPriority, task?.options.expires, now);
     const data = this.deps.serializer.encode(job.args);
-    const wire: WireOptions = {};
-    if (o.timeout !== undefined) wire.t = o.timeout;
-    if (o.maxTries !== undefined) wire.m = o.maxTries;
-    if (o.expiresAt !== undefined) wire.x = o.expiresAt;
-    if (o.id !== '' || o.due !== undefined) wire.q = Date.now();
-    if (trace) wire.c = trace;
+    // Most jobs carry no per-job options: no object for them.
+    let wire: WireOptions | undefined;
+    if (o.timeout !== undefined) (wire ??= {}).t = o.timeout;
+    if (o.maxTries !== undefined) (wire ??= {}).m = o.maxTries;
+    if (o.expiresAt !== undefined) (wire ??= {}).x = o.expiresAt;
+    if (o.id !== '' || o.due !== undefined) (wire ??= {}).q = Date.now();
+    if (trace) (wire ??= {}).c = trace;
     return { level: o.level, id: o.id, tail: encodeTail(job.task, wire, data, this.deps.signingSecret), data, due: o.due };
   }
 

@@ -32,7 +32,11 @@ export interface Header {
 }
 
 export function encodeTail(task: string, opts: WireOptions | undefined, data: string | Buffer, secret?: string): string {
-  const optsRaw = opts && Object.keys(opts).length > 0 ? JSON.stringify(opts) : '';
+  let optsRaw = '';
+  if (opts) for (const _ in opts) {
+    optsRaw = JSON.stringify(opts);
+    break;
+  }
   const sig = secret ? sign(secret, task, optsRaw, data) : '';
   return `${task}||${sig}|${optsRaw}`;
 }

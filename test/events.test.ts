@@ -2,6 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MillraceEvent, StoredEvent } from '../src/index.js';
 import { rawRedis, testApp, waitFor, type TestApp } from './helpers.js';
+import { packEvents, unpackEvents } from '../src/events.js';
 
 describe('lifecycle events', () => {
   let t: TestApp<Record<string, never>>;
@@ -88,5 +89,31 @@ describe('lifecycle events', () => {
     } finally {
       redis.disconnect();
     }
+  });
+});
+
+describe('stored event rows', () => {
+  it('round-trip every event type through the compact form, keeping a foreign worker and object rows', () => {
+    const w = 'host:1:abc';
+    const events: MillraceEvent[] = [
+      { type: 'worker.started', at: 1, worker: w, queues: ['q', 'r'], hostname: 'h', pid: 7 },
+      { type: 'job.started', at: 2, queue: 'q', id: '1-0', task: 't', attempt: 1, worker: w, pickupMs: 3 },
+      { type: 'job.started', at: 2, queue: 'q', id: '1-1', task: 't', attempt: 1, worker: w },
+      { type: 'job.completed', at: 3, queue: 'q', id: '1-0', task: 't', attempt: 1, worker: w, durationMs: 4 },
+      { type: 'job.failed', at: 4, queue: 'q', id: 'x|"y', task: 't', attempt: 2, worker: 'other', durationMs: 5, error: 'E: "quoted"', willRetry: true },
+      { type: 'job.retried', at: 5, queue: 'q', id: 'x|"y', task: 't', attempt: 2, worker: 'other', delayMs: 10, error: 'E' },
+      { type: 'job.dead', at: 6, queue: 'q', id: '9-9', task: 't', attempt: 3, worker: w, reason: 'max-tries', error: 'E' },
+      { type: 'job.aborted', at: 7, queue: 'q', id: '9-8', task: 't', worker: w },
+      { type: 'worker.stopped', at: 8, worker: w, queues: ['q'], handedBack: 2 },
+    ];
+    const packed = packEvents(events, w);
+    expect(packed.length).toBeLessThan(JSON.stringify(events).length * 0.75);
+    expect(unpackEvents(packed, 'q', w)).toEqual(events);
+    // Rows written by the enqueue script (no worker), and whole objects, read back as well.
+    expect(unpackEvents('[["job.enqueued",5,"1-2","t"],{"type":"job.enqueued","at":6,"queue":"q","id":"c","task":"t"}]', 'q', undefined)).toEqual([
+      { type: 'job.enqueued', at: 5, queue: 'q', id: '1-2', task: 't' },
+      { type: 'job.enqueued', at: 6, queue: 'q', id: 'c', task: 't' },
+    ]);
+    expect(unpackEvents('not json', 'q', w)).toBeUndefined();
   });
 });

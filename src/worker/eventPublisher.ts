@@ -1,5 +1,8 @@
-// Copies a worker's lifecycle events to its queues' capped Redis event streams, in batches
-// (events of one turn of the event loop go in one pipeline).
+// Copies a worker's lifecycle events to its queues' capped Redis event streams, in batches:
+// what gathered over FLUSH_MS (or FLUSH_COUNT events, whichever comes first) is one entry per
+// queue. Batching by time rather than per turn of the event loop keeps a lightly loaded worker
+// from writing an entry for every job (at 2,000 jobs/s: 20 writes a second instead of
+// thousands), which took pickup latency p99 from 3.5 to about 2 ms (docs/PERFORMANCE.md).
 
 import type { Logger } from 'pino';
 import type { Broker, QueueRef } from '../broker/types.js';
@@ -7,11 +10,16 @@ import type { EventHub, MillraceEvent } from '../events.js';
 
 /** Events kept while Redis is unreachable; older ones are dropped past this. */
 const MAX_BUFFERED = 10_000;
+/** Events wait at most this long before they are written. */
+const FLUSH_MS = 50;
+/** ...or until this many have gathered. */
+const FLUSH_COUNT = 1000;
 
 export class EventPublisher {
   private buffer: MillraceEvent[] = [];
   private flushing: Promise<void> | undefined;
-  private scheduled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private immediate = false;
   private unsubscribe: (() => void) | undefined;
   private dropped = 0;
 
@@ -31,11 +39,25 @@ export class EventPublisher {
         this.dropped++;
       }
       this.buffer.push(event);
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => void this.flush());
-      }
+      this.schedule();
     });
+  }
+
+  private schedule(): void {
+    if (this.buffer.length >= FLUSH_COUNT) {
+      if (this.immediate) return;
+      this.immediate = true;
+      setImmediate(() => {
+        this.immediate = false;
+        void this.flush();
+      });
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        void this.flush();
+      }, FLUSH_MS);
+      this.timer.unref(); // stop() writes what is left
+    }
   }
 
   /** Stops listening and writes what is buffered. */
@@ -46,8 +68,9 @@ export class EventPublisher {
   }
 
   private async flush(): Promise<void> {
-    this.scheduled = false;
     if (this.flushing) return this.flushing;
+    clearTimeout(this.timer);
+    this.timer = undefined;
     const batch = this.buffer;
     if (batch.length === 0) return;
     this.buffer = [];
@@ -78,13 +101,11 @@ export class EventPublisher {
         this.dropped = 0;
       }
       // Events that arrived during this write must not wait for a further event to be written.
-      if (this.buffer.length > 0 && !this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => void this.flush());
-      }
+      if (this.buffer.length > 0) this.schedule();
     } catch (err) {
       this.log.warn({ err, events: batch.length }, 'publishing events failed; they are kept for the next try');
       this.buffer = [...batch, ...this.buffer].slice(-MAX_BUFFERED);
+      setTimeout(() => this.buffer.length > 0 && this.schedule(), 1000).unref();
     }
   }
 }

@@ -52,6 +52,10 @@ export class Fetcher {
 
   private async run(): Promise<void> {
     let failures = 0;
+    // After a blocking read that found less than it asked for, the queue was empty a moment
+    // ago: the next read blocks at once (it returns at once too when jobs came meanwhile),
+    // sparing the empty priority-ordered fetch a round trip on every job of a light load.
+    let drained = false;
     while (!this.stopped) {
       // Fetch as soon as there is room while the buffer is empty; with jobs buffered, wait
       // for half the prefetch window so fetches come in batches rather than one by one.
@@ -61,11 +65,13 @@ export class Fetcher {
       if (this.stopped || room <= 0) continue;
       try {
         const pass = (async () => {
-          let got = await this.broker.fetch(this.queue, this.consumer, room);
+          let got = drained ? [] : await this.broker.fetch(this.queue, this.consumer, room);
           this.lastFetchAt = Date.now();
+          drained = false;
           if (got.length === 0 && !this.stopped) {
             got = await this.reader.read(room, this.blockMs);
             this.lastFetchAt = Date.now();
+            drained = got.length < room;
           }
           failures = 0;
           // Entries that arrive after stop() are held and handed back with the rest.

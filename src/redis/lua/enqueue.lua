@@ -32,8 +32,8 @@ for i = 4, #ARGV, 2 do
   local b = string.find(spec, '|', a + 1, true)
   local c = string.find(spec, '|', b + 1, true)
   local level, due, id, tail = tonumber(string.sub(spec, 1, a - 1)), string.sub(spec, a + 1, b - 1), string.sub(spec, b + 1, c - 1), string.sub(spec, c + 1)
-  local exists = id ~= '' and (redis.call('EXISTS', KEYS[3] .. id) == 1 or redis.call('EXISTS', KEYS[4] .. id) == 1)
-  if exists then
+  local custom = id ~= ''
+  if custom and (redis.call('EXISTS', KEYS[3] .. id) == 1 or redis.call('EXISTS', KEYS[4] .. id) == 1) then
     flags[#flags + 1] = '0'
   else
     local due_at = nil
@@ -42,20 +42,22 @@ for i = 4, #ARGV, 2 do
     end
     local flag = '1'
     if due_at and due_at > now then
-      if id == '' then id = id_next() else flag = '2' end
+      if custom then flag = '2' else id = id_next() end
       redis.call('HSET', KEYS[3] .. id, 'st', 'delayed', 'l', level, 'h', id .. '|' .. tail, 'd', data)
       redis.call('ZADD', KEYS[2], due_at, id)
     else
       local entry = id_next()
       redis.call('XADD', KEYS[6 + level], entry, 'h', id .. '|' .. tail, 'd', data)
-      if id == '' then
-        id = entry
-      else
+      if custom then
         redis.call('HSET', KEYS[3] .. id, 'st', 'queued', 'l', level, 'e', entry)
+      else
+        id = entry
       end
     end
     if events_max > 0 then
-      rows[#rows + 1] = row_head .. cjson.encode(id) .. ',' .. cjson.encode(string.match(tail, '^[^|]*')) .. ']'
+      -- Task names ([A-Za-z0-9_.-]) and auto ids need no escaping; a custom id may.
+      local task = string.sub(tail, 1, string.find(tail, '|', 1, true) - 1)
+      rows[#rows + 1] = row_head .. (custom and cjson.encode(id) or '"' .. id .. '"') .. ',"' .. task .. '"]'
     end
     flags[#flags + 1] = flag
   end

@@ -8,7 +8,7 @@ end
 
 -- Entry ids grow across all of a queue's streams (not per stream), so an auto job id,
 -- which is its first entry id, names exactly one entry. Begin once, next per entry, end once.
-local id_key, id_ms, id_seq, id_used
+local id_key, id_ms, id_seq, id_used, id_prefix
 local function id_begin(key, now)
   id_key, id_ms, id_seq, id_used = key, now, -1, false
   local last = redis.call('GET', key)
@@ -22,9 +22,12 @@ local function id_begin(key, now)
   end
 end
 local function id_next()
+  if not id_used then
+    id_prefix = string.format('%.0f-', id_ms)
+    id_used = true
+  end
   id_seq = id_seq + 1
-  id_used = true
-  return string.format('%.0f-%.0f', id_ms, id_seq)
+  return id_prefix .. id_seq -- integers below 1e14 print exactly
 end
 local function id_end()
   if id_used then redis.call('SET', id_key, string.format('%.0f-%.0f', id_ms, id_seq)) end
