@@ -150,6 +150,11 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
     return this.client.enqueueTask(task, calls);
   }
 
+  /** @internal used by Task.enqueue */
+  enqueueOne(task: AnyTask, args: unknown[]): Promise<Job<unknown>> {
+    return this.client.enqueueOne(task, args);
+  }
+
   /** Enqueues a task by name, without its code (give `queue` when this process does not define the task). */
   enqueueByName<R = unknown>(name: string, args: unknown[] = [], options: EnqueueOptions & { queue?: string } = {}): Promise<Job<R>> {
     return this.client.enqueueByName(name, args, options) as Promise<Job<R>>;

@@ -11,7 +11,7 @@ import type { AbortOutcome, Broker, DeadLetterEntry, EnqueueItem, Inspector, Que
 import type { JobInfo, JobStatus, Middleware, OutgoingJob } from './types.js';
 import type { Queue, AnyTask } from './registry.js';
 import type { ScheduleDefinition } from './cron.js';
-import { currentTraceCarrier } from './tracing.js';
+import { currentTraceCarrier, traceCarrierNow } from './tracing.js';
 
 export interface ClientDeps {
   broker: Broker;
@@ -23,6 +23,9 @@ export interface ClientDeps {
   queueNamed(name: string): Queue<unknown> | undefined;
   taskNamed(name: string): AnyTask | undefined;
 }
+
+/** The options of a call that gives none (shared: nothing writes to it). */
+const NO_OPTIONS: EnqueueOptions = Object.freeze({});
 
 /** Levels assumed for a queue no process has registered yet. */
 const DEFAULT_LEVELS = ['low', 'normal', 'high', 'critical'];
@@ -45,6 +48,29 @@ export class Client implements JobOps {
     const ref = { name: queue, levels: levels ?? DEFAULT_LEVELS };
     if (levels) this.refs.set(queue, ref);
     return ref;
+  }
+
+  /** Queues this process defines and has registered in Redis (the fast path may skip that step). */
+  private readonly registered = new Set<QueueRef>();
+
+  /**
+   * One job with the task's defaults: what `task.enqueue(...)` does. The same as enqueueTask
+   * on a shorter path (no promise per step) when nothing needs the long one: no enqueue
+   * middleware, no expiry (which needs the server clock), the queue defined here and
+   * registered, the tracing lookup done.
+   */
+  enqueueOne(task: AnyTask, args: unknown[]): Promise<Job<unknown>> {
+    const queue = this.deps.queueNamed(task.queue.name);
+    const trace = queue && this.registered.has(queue) ? traceCarrierNow() : null;
+    if (trace === null || task.options.expires !== undefined || this.deps.middleware.some((mw) => mw.enqueue)) {
+      return this.enqueueTask(task, [{ args, options: {} }]).then((jobs) => jobs[0]!);
+    }
+    try {
+      const item = this.toItem({ queue: queue!.name, task: task.name, args, options: NO_OPTIONS }, queue!, trace);
+      return this.deps.broker.enqueue(queue!, [item]).then((out) => new Job(this, queue!.name, out[0]!.id, true));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** Enqueues jobs of one task, through the enqueue middleware, in one round trip. */
@@ -86,6 +112,7 @@ export class Client implements JobOps {
       const ids: string[] = new Array(batch.length);
       const sendGroup = async ({ ref, defined, indexes, items }: (typeof groups)[number]): Promise<void> => {
         await this.deps.broker.registerQueue(ref, defined);
+        if (defined) this.registered.add(ref);
         const out = await this.deps.broker.enqueue(ref, items);
         for (let i = 0; i < out.length; i++) {
           const o = out[i]!;

@@ -38,13 +38,22 @@ export class EventHub {
     return () => this.any.delete(fn);
   }
 
+  /** Whether anyone listens to events of this type (so the caller may skip building one). */
+  wants(type: EventType): boolean {
+    return this.any.size > 0 || (this.typed.get(type)?.size ?? 0) > 0;
+  }
+
+  /** Delivers a whole event built by the caller (the hot path: one object, a fixed shape). */
+  send(event: MillraceEvent): void {
+    const typed = this.typed.get(event.type);
+    if (typed) for (const fn of typed) fn(event);
+    for (const fn of this.any) fn(event);
+  }
+
   emit<K extends EventType>(type: K, fields: EventMap[K]): void {
     const typed = this.typed.get(type);
     if (this.any.size === 0 && !typed?.size) return;
-    // The caller's object becomes the event (emit takes ownership): one object per event.
-    const event = Object.assign(fields, { type, at: Date.now() }) as unknown as MillraceEvent;
-    if (typed) for (const fn of typed) fn(event);
-    for (const fn of this.any) fn(event);
+    this.send({ type, at: Date.now(), ...fields } as MillraceEvent);
   }
 }
 

@@ -13,12 +13,12 @@ import type { Job } from './job.js';
 import type { QueueRef } from './broker/types.js';
 import { moduleUrl, threadHandler, type ThreadSpec } from './worker/threads.js';
 
-/** The options of a plain `task.enqueue(...)` (shared: nothing writes to it). */
-const NO_OPTIONS: EnqueueOptions = Object.freeze({});
 
 /** What a task needs from the app it is bound to. */
 export interface TaskHost {
   enqueueTask(task: AnyTask, calls: { args: unknown[]; options: EnqueueOptions }[]): Promise<Job<unknown>[]>;
+  /** One job with the task's defaults (the most common call, on a shorter path). */
+  enqueueOne(task: AnyTask, args: unknown[]): Promise<Job<unknown>>;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -145,8 +145,12 @@ export class Task<D, A extends unknown[], R> {
   }
 
   /** Enqueues one job with the task's defaults. */
-  async enqueue(...args: A): Promise<Job<R>> {
-    return (await this.host.enqueueTask(this, [{ args, options: NO_OPTIONS }]))[0] as Job<R>;
+  enqueue(...args: A): Promise<Job<R>> {
+    try {
+      return this.host.enqueueOne(this, args) as Promise<Job<R>>;
+    } catch (err) {
+      return Promise.reject(err); // a task not bound to an app: rejected like every other error
+    }
   }
 
   /** Enqueue options for the next call: `task.with({ delay: '10m' }).enqueue(...)`. */

@@ -40,13 +40,21 @@ export function loadOtel(): Promise<OtelApi | null> {
 
 /** The active trace context as carrier headers (traceparent...), when a span is active. */
 export async function currentTraceCarrier(): Promise<Record<string, string> | undefined> {
-  // Once the lookup is done, no await: this runs on every enqueue.
-  const otel = loaded === undefined ? await loadOtel() : loaded;
-  if (!otel) return undefined;
-  const active = otel.context.active();
-  if (!otel.trace.getSpan(active)) return undefined;
+  if (loaded === undefined) await loadOtel();
+  return traceCarrierNow() ?? undefined;
+}
+
+/**
+ * The same, without waiting: null while the OpenTelemetry lookup is not done yet (the caller
+ * takes the path that waits for it).
+ */
+export function traceCarrierNow(): Record<string, string> | undefined | null {
+  if (loaded === undefined) return null;
+  if (!loaded) return undefined;
+  const active = loaded.context.active();
+  if (!loaded.trace.getSpan(active)) return undefined;
   const carrier: Record<string, string> = {};
-  otel.propagation.inject(active, carrier);
+  loaded.propagation.inject(active, carrier);
   return Object.keys(carrier).length > 0 ? carrier : undefined;
 }
 

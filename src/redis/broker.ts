@@ -187,15 +187,18 @@ export class RedisBroker implements Broker {
   async complete(queue: QueueRef, consumer: string, items: Completion[]): Promise<boolean[]> {
     const k = this.ctx.keys(queue);
     const rest: (string | number | Buffer)[] = [];
+    const levels: number[] = [];
     for (const c of items) {
       const flags = (c.hasRecord ? 1 : 0) + (c.abortRequested ? 2 : 0);
       const entry = c.delivery.entry;
-      rest.push(`${this.ctx.luaLevel(queue, c.delivery.level)}|${entry}|${c.delivery.token}|${flags}|${c.ttl}|${c.id === entry ? '' : c.id}`, c.record);
+      const level = this.ctx.luaLevel(queue, c.delivery.level);
+      if (entry !== '' && !levels.includes(level)) levels.push(level);
+      rest.push(`${level}|${entry}|${c.delivery.token}|${flags}|${c.ttl}|${c.id === entry ? '' : c.id}`, c.record);
     }
     const out = (await callScript(this.conn, SCRIPTS.complete, {
       keys: { result_prefix: k.resultPrefix, job_prefix: k.jobPrefix, waiters: k.waiters, aborting: k.aborting },
       streams: k.streams,
-      args: { group: CONSUMER_GROUP, consumer, done_channel: k.doneChannel },
+      args: { group: CONSUMER_GROUP, consumer, done_channel: k.doneChannel, levels: levels.join(',') },
       rest,
     })) as number[];
     return out.map((v) => v === 1);

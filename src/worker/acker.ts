@@ -18,15 +18,13 @@ export class Acker {
     private readonly log: Logger,
   ) {}
 
-  /** Resolves true once recorded, false when the lease was lost (fenced). */
-  push(item: Completion): Promise<boolean> {
-    return new Promise((done) => {
-      this.queue.push({ item, done });
-      if (!this.scheduled && !this.flushing) {
-        this.scheduled = true;
-        setImmediate(() => void this.flush());
-      }
-    });
+  /** Calls `done` with true once recorded, false when the lease was lost (fenced). */
+  push(item: Completion, done: (recorded: boolean) => void): void {
+    this.queue.push({ item, done });
+    if (!this.scheduled && !this.flushing) {
+      this.scheduled = true;
+      setImmediate(() => void this.flush());
+    }
   }
 
   get pending(): number {

@@ -34,17 +34,9 @@ export class AbortState {
   race<T>(promise: Promise<T>): Promise<T> {
     if (this.aborted) return Promise.reject(this.reason);
     return new Promise<T>((resolve, reject) => {
+      // Rejecting after the promise settled does nothing, so no clean-up is needed (one job, one race).
       this.onAbort = reject;
-      promise.then(
-        (value) => {
-          this.onAbort = undefined;
-          resolve(value);
-        },
-        (err: unknown) => {
-          this.onAbort = undefined;
-          reject(err);
-        },
-      );
+      promise.then(resolve, reject);
     });
   }
 }

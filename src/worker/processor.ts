@@ -349,7 +349,9 @@ export class Processor {
         job.delivery = { ...delivery, entry: '' };
       }
       const enqueuedAt = header.opts.q ?? (job.id === delivery.entry || AUTO_ID.test(job.id) ? entryTime(job.id) : undefined);
-      this.d.events.emit('job.started', { queue: this.d.queue.name, id: job.id, task: task.name, worker: this.d.consumer, attempt, pickupMs: enqueuedAt === undefined ? undefined : startedAt - enqueuedAt });
+      if (this.d.events.wants('job.started')) {
+        this.d.events.send({ type: 'job.started', at: startedAt, queue: this.d.queue.name, id: job.id, task: task.name, attempt, worker: this.d.consumer, pickupMs: enqueuedAt === undefined ? undefined : startedAt - enqueuedAt });
+      }
       const abort = new AbortState();
       job.abort = abort;
       this.shared.deps = this.d.deps();
@@ -373,7 +375,16 @@ export class Processor {
       if (outcome === undefined && job.state === 'running') this.release(job);
       this.pump();
     }
-    if (outcome) {
+    if (outcome?.ok) {
+      // Completed: recorded through the acker without a promise (a stop waits on the acker).
+      job.state = 'settling';
+      this.stats.processed++;
+      this.stats.completed++;
+      if (this.d.events.wants('job.completed')) {
+        this.d.events.send({ type: 'job.completed', at: Date.now(), queue: this.d.queue.name, id: job.id, task: task.name, attempt, worker: this.d.consumer, durationMs: Date.now() - startedAt });
+      }
+      this.record(job, 'completed', undefined, this.d.serializer.encode(outcome.value), attempt, startedAt);
+    } else if (outcome) {
       const settling = this.settle(job, attempt, startedAt, outcome);
       this.settling.add(settling);
       await settling.finally(() => this.settling.delete(settling));
@@ -396,22 +407,15 @@ export class Processor {
     return next();
   }
 
-  private consumerJson: string | undefined;
-
   /** The execution middleware, outermost first (the list is fixed once the worker runs). */
   private executeMiddleware: Middleware<unknown>[] | undefined;
 
 
-  private async settle(job: HeldJob, attempt: number, startedAt: number, outcome: Outcome): Promise<void> {
+  /** Decides what a failed attempt leads to (completions are recorded in run()). */
+  private async settle(job: HeldJob, attempt: number, startedAt: number, outcome: { ok: false; error: unknown }): Promise<void> {
     job.state = 'settling';
     this.stats.processed++;
     const durationMs = Date.now() - startedAt;
-    if (outcome.ok) {
-      this.stats.completed++;
-      this.d.events.emit('job.completed', { queue: this.d.queue.name, id: job.id, task: job.task.name, worker: this.d.consumer, attempt, durationMs });
-      await this.finish(job, 'completed', {}, this.d.serializer.encode(outcome.value), attempt, startedAt);
-      return;
-    }
     const error = outcome.error;
     if (job.lost || error instanceof LeaseLostError) {
       this.release(job);
@@ -466,26 +470,40 @@ export class Processor {
   }
 
   /** Records a final outcome without dead-lettering (batched with other completions). */
-  private async finish(job: HeldJob, status: FinalStatus, meta: ResultMeta, value: string | Buffer | undefined, attempts: number, startedAt?: number): Promise<void> {
+  private finish(job: HeldJob, status: FinalStatus, meta: ResultMeta, value: string | Buffer | undefined, attempts: number, startedAt?: number): Promise<void> {
+    return new Promise((resolve) => this.record(job, status, meta, value, attempts, startedAt, resolve));
+  }
+
+  /**
+   * finish() without a promise: the acker calls back once the outcome is written (this runs
+   * once per completed job, so it allocates as little as it can).
+   */
+  private record(job: HeldJob, status: FinalStatus, meta: ResultMeta | undefined, value: string | Buffer | undefined, attempts: number, startedAt: number | undefined, then?: () => void): void {
     job.state = 'settling';
     const record = status === 'completed'
-      ? encodeCompleted(JSON.stringify(job.task.name), attempts, startedAt, Date.now(), (this.consumerJson ??= JSON.stringify(this.d.consumer)), value)
+      ? encodeCompleted(this.json(job.task.name), attempts, startedAt, Date.now(), this.json(this.d.consumer), value)
       : encodeResult(status, { ...meta, task: job.task.name, attempts, startedAt, finishedAt: Date.now(), worker: this.d.consumer }, value);
     const hasRecord = job.header.id !== '' || job.delivery.entry === '';
-    const pushed = this.acker.push({
-      delivery: job.delivery, id: job.id, record, ttl: job.task.options.resultTtl, hasRecord, abortRequested: job.abortRequested,
-    });
     this.acking++;
-    this.notifyRoom();
-    let recorded: boolean;
-    try {
-      recorded = await pushed;
-    } finally {
+    this.acker.push({
+      delivery: job.delivery, id: job.id, record, ttl: job.task.options.resultTtl, hasRecord, abortRequested: job.abortRequested,
+    }, (recorded) => {
       this.acking--;
-    }
-    if (!recorded) this.d.log.warn({ job: job.id }, 'outcome refused: the lease was lost and another worker owns the job');
-    this.release(job);
+      if (!recorded) this.d.log.warn({ job: job.id }, 'outcome refused: the lease was lost and another worker owns the job');
+      this.release(job);
+      then?.();
+    });
+    this.notifyRoom();
   }
+
+  /** JSON of a task or worker name, made once per name. */
+  private json(name: string): string {
+    let out = this.jsonNames.get(name);
+    if (out === undefined) this.jsonNames.set(name, (out = JSON.stringify(name)));
+    return out;
+  }
+
+  private readonly jsonNames = new Map<string, string>();
 
   private async deadLetter(job: HeldJob, err: Error, reason: string, attempts: number, startedAt: number): Promise<void> {
     const meta = { ...describe(err, reason), task: job.task.name, attempts, startedAt, finishedAt: Date.now(), worker: this.d.consumer };

@@ -2,36 +2,22 @@
 -- without dead-lettering, expired) and acknowledges their entries, unless the caller no
 -- longer holds an entry's lease (fencing), in which case that job is left alone.
 -- KEYS: result_prefix, job_prefix, waiters, aborting, streams...
--- ARGV: group, consumer, done_channel, then per job 2 values: "level|entry|token|flags|ttl|id"
---       (entry '' when the entry was already taken, id '' when it is the entry id, flags 1:
---       has a job record) and the outcome record
+-- ARGV: group, consumer, done_channel, levels (the levels the batch's entries are on, comma-
+--       separated), then per job 2 values: "level|entry|token|flags|ttl|id" (entry '' when
+--       the entry was already taken, id '' when it is the entry id, flags 1: has a job
+--       record) and the outcome record
 -- Returns: per job, 1 if recorded or 0 if refused
 -- @include lib
 
 local group, consumer, channel = ARGV[1], ARGV[2], ARGV[3]
-local jobs, lo, hi = {}, {}, {}
-for i = 4, #ARGV, 2 do
-  local spec = ARGV[i]
-  local a = string.find(spec, '|', 1, true)
-  local b = string.find(spec, '|', a + 1, true)
-  local c = string.find(spec, '|', b + 1, true)
-  local d = string.find(spec, '|', c + 1, true)
-  local e = string.find(spec, '|', d + 1, true)
-  local level, entry, id = tonumber(string.sub(spec, 1, a - 1)), string.sub(spec, a + 1, b - 1), string.sub(spec, e + 1)
-  if id == '' then id = entry end
-  jobs[#jobs + 1] = { level, entry, string.sub(spec, b + 1, c - 1), tonumber(string.sub(spec, c + 1, d - 1)), string.sub(spec, d + 1, e - 1), id, ARGV[i + 1] }
-  if entry ~= '' then
-    if not lo[level] or id_less(entry, lo[level]) then lo[level] = entry end
-    if not hi[level] or id_less(hi[level], entry) then hi[level] = entry end
-  end
-end
 
--- Fencing for the whole batch: this consumer's pending entries in the batch's range, with
--- their delivery counts (a reclaim elsewhere changes the owner, one here the count).
+-- Fencing for the whole batch: this consumer's pending entries, with their delivery counts
+-- (a reclaim elsewhere changes the owner, one here the count). A consumer holds few.
 local held = {}
-for level, first in pairs(lo) do
+for level in string.gmatch(ARGV[4], '%d+') do
+  level = tonumber(level)
   local mine = {}
-  for _, p in ipairs(redis.call('XPENDING', KEYS[4 + level], group, first, hi[level], 1000000, consumer)) do
+  for _, p in ipairs(redis.call('XPENDING', KEYS[4 + level], group, '-', '+', 1000000, consumer)) do
     mine[p[1]] = tostring(p[4])
   end
   held[level] = mine
@@ -46,10 +32,18 @@ end
 
 local out = {}
 local acked = {}
-for k, job in ipairs(jobs) do
-  local level, entry, token, flags, ttl, id, record = job[1], job[2], job[3], job[4], job[5], job[6], job[7]
-  local count = entry ~= '' and held[level][entry]
+for i = 5, #ARGV, 2 do
+  local spec = ARGV[i]
+  local a = string.find(spec, '|', 1, true)
+  local b = string.find(spec, '|', a + 1, true)
+  local c = string.find(spec, '|', b + 1, true)
+  local d = string.find(spec, '|', c + 1, true)
+  local e = string.find(spec, '|', d + 1, true)
+  local level, entry, token = tonumber(string.sub(spec, 1, a - 1)), string.sub(spec, a + 1, b - 1), string.sub(spec, b + 1, c - 1)
+  local count = entry ~= '' and held[level] and held[level][entry]
   if entry == '' or (count and (token == '' or count == token)) then
+    local id = string.sub(spec, e + 1)
+    if id == '' then id = entry end
     if entry ~= '' then
       local list = acked[level]
       if not list then
@@ -58,15 +52,16 @@ for k, job in ipairs(jobs) do
       end
       list[#list + 1] = entry
     end
-    if flags % 2 == 1 then redis.call('DEL', KEYS[2] .. id) end
+    if tonumber(string.sub(spec, c + 1, d - 1)) % 2 == 1 then redis.call('DEL', KEYS[2] .. id) end
     -- An abort asked for may have raced the outcome: the request ends with the job either way.
     if aborting then redis.call('SREM', KEYS[4], id) end
-    store_result(KEYS[1], KEYS[3], channel, id, record, ttl, no_waiters)
-    out[k] = 1
+    store_result(KEYS[1], KEYS[3], channel, id, ARGV[i + 1], string.sub(spec, d + 1, e - 1), no_waiters)
+    out[#out + 1] = 1
   else
-    out[k] = 0
+    out[#out + 1] = 0
   end
 end
+
 -- Acknowledged entries leave the stream. Entries are read in order, so every entry older than
 -- the oldest one still pending was delivered and acknowledged: trimming that prefix frees
 -- whole nodes at once, where XDEL one by one would scan each node again per entry. Only the
@@ -75,21 +70,24 @@ end
 for level, list in pairs(acked) do
   local stream = KEYS[4 + level]
   redis.call('XACK', stream, group, unpack(list))
-  local summary = redis.call('XPENDING', stream, group)
-  local floor = summary[2]
-  if not floor then
-    -- Nothing pending: everything up to the newest entry acknowledged here was delivered.
-    local newest = list[1]
+  local floor = redis.call('XPENDING', stream, group)[2]
+  if floor then
+    local fms, fseq = id_parts(floor)
+    local above = {}
     for _, e in ipairs(list) do
-      if id_less(newest, e) then newest = e end
+      local ms, seq = id_parts(e)
+      if ms > fms or (ms == fms and seq >= fseq) then above[#above + 1] = e end
     end
-    floor = id_after(newest)
+    if #above > 0 then redis.call('XDEL', stream, unpack(above)) end
+  else
+    -- Nothing pending: everything up to the newest entry acknowledged here was delivered.
+    local nms, nseq = id_parts(list[1])
+    for k = 2, #list do
+      local ms, seq = id_parts(list[k])
+      if ms > nms or (ms == nms and seq > nseq) then nms, nseq = ms, seq end
+    end
+    floor = string.format('%.0f-%.0f', nms, nseq + 1)
   end
-  local above = {}
-  for _, e in ipairs(list) do
-    if not id_less(e, floor) then above[#above + 1] = e end
-  end
-  if #above > 0 then redis.call('XDEL', stream, unpack(above)) end
   redis.call('XTRIM', stream, 'MINID', floor)
 end
 return out

@@ -33,19 +33,10 @@ local function id_end()
   if id_used then redis.call('SET', id_key, string.format('%.0f-%.0f', id_ms, id_seq)) end
 end
 
--- Stream entry ids "ms-seq" compared as numbers, and the id right after one.
+-- A stream entry id "ms-seq" as two numbers.
 local function id_parts(e)
   local dash = string.find(e, '-', 1, true)
   return tonumber(string.sub(e, 1, dash - 1)), tonumber(string.sub(e, dash + 1))
-end
-local function id_less(a, b)
-  local am, as = id_parts(a)
-  local bm, bs = id_parts(b)
-  return am < bm or (am == bm and as < bs)
-end
-local function id_after(e)
-  local ms, seq = id_parts(e)
-  return string.format('%.0f-%.0f', ms, seq + 1)
 end
 
 -- A job header is "id|task|attempt|sig|opts". The id is empty for a plain job, whose id is
