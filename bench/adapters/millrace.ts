@@ -1,14 +1,6 @@
 // millrace through its public API: one queue, one no-op task, a worker with the given concurrency.
 
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import type * as Api from '../../src/index.js';
-
-// The compiled package, as applications run it (`npm run bench` builds it first); the
-// TypeScript sources through tsx only when there is no build.
-const dist = new URL('../../dist/index.js', import.meta.url);
-const { Millrace } = (await import(existsSync(fileURLToPath(dist)) ? dist.href : '../../src/index.js')) as typeof Api;
-type Worker = Api.Worker;
+import { Millrace, type Worker } from '../lib/millrace.js';
 import type { Adapter, AdapterOptions, Payload } from './types.js';
 
 export function millraceAdapter(opts: AdapterOptions): Adapter {
