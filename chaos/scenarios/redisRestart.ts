@@ -13,6 +13,9 @@ export async function redisRestart(size: Size): Promise<ScenarioResult> {
   const procs = 2;
   const idle = 2000;
   const outageMs = 1000;
+  // Long enough that most jobs are still queued when Redis is killed after a fifth of them:
+  // at 5 ms, 100 slots drained the short run's 10,000 before the kill came.
+  const JOB_MS = 20;
   const stage = await Stage.open('restart', { appendonly: true, appendfsync: 'always' });
   return runScenario(stage, r, async (redis) => {
     redis.on('error', () => undefined);
@@ -20,7 +23,7 @@ export async function redisRestart(size: Size): Promise<ScenarioResult> {
     const ids = new Map<string, string>();
     for (let i = 0; i < n; i += 2000) {
       const chunk = keys.slice(i, i + 2000);
-      const jobs = await stage.client.hold.enqueueMany(chunk.map((k) => [k, 5] as [string, number]));
+      const jobs = await stage.client.hold.enqueueMany(chunk.map((k) => [k, JOB_MS] as [string, number]));
       jobs.forEach((j, x) => ids.set(chunk[x]!, j.id));
     }
     const tags = Array.from({ length: procs }, (_, i) => `w${i}`);
