@@ -25,6 +25,7 @@ local events_max = tonumber(ARGV[2])
 -- Event rows ["job.enqueued", at, id, task] (see packEvents), written as text directly.
 local rows = {}
 local row_head = '["job.enqueued",' .. string.format('%.0f', now) .. ','
+local row_for, row_tail
 local flags = {}
 for i = 4, #ARGV, 2 do
   local spec, data = ARGV[i], ARGV[i + 1]
@@ -55,9 +56,13 @@ for i = 4, #ARGV, 2 do
       end
     end
     if events_max > 0 then
-      -- Task names ([A-Za-z0-9_.-]) and auto ids need no escaping; a custom id may.
-      local task = string.sub(tail, 1, string.find(tail, '|', 1, true) - 1)
-      rows[#rows + 1] = row_head .. (custom and cjson.encode(id) or '"' .. id .. '"') .. ',"' .. task .. '"]'
+      -- Task names ([A-Za-z0-9_.-]) and auto ids need no escaping; a custom id may. Jobs of a
+      -- batch mostly share their tail, so its part of the row is made once.
+      if tail ~= row_for then
+        row_for = tail
+        row_tail = ',"' .. string.sub(tail, 1, string.find(tail, '|', 1, true) - 1) .. '"]'
+      end
+      rows[#rows + 1] = row_head .. (custom and cjson.encode(id) or '"' .. id .. '"') .. row_tail
     end
     flags[#flags + 1] = flag
   end
