@@ -63,7 +63,7 @@ export class Client implements JobOps {
     const queue = this.deps.queueNamed(task.queue.name);
     const trace = queue && this.registered.has(queue) ? traceCarrierNow() : null;
     if (trace === null || task.options.expires !== undefined || this.deps.middleware.some((mw) => mw.enqueue)) {
-      return this.enqueueTask(task, [{ args, options: {} }]).then((jobs) => jobs[0]!);
+      return this.enqueueTask(task, [{ args, options: NO_OPTIONS }]).then((jobs) => jobs[0]!);
     }
     try {
       const item = this.toItem({ queue: queue!.name, task: task.name, args, options: NO_OPTIONS }, queue!, trace);

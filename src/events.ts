@@ -51,8 +51,7 @@ export class EventHub {
   }
 
   emit<K extends EventType>(type: K, fields: EventMap[K]): void {
-    const typed = this.typed.get(type);
-    if (this.any.size === 0 && !typed?.size) return;
+    if (!this.wants(type)) return;
     this.send({ type, at: Date.now(), ...fields } as MillraceEvent);
   }
 }

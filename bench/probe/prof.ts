@@ -3,6 +3,7 @@
 import { Redis } from 'ioredis';
 import { RedisServer } from '../../support/redis-server.js';
 import { Millrace } from '../lib/millrace.js';
+import { commandStats, redisCpuSeconds } from './redis-info.js';
 
 const mode = process.argv[2] ?? 'drain';
 const n = Number(process.argv[3] ?? 50000);
@@ -22,12 +23,6 @@ const task = queue.task('noop', async (_ctx, _d: { p: string }) => {
 });
 await app.inspector.counts(queue);
 
-async function redisCpu(): Promise<number> {
-  const info = await admin.info('cpu');
-  const u = Number(/used_cpu_user:([\d.]+)/.exec(info)![1]);
-  const s = Number(/used_cpu_sys:([\d.]+)/.exec(info)![1]);
-  return u + s;
-}
 import { Session } from 'node:inspector/promises';
 import { writeFileSync } from 'node:fs';
 const profOut = process.argv.find((a) => a.startsWith('--prof='))?.slice(7);
@@ -36,7 +31,7 @@ async function measure(fn: () => Promise<void>) {
   const session = new Session();
   if (process.env.HEAP) { session.connect(); await session.post('HeapProfiler.enable'); await session.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true }); }
   if (profOut) { session.connect(); await session.post('Profiler.enable'); await session.post('Profiler.setSamplingInterval', { interval: 100 }); await session.post('Profiler.start'); }
-  const r0 = await redisCpu();
+  const r0 = await redisCpuSeconds(admin);
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   await fn();
@@ -44,14 +39,13 @@ async function measure(fn: () => Promise<void>) {
   const c = process.cpuUsage(c0);
   if (process.env.HEAP) { const { profile } = await session.post('HeapProfiler.stopSampling'); writeFileSync(process.env.HEAP, JSON.stringify(profile)); }
   if (profOut) { const { profile } = await session.post('Profiler.stop'); writeFileSync(profOut, JSON.stringify(profile)); }
-  const r1 = await redisCpu();
-  const stats = await admin.info('commandstats');
+  const r1 = await redisCpuSeconds(admin);
+  const stats = await commandStats(admin);
   console.log(`${mode} n=${n} events=${events}: ${(n / (wall / 1000)).toFixed(0)} jobs/s; wall ${wall.toFixed(0)} ms`);
   console.log(`  node cpu ${(((c.user + c.system) / 1000) / wall * 100).toFixed(0)}% = ${((c.user + c.system) / n).toFixed(1)} us/job (user ${(c.user / n).toFixed(1)}, sys ${(c.system / n).toFixed(1)})`);
   console.log(`  redis cpu ${(((r1 - r0) * 1000) / wall * 100).toFixed(0)}% = ${(((r1 - r0) * 1e6) / n).toFixed(1)} us/job`);
-  for (const line of stats.split('\n')) {
-    const m = /cmdstat_(\w+):calls=(\d+),usec=(\d+)/.exec(line);
-    if (m && Number(m[2]) > 10) console.log(`    ${m[1]}: calls ${m[2]} (${(Number(m[2]) / n).toFixed(3)}/job), ${(Number(m[3]) / n).toFixed(2)} us/job`);
+  for (const [name, { calls, usec }] of stats) {
+    if (calls > 10) console.log(`    ${name}: calls ${calls} (${(calls / n).toFixed(3)}/job), ${(usec / n).toFixed(2)} us/job`);
   }
 }
 

@@ -162,15 +162,7 @@ export class RedisBroker implements Broker {
       buffers: this.ctx.binary,
     })) as unknown[];
     const got: Delivery[] = [];
-    for (let i = 0; i + 4 < out.length; i += 5) {
-      const deaths = out[i + 4] === '' || out[i + 4] === null ? undefined : Number(String(out[i + 4])) || undefined;
-      const d: Delivery = {
-        level: this.ctx.levelOf(queue, out[i] as number), entry: String(out[i + 1]), token: '1',
-        header: (out[i + 2] ?? undefined) as string | Buffer | undefined, data: (out[i + 3] ?? undefined) as string | Buffer | undefined,
-      };
-      if (deaths) d.deaths = deaths;
-      got.push(d);
-    }
+    for (let i = 0; i + 4 < out.length; i += 5) got.push(this.ctx.deliveryOf(queue, out[i] as number, out[i + 1], out[i + 2], out[i + 3], out[i + 4]));
     return got;
   }
 

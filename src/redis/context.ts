@@ -39,19 +39,30 @@ export class RedisContext {
     return queue.levels.length - luaLevel;
   }
 
+  /** A delivery from an entry's field list (h, d, and r: deaths carried over a hand-back). */
   delivery(queue: QueueRef, luaLevel: number, entry: unknown, fields: unknown, token = '1'): Delivery {
-    let header: string | Buffer | undefined;
-    let data: string | Buffer | undefined;
-    let deaths: number | undefined;
+    let header: unknown;
+    let data: unknown;
+    let deaths: unknown;
     if (Array.isArray(fields)) {
       for (let i = 0; i + 1 < fields.length; i += 2) {
         const name = String(fields[i]);
-        if (name === 'h') header = fields[i + 1] as string | Buffer;
-        else if (name === 'd') data = fields[i + 1] as string | Buffer;
-        // Deaths carried over a hand-back (requeue.lua).
-        else if (name === 'r') deaths = Number(String(fields[i + 1])) || undefined;
+        if (name === 'h') header = fields[i + 1];
+        else if (name === 'd') data = fields[i + 1];
+        else if (name === 'r') deaths = fields[i + 1];
       }
     }
-    return { level: this.levelOf(queue, Number(luaLevel)), entry: String(entry), token, header, data, ...(deaths ? { deaths } : {}) };
+    return this.deliveryOf(queue, luaLevel, entry, header, data, deaths, token);
+  }
+
+  /** A delivery from its parts as a script returns them (nil header or data: missing; deaths '' or nil: none). */
+  deliveryOf(queue: QueueRef, luaLevel: number, entry: unknown, header: unknown, data: unknown, deaths: unknown, token = '1'): Delivery {
+    const d: Delivery = {
+      level: this.levelOf(queue, Number(luaLevel)), entry: String(entry), token,
+      header: (header ?? undefined) as string | Buffer | undefined, data: (data ?? undefined) as string | Buffer | undefined,
+    };
+    const n = deaths === undefined || deaths === null ? 0 : Number(String(deaths));
+    if (n > 0) d.deaths = n;
+    return d;
   }
 }

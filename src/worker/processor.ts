@@ -381,7 +381,8 @@ export class Processor {
       this.stats.processed++;
       this.stats.completed++;
       if (this.d.events.wants('job.completed')) {
-        this.d.events.send({ type: 'job.completed', at: Date.now(), queue: this.d.queue.name, id: job.id, task: task.name, attempt, worker: this.d.consumer, durationMs: Date.now() - startedAt });
+        const at = Date.now();
+        this.d.events.send({ type: 'job.completed', at, queue: this.d.queue.name, id: job.id, task: task.name, attempt, worker: this.d.consumer, durationMs: at - startedAt });
       }
       this.record(job, 'completed', undefined, this.d.serializer.encode(outcome.value), attempt, startedAt);
     } else if (outcome) {
