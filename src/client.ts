@@ -1,7 +1,7 @@
 // The client side of an app: enqueueing (typed or by name) and everything done to a job by
 // id from any process: status, info, result, abort, unschedule, and the dead-letter queue.
 
-import { encodeTail, decodeHeader, entryTime, AUTO_ID, type WireOptions } from './envelope.js';
+import { encodeHeader, decodeHeader, entryTime, AUTO_ID, type WireOptions } from './envelope.js';
 import { decodeResult, encodeResult, type ResultRecord } from './results.js';
 import { resolveEnqueueOptions, type EnqueueOptions } from './options.js';
 import { JobAbortedError, JobExpiredError, JobFailedError, JobNotFoundError, ResultTimeoutError, ConfigError } from './errors.js';
@@ -165,7 +165,7 @@ export class Client implements JobOps {
     if (o.expiresAt !== undefined) (wire ??= {}).x = o.expiresAt;
     if (o.id !== '' || o.due !== undefined) (wire ??= {}).q = Date.now();
     if (trace) (wire ??= {}).c = trace;
-    return { level: o.level, id: o.id, tail: encodeTail(job.task, wire, data, this.deps.signingSecret), data, due: o.due };
+    return { level: o.level, id: o.id, task: job.task, header: encodeHeader(o.id, job.task, wire, data, this.deps.signingSecret), data, due: o.due };
   }
 
   /** Enqueues a cron schedule's job; with a tick, only if no worker enqueued that tick yet. */

@@ -31,14 +31,15 @@ export interface Header {
   optsRaw: string;
 }
 
-export function encodeTail(task: string, opts: WireOptions | undefined, data: string | Buffer, secret?: string): string {
+/** A new job's header "id|task|attempt|sig|opts" (id '' for an auto id: its entry id). */
+export function encodeHeader(id: string, task: string, opts: WireOptions | undefined, data: string | Buffer, secret?: string): string {
   let optsRaw = '';
   if (opts) for (const _ in opts) {
     optsRaw = JSON.stringify(opts);
     break;
   }
   const sig = secret ? sign(secret, task, optsRaw, data) : '';
-  return `${task}||${sig}|${optsRaw}`;
+  return `${id}|${task}||${sig}|${optsRaw}`;
 }
 
 export function decodeHeader(raw: string | Buffer | undefined): Header {

@@ -62,7 +62,8 @@ export class EventHub {
 // the order of FIELDS below, without the queue (the stream is the queue's) and, for job
 // events, without the worker when field `w` names it once for the whole batch. Rows are a
 // third the size of objects and quicker to write and read. A row may also be an object (an
-// event as is: the enqueue script writes job.enqueued that way).
+// event as is). A job.enqueued row with a count after the task stands for that many auto ids
+// in a row ("ms-seq", "ms-seq+1", ...): the enqueue script writes a batch of one task so.
 
 const FIELDS: { [K in EventType]: readonly (keyof EventMap[K])[] } = {
   'worker.started': ['worker', 'queues', 'hostname', 'pid'],
@@ -108,6 +109,12 @@ export function unpackEvents(json: string, queue: string, worker: string | undef
     const type = row[0] as EventType;
     const fields = FIELDS[type] as readonly string[] | undefined;
     if (!fields) continue;
+    if (type === 'job.enqueued' && typeof row[4] === 'number') {
+      // A run of consecutive auto ids ("ms-seq" onwards) enqueued together for one task.
+      const [ms, seq] = String(row[2]).split('-');
+      for (let k = 0; k < row[4]; k++) out.push({ type, at: row[1] as number, queue, id: `${ms}-${Number(seq) + k}`, task: row[3] as string });
+      continue;
+    }
     const e: Record<string, unknown> = { type, at: row[1] };
     if (fields[0] === 'id') e.queue = queue;
     fields.forEach((f, i) => {

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { Millrace, type DeadLetterEntry, type Worker } from '../src/index.js';
-import { encodeTail } from '../src/envelope.js';
+import { encodeHeader } from '../src/envelope.js';
 import { rawRedis, REDIS_URL, testApp, waitFor, type TestApp } from './helpers.js';
 
 const SECRET = 's3cret';
@@ -80,7 +80,7 @@ describe('bad input', () => {
 
   it('dead-letters an entry whose signed data was tampered with as bad-signature', async () => {
     const { xadd, deadLetter, runs } = await setup(SECRET);
-    const signed = `|${encodeTail('known_task', undefined, '["pay",10]', SECRET)}`;
+    const signed = encodeHeader('', 'known_task', undefined, '["pay",10]', SECRET);
     const entry = await xadd('h', signed, 'd', '["pay",10000]');
     const dead = await deadLetter((e) => e.id === entry);
     expect(dead).toMatchObject({ task: 'known_task', reason: 'bad-signature' });

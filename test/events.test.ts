@@ -71,6 +71,38 @@ describe('lifecycle events', () => {
     expect((await t.app.readEvents({ queues: ['q'], after: rest.cursors })).events).toEqual([]);
   });
 
+  it('stores one job.enqueued event per job added, in order, a run of one task as one row', async () => {
+    t = testApp({}, 'events-runs');
+    const q = t.app.queue('q');
+    const a = q.task('a', async () => 1);
+    const b = q.task('b', async () => 1);
+    const first = await a.with({ id: 'dup' }).enqueue();
+    // One turn: coalesced into one script call with runs broken by a task change, a custom id,
+    // an existing id (not added, no event), a delayed job and another level.
+    const together = await Promise.all([
+      a.enqueue(), a.enqueue(), b.enqueue(), a.with({ id: 'c"1' }).enqueue(), a.with({ id: 'dup' }).enqueue(),
+      a.enqueue(), a.with({ delay: 60_000 }).enqueue(), a.enqueue(), b.with({ priority: 'high' }).enqueue(),
+    ]);
+    const many = await a.enqueueMany([[], [], [], []]);
+    expect(together[4]!.created).toBe(false);
+    const added = [first, ...together.filter((j) => j.created), ...many];
+    const taskOf = new Map<string, string>([[together[2]!.id, 'b'], [together[8]!.id, 'b']]);
+    const { events } = await t.app.readEvents({ queues: ['q'], count: 1000 });
+    const stored = events.map((e) => (e.event.type === 'job.enqueued' ? `${e.event.id} ${e.event.task}` : e.event.type));
+    // In the order the script added them (options take the longer path, so call order differs).
+    expect([...stored].sort()).toEqual(added.map((j) => `${j.id} ${taskOf.get(j.id) ?? 'a'}`).sort());
+    const autoIds = stored.filter((s) => /^\d+-\d+ /.test(s)).map((s) => s.split(/[- ]/).slice(0, 2).map(Number));
+    expect(autoIds).toEqual([...autoIds].sort((x, y) => x[0]! - y[0]! || x[1]! - y[1]!));
+    // The four jobs of one bulk call share one stored row.
+    const redis = rawRedis();
+    try {
+      const last = await redis.xrevrange(`{${t.prefix}:q}:events`, '+', '-', 'COUNT', 1);
+      expect(JSON.parse(last[0]![1][1]!)).toEqual([['job.enqueued', expect.any(Number), many[0]!.id, 'a', 4]]);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
   it('caps the stream and can be turned off', async () => {
     t = testApp({ events: { maxLen: 100 } }, 'events-cap');
     const task = t.app.queue('q').task('noop', async () => 1);
@@ -114,6 +146,8 @@ describe('stored event rows', () => {
       { type: 'job.enqueued', at: 5, queue: 'q', id: '1-2', task: 't' },
       { type: 'job.enqueued', at: 6, queue: 'q', id: 'c', task: 't' },
     ]);
+    // A run: three auto ids in a row for one task.
+    expect(unpackEvents('[["job.enqueued",5,"7-9","t",3]]', 'q', undefined)!.map((e) => 'id' in e && e.id)).toEqual(['7-9', '7-10', '7-11']);
     expect(unpackEvents('not json', 'q', w)).toBeUndefined();
   });
 });

@@ -15,8 +15,9 @@ export interface EnqueueItem {
   level: number;
   /** Custom id, or '' for an auto id. */
   id: string;
-  /** Header without id: "task|attempt|sig|opts". */
-  tail: string;
+  task: string;
+  /** Header "id|task|attempt|sig|opts", its id and task parts the same as `id` and `task`. */
+  header: string;
   data: string | Buffer;
   /** Due time: undefined now, { delay } ms after server time, or { at } epoch ms. */
   due?: { delay: number } | { at: number };

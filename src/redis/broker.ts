@@ -127,9 +127,14 @@ export class RedisBroker implements Broker {
   private async enqueueNow(queue: QueueRef, items: EnqueueItem[], cron?: { schedule: string; tick: number }): Promise<EnqueueOutcome[]> {
     const k = this.ctx.keys(queue);
     const rest: (string | number | Buffer)[] = [];
-    for (const it of items) {
-      const due = it.due === undefined ? '' : 'delay' in it.due ? `+${Math.round(it.due.delay)}` : String(Math.round(it.due.at));
-      rest.push(`${this.ctx.luaLevel(queue, it.level)}|${due}|${it.id}|${it.tail}`, it.data);
+    // Per job its level, and '1' when its task is not the one of the job before (see enqueue.lua).
+    let plan = '';
+    let dues = '';
+    for (let j = 0; j < items.length; j++) {
+      const it = items[j]!;
+      plan += String.fromCharCode(48 + this.ctx.luaLevel(queue, it.level)) + (j > 0 && it.task === items[j - 1]!.task ? '0' : '1');
+      if (it.due !== undefined) dues += `${j + 1}:${'delay' in it.due ? `+${Math.round(it.due.delay)}` : Math.round(it.due.at)},`;
+      rest.push(it.header, it.data);
     }
     const out = (await callScript(this.conn, SCRIPTS.enqueue, {
       keys: {
@@ -137,7 +142,7 @@ export class RedisBroker implements Broker {
         guard: cronTickKey(k, cron?.schedule ?? ''),
       },
       streams: k.streams,
-      args: { queue: queue.name, events_max: this.eventsMaxLen, tick: cron ? Math.round(cron.tick) : '' },
+      args: { queue: queue.name, events_max: this.eventsMaxLen, tick: cron ? Math.round(cron.tick) : '', plan, dues },
       rest,
     })) as [string, string, string] | [];
     const result: EnqueueOutcome[] = [];
@@ -465,9 +470,10 @@ export class RedisBroker implements Broker {
 
   async publishEvents(queue: QueueRef, events: MillraceEvent[], worker: string): Promise<void> {
     if (this.eventsMaxLen <= 0 || events.length === 0) return;
-    // One entry per batch; the cap in entries is scaled so about eventsMaxLen events stay.
+    // One entry per batch; the cap in entries is scaled so about eventsMaxLen events stay
+    // (trimmed as the enqueue script does: by whole nodes only when the cap is large).
     const cap = Math.max(1, Math.ceil(this.eventsMaxLen / events.length));
-    await this.conn.xadd(this.ctx.keys(queue).events, 'MAXLEN', '~', cap, '*', 'w', worker, 'e', packEvents(events, worker));
+    await this.conn.xadd(this.ctx.keys(queue).events, 'MAXLEN', cap < 1000 ? '=' : '~', cap, '*', 'w', worker, 'e', packEvents(events, worker));
   }
 
   eventReader(): EventReader {

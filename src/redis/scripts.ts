@@ -29,7 +29,7 @@ function spec<const K extends string, const A extends string>(
 }
 
 export const SCRIPTS = {
-  enqueue: spec('enqueue', ['last_id', 'delayed', 'job_prefix', 'result_prefix', 'events', 'guard'], ['queue', 'events_max', 'tick']),
+  enqueue: spec('enqueue', ['last_id', 'delayed', 'job_prefix', 'result_prefix', 'events', 'guard'], ['queue', 'events_max', 'tick', 'plan', 'dues']),
   fetch: spec('fetch', [], ['group', 'consumer', 'count']),
   complete: spec('complete', ['result_prefix', 'job_prefix', 'waiters', 'aborting'], ['group', 'consumer', 'done_channel', 'levels']),
   retry: spec('retry', ['delayed', 'job_prefix', 'last_id', 'stream'],

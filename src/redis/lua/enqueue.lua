@@ -3,9 +3,11 @@
 -- KEYS: last_id, delayed, job_prefix, result_prefix, events, guard, streams... (highest first)
 -- ARGV: queue, events_max (length the event stream is capped at; 0: no events), tick (a cron
 --       tick in ms: the batch is added only if the guard key holds an older tick; '' for no
---       guard), then per job 2 values: "level|due|id|tail" (level: 1-based index into
---       streams; due: '' now, '+ms' relative, 'ms' absolute; id: '' for an auto id; tail:
---       "task|attempt|sig|opts") and data
+--       guard), plan (two bytes per job: 48 + its level, a 1-based index into streams, then
+--       '1' when its task differs from the job before it, else '0'), dues
+--       ('' when every job is due now, else "j:due," for each job j that is not: 'ms'
+--       absolute or '+ms' relative), then per job 2 values: its header "id|task|attempt|sig|
+--       opts" (id '' for an auto id) and its data
 -- Returns: {ms, seq, flags} (empty when the guard refused the tick): ids are handed out in
 --   order from "ms-seq"; flags has one character per job: '0' its custom id already existed,
 --   '1' added, taking the next id (an auto job's id, a ready custom job's entry), '2' added
@@ -22,33 +24,55 @@ local now = now_ms()
 id_begin(KEYS[1], now)
 local first_ms, first_seq = id_ms, id_seq + 1
 local events_max = tonumber(ARGV[2])
--- Event rows ["job.enqueued", at, id, task] (see packEvents), written as text directly.
+local plan = ARGV[4]
+local dues
+if ARGV[5] ~= '' then
+  dues = {}
+  for j, due in string.gmatch(ARGV[5], '(%d+):([^,]+),') do dues[tonumber(j)] = due end
+end
+-- Events: rows ["job.enqueued", at, id, task] (see packEvents), written as text directly;
+-- a run of auto ids taken one after another by jobs of one task is one row ["job.enqueued",
+-- at, first id, task, count] (readers expand it), so a batch of one task costs one row.
 local rows = {}
-local row_head = '["job.enqueued",' .. string.format('%.0f', now) .. ','
-local row_for, row_tail
+local row_head = '["job.enqueued",' .. string.format('%.0f', now) .. ',"'
+local added = 0
+local task, run_id, run_task, run_seq, run_n
+local function end_run()
+  if run_n then
+    rows[#rows + 1] = row_head .. run_id .. '","' .. run_task .. (run_n > 1 and '",' .. run_n .. ']' or '"]')
+    run_n = nil
+  end
+end
 local flags = {}
-for i = 4, #ARGV, 2 do
-  local spec, data = ARGV[i], ARGV[i + 1]
-  local a = string.find(spec, '|', 1, true)
-  local b = string.find(spec, '|', a + 1, true)
-  local c = string.find(spec, '|', b + 1, true)
-  local level, due, id, tail = tonumber(string.sub(spec, 1, a - 1)), string.sub(spec, a + 1, b - 1), string.sub(spec, b + 1, c - 1), string.sub(spec, c + 1)
-  local custom = id ~= ''
+local j = 0
+for i = 6, #ARGV, 2 do
+  j = j + 1
+  -- Most jobs take the short path: an auto id, due now, the header stored as sent.
+  local h, data = ARGV[i], ARGV[i + 1]
+  local lv, tc = string.byte(plan, 2 * j - 1, 2 * j)
+  local level = lv - 48
+  local bar = string.find(h, '|', 1, true)
+  local custom = bar > 1
+  local id = custom and string.sub(h, 1, bar - 1) or ''
+  -- The plan marks a job whose task differs from the job before it.
+  if tc == 49 and events_max > 0 then task = string.sub(h, bar + 1, string.find(h, '|', bar + 1, true) - 1) end
   if custom and (redis.call('EXISTS', KEYS[3] .. id) == 1 or redis.call('EXISTS', KEYS[4] .. id) == 1) then
-    flags[#flags + 1] = '0'
+    flags[j] = '0'
   else
     local due_at = nil
-    if due ~= '' then
-      if string.sub(due, 1, 1) == '+' then due_at = now + tonumber(string.sub(due, 2)) else due_at = tonumber(due) end
+    local due = dues and dues[j]
+    if due then
+      if string.byte(due, 1) == 43 then due_at = now + tonumber(string.sub(due, 2)) else due_at = tonumber(due) end
     end
     local flag = '1'
     if due_at and due_at > now then
+      -- A delayed job's header names its id: it gets a new entry id when it is promoted.
       if custom then flag = '2' else id = id_next() end
-      redis.call('HSET', KEYS[3] .. id, 'st', 'delayed', 'l', level, 'h', id .. '|' .. tail, 'd', data)
+      redis.call('HSET', KEYS[3] .. id, 'st', 'delayed', 'l', level, 'h', custom and h or id .. h, 'd', data)
       redis.call('ZADD', KEYS[2], due_at, id)
     else
       local entry = id_next()
-      redis.call('XADD', KEYS[6 + level], entry, 'h', id .. '|' .. tail, 'd', data)
+      redis.call('XADD', KEYS[6 + level], entry, 'h', h, 'd', data)
       if custom then
         redis.call('HSET', KEYS[3] .. id, 'st', 'queued', 'l', level, 'e', entry)
       else
@@ -56,21 +80,28 @@ for i = 4, #ARGV, 2 do
       end
     end
     if events_max > 0 then
-      -- Task names ([A-Za-z0-9_.-]) and auto ids need no escaping; a custom id may. Jobs of a
-      -- batch mostly share their tail, so its part of the row is made once.
-      if tail ~= row_for then
-        row_for = tail
-        row_tail = ',"' .. string.sub(tail, 1, string.find(tail, '|', 1, true) - 1) .. '"]'
+      added = added + 1
+      if custom then
+        -- Task names ([A-Za-z0-9_.-]) need no escaping; a custom id may.
+        end_run()
+        rows[#rows + 1] = row_head .. string.sub(cjson.encode(id), 2) .. ',"' .. task .. '"]'
+      elseif run_n and task == run_task and id_seq == run_seq + 1 then
+        run_n, run_seq = run_n + 1, id_seq
+      else
+        end_run()
+        run_id, run_task, run_seq, run_n = id, task, id_seq, 1
       end
-      rows[#rows + 1] = row_head .. (custom and cjson.encode(id) or '"' .. id .. '"') .. row_tail
     end
-    flags[#flags + 1] = flag
+    flags[j] = flag
   end
 end
 id_end()
-if #rows > 0 then
+if added > 0 then
+  end_run()
   -- Written with the jobs, so it precedes anything a worker reports about them; one entry per
-  -- batch, the cap scaled so about events_max events stay.
-  redis.call('XADD', KEYS[5], 'MAXLEN', '~', math.ceil(events_max / #rows), '*', 'e', '[' .. table.concat(rows, ',') .. ']')
+  -- batch, the cap scaled so about events_max events stay (trimmed by whole stream nodes of up
+  -- to 100 entries when that is a tenth of the cap or less, else exactly).
+  local cap = math.ceil(events_max / added)
+  redis.call('XADD', KEYS[5], 'MAXLEN', cap < 1000 and '=' or '~', cap, '*', 'e', '[' .. table.concat(rows, ',') .. ']')
 end
 return { string.format('%.0f', first_ms), string.format('%.0f', first_seq), table.concat(flags) }
