@@ -50,27 +50,52 @@ export class Client implements JobOps {
     return ref;
   }
 
-  /** Queues this process defines and has registered in Redis (the fast path may skip that step). */
-  private readonly registered = new Set<QueueRef>();
+  /**
+   * A task's job without options, as sent, worked out once per task: its queue (defined here
+   * and registered in Redis), level, and header (when nothing makes it differ per job).
+   */
+  private readonly plain = new Map<AnyTask, { queue: Queue<unknown>; level: number; header: string | undefined }>();
 
   /**
    * One job with the task's defaults: what `task.enqueue(...)` does. The same as enqueueTask
-   * on a shorter path (no promise per step) when nothing needs the long one: no enqueue
-   * middleware, no expiry (which needs the server clock), the queue defined here and
-   * registered, the tracing lookup done.
+   * on a shorter path (no promise per step, nothing worked out again) once the first call has
+   * taken the long one, when nothing needs the long one: no enqueue middleware, no expiry
+   * (which needs the server clock), the queue defined here, the tracing lookup done.
    */
   enqueueOne(task: AnyTask, args: unknown[]): Promise<Job<unknown>> {
-    const queue = this.deps.queueNamed(task.queue.name);
-    const trace = queue && this.registered.has(queue) ? traceCarrierNow() : null;
-    if (trace === null || task.options.expires !== undefined || this.deps.middleware.some((mw) => mw.enqueue)) {
-      return this.enqueueTask(task, [{ args, options: NO_OPTIONS }]).then((jobs) => jobs[0]!);
+    const plain = this.plain.get(task);
+    const trace = plain ? traceCarrierNow() : null;
+    if (trace === null || this.deps.middleware.some((mw) => mw.enqueue)) {
+      return this.enqueueTask(task, [{ args, options: NO_OPTIONS }]).then((jobs) => {
+        this.learnPlain(task);
+        return jobs[0]!;
+      });
     }
     try {
-      const item = this.toItem({ queue: queue!.name, task: task.name, args, options: NO_OPTIONS }, queue!, trace);
-      return this.deps.broker.enqueue(queue!, [item]).then((out) => new Job(this, queue!.name, out[0]!.id, true));
+      const data = this.deps.serializer.encode(args);
+      const header = trace === undefined && plain!.header !== undefined
+        ? plain!.header
+        : encodeHeader('', task.name, trace ? { c: trace } : undefined, data, this.deps.signingSecret);
+      const queue = plain!.queue;
+      return this.deps.broker.enqueueOne(queue, { level: plain!.level, id: '', task: task.name, header, data, due: undefined })
+        .then((out) => new Job(this, queue.name, out.id, true));
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /** After a task's first plain job went the long way (which registered its queue). */
+  private learnPlain(task: AnyTask): void {
+    const queue = this.deps.queueNamed(task.queue.name);
+    if (!queue || task.options.expires !== undefined || this.plain.has(task)) return;
+    const level = queue.levels.indexOf(this.defaultPriority(task, queue));
+    if (level < 0) return;
+    const header = this.deps.signingSecret ? undefined : encodeHeader('', task.name, undefined, '');
+    this.plain.set(task, { queue, level, header });
+  }
+
+  private defaultPriority(task: AnyTask | undefined, ref: QueueRef): string {
+    return task?.options.priority ?? (ref.levels.includes('normal') ? 'normal' : ref.levels[0]!);
   }
 
   /** Enqueues jobs of one task, through the enqueue middleware, in one round trip. */
@@ -112,7 +137,6 @@ export class Client implements JobOps {
       const ids: string[] = new Array(batch.length);
       const sendGroup = async ({ ref, defined, indexes, items }: (typeof groups)[number]): Promise<void> => {
         await this.deps.broker.registerQueue(ref, defined);
-        if (defined) this.registered.add(ref);
         const out = await this.deps.broker.enqueue(ref, items);
         for (let i = 0; i < out.length; i++) {
           const o = out[i]!;
@@ -155,8 +179,7 @@ export class Client implements JobOps {
 
   private toItem(job: OutgoingJob, ref: QueueRef, trace?: Record<string, string>, now = Date.now()): EnqueueItem {
     const task = this.deps.queueNamed(job.queue)?.tasks.get(job.task);
-    const defaultPriority = task?.options.priority ?? (ref.levels.includes('normal') ? 'normal' : ref.levels[0]!);
-    const o = resolveEnqueueOptions(job.options, ref.levels, defaultPriority, task?.options.expires, now);
+    const o = resolveEnqueueOptions(job.options, ref.levels, this.defaultPriority(task, ref), task?.options.expires, now);
     const data = this.deps.serializer.encode(job.args);
     // Most jobs carry no per-job options: no object for them.
     let wire: WireOptions | undefined;

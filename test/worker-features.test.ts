@@ -157,6 +157,8 @@ describe('worker features', () => {
     cleanup = t.cleanup;
     const task = t.app.queue('q', { idleTimeout: 2000 }).task('sum', async (_ctx, xs: number[]) => xs.reduce((a, b) => a + b, 0));
     const job = await task.with({ id: 'signed-1', timeout: 5000 }).enqueue([1, 2, 3]);
+    // Plain jobs: the first goes the long way, the next the short one (each signed over its data).
+    const plain = [await task.enqueue([4]), await task.enqueue([5, 6])];
     const redis = rawRedis();
     try {
       const header = await waitFor(async () => {
@@ -170,6 +172,7 @@ describe('worker features', () => {
     }
     await run(t.app.worker({ handleSignals: false, blockTime: 1000 }));
     expect(await job.result({ timeout: 5000 })).toBe(6);
+    expect(await Promise.all(plain.map((j) => j.result({ timeout: 5000 })))).toEqual([4, 11]);
     expect(await t.app.deadLetters('q').count()).toBe(0);
   });
 

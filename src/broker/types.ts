@@ -149,6 +149,8 @@ export interface Broker {
   ensureGroups(queue: QueueRef): Promise<void>;
   /** Adds jobs; with `cron`, only if that schedule has not enqueued this tick or a later one. */
   enqueue(queue: QueueRef, items: EnqueueItem[], cron?: { schedule: string; tick: number }): Promise<EnqueueOutcome[]>;
+  /** One job: the same as enqueue(queue, [item]), answered with its outcome. */
+  enqueueOne(queue: QueueRef, item: EnqueueItem): Promise<EnqueueOutcome>;
   fetch(queue: QueueRef, consumer: string, count: number): Promise<Delivery[]>;
   blockingReader(queue: QueueRef, consumer: string): BlockingReader;
   complete(queue: QueueRef, consumer: string, items: Completion[]): Promise<boolean[]>;

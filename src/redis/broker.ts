@@ -17,6 +17,8 @@ import { packEvents, type MillraceEvent } from '../events.js';
 
 type Listener = (message: string) => void;
 
+const noResolve = (): void => {};
+
 /** Jobs one coalesced enqueue call carries at most; larger enqueues go on their own. */
 const COALESCE_MAX = 1000;
 /**
@@ -26,9 +28,18 @@ const COALESCE_MAX = 1000;
  */
 const COALESCE_EARLY = 16;
 
+/** A caller's part of a coalesced batch: `count` jobs from `from`; one job's caller gets its outcome alone. */
+interface Caller {
+  from: number;
+  count: number;
+  resolve: (out: EnqueueOutcome[]) => void;
+  resolveOne: ((out: EnqueueOutcome) => void) | undefined;
+  reject: (err: unknown) => void;
+}
+
 interface EnqueueBatch {
   items: EnqueueItem[];
-  callers: { from: number; count: number; resolve: (out: EnqueueOutcome[]) => void; reject: (err: unknown) => void }[];
+  callers: Caller[];
 }
 
 export class RedisBroker implements Broker {
@@ -89,24 +100,39 @@ export class RedisBroker implements Broker {
   enqueue(queue: QueueRef, items: EnqueueItem[], cron?: { schedule: string; tick: number }): Promise<EnqueueOutcome[]> {
     if (cron || items.length >= COALESCE_MAX) return this.enqueueNow(queue, items, cron);
     return new Promise((resolve, reject) => {
-      let batch = this.coalescing.get(queue);
-      if (!batch || batch.items.length + items.length > COALESCE_MAX) {
-        if (batch) this.flushEnqueues(queue, batch);
-        batch = { items: [], callers: [] };
-        this.coalescing.set(queue, batch);
-        if (!this.enqueueFlushScheduled) {
-          this.enqueueFlushScheduled = true;
-          // After the current microtasks: every caller resumed in this turn has added its jobs.
-          process.nextTick(() => {
-            this.enqueueFlushScheduled = false;
-            for (const [ref, b] of this.coalescing) this.flushEnqueues(ref, b);
-          });
-        }
-      }
-      batch.callers.push({ from: batch.items.length, count: items.length, resolve, reject });
+      const batch = this.batchFor(queue, items.length);
+      batch.callers.push({ from: batch.items.length, count: items.length, resolve, resolveOne: undefined, reject });
       for (const it of items) batch.items.push(it);
       if (batch.items.length >= COALESCE_EARLY) this.flushEnqueues(queue, batch);
     });
+  }
+
+  enqueueOne(queue: QueueRef, item: EnqueueItem): Promise<EnqueueOutcome> {
+    return new Promise((resolveOne, reject) => {
+      const batch = this.batchFor(queue, 1);
+      batch.callers.push({ from: batch.items.length, count: 1, resolve: noResolve, resolveOne, reject });
+      batch.items.push(item);
+      if (batch.items.length >= COALESCE_EARLY) this.flushEnqueues(queue, batch);
+    });
+  }
+
+  /** The batch of this turn for the queue, with room for `count` more jobs. */
+  private batchFor(queue: QueueRef, count: number): EnqueueBatch {
+    let batch = this.coalescing.get(queue);
+    if (!batch || batch.items.length + count > COALESCE_MAX) {
+      if (batch) this.flushEnqueues(queue, batch);
+      batch = { items: [], callers: [] };
+      this.coalescing.set(queue, batch);
+      if (!this.enqueueFlushScheduled) {
+        this.enqueueFlushScheduled = true;
+        // After the current microtasks: every caller resumed in this turn has added its jobs.
+        process.nextTick(() => {
+          this.enqueueFlushScheduled = false;
+          for (const [ref, b] of this.coalescing) this.flushEnqueues(ref, b);
+        });
+      }
+    }
+    return batch;
   }
 
   private readonly coalescing = new Map<QueueRef, EnqueueBatch>();
@@ -116,7 +142,10 @@ export class RedisBroker implements Broker {
     if (this.coalescing.get(queue) === batch) this.coalescing.delete(queue);
     this.enqueueNow(queue, batch.items).then(
       (out) => {
-        for (const c of batch.callers) c.resolve(c.count === out.length ? out : out.slice(c.from, c.from + c.count));
+        for (const c of batch.callers) {
+          if (c.resolveOne) c.resolveOne(out[c.from]!);
+          else c.resolve(c.count === out.length ? out : out.slice(c.from, c.from + c.count));
+        }
       },
       (err: unknown) => {
         for (const c of batch.callers) c.reject(err);
@@ -144,7 +173,7 @@ export class RedisBroker implements Broker {
       streams: k.streams,
       args: { queue: queue.name, events_max: this.eventsMaxLen, tick: cron ? Math.round(cron.tick) : '', plan, dues },
       rest,
-    })) as [string, string, string] | [];
+    })) as [number, number, string] | [];
     const result: EnqueueOutcome[] = [];
     if (out.length === 0) return result; // a cron tick already enqueued
     const [ms, seq, flags] = out;
@@ -473,7 +502,7 @@ export class RedisBroker implements Broker {
     // One entry per batch; the cap in entries is scaled so about eventsMaxLen events stay
     // (trimmed as the enqueue script does: by whole nodes only when the cap is large).
     const cap = Math.max(1, Math.ceil(this.eventsMaxLen / events.length));
-    await this.conn.xadd(this.ctx.keys(queue).events, 'MAXLEN', cap < 1000 ? '=' : '~', cap, '*', 'w', worker, 'e', packEvents(events, worker));
+    await this.conn.xadd(this.ctx.keys(queue).events, 'MAXLEN', cap < 100 ? '=' : '~', cap, '*', 'w', worker, 'e', packEvents(events, worker));
   }
 
   eventReader(): EventReader {

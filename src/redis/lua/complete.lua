@@ -86,7 +86,7 @@ for level, list in pairs(acked) do
       local ms, seq = id_parts(list[k])
       if ms > nms or (ms == nms and seq > nseq) then nms, nseq = ms, seq end
     end
-    floor = string.format('%.0f-%.0f', nms, nseq + 1)
+    floor = string.format('%d-%d', nms, nseq + 1)
   end
   redis.call('XTRIM', stream, 'MINID', floor)
 end

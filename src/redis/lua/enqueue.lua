@@ -9,9 +9,9 @@
 --       absolute or '+ms' relative), then per job 2 values: its header "id|task|attempt|sig|
 --       opts" (id '' for an auto id) and its data
 -- Returns: {ms, seq, flags} (empty when the guard refused the tick): ids are handed out in
---   order from "ms-seq"; flags has one character per job: '0' its custom id already existed,
---   '1' added, taking the next id (an auto job's id, a ready custom job's entry), '2' added
---   without one (a delayed custom job)
+--   order from "ms-seq" (ms and seq integers); flags has one character per job: '0' its
+--   custom id already existed, '1' added, taking the next id (an auto job's id, a ready custom
+--   job's entry), '2' added without one (a delayed custom job)
 -- @include lib
 
 if ARGV[3] ~= '' then
@@ -34,7 +34,7 @@ end
 -- a run of auto ids taken one after another by jobs of one task is one row ["job.enqueued",
 -- at, first id, task, count] (readers expand it), so a batch of one task costs one row.
 local rows = {}
-local row_head = '["job.enqueued",' .. string.format('%.0f', now) .. ',"'
+local row_head = '["job.enqueued",' .. string.format('%d', now) .. ',"'
 local added = 0
 local task, run_id, run_task, run_seq, run_n
 local function end_run()
@@ -99,9 +99,9 @@ id_end()
 if added > 0 then
   end_run()
   -- Written with the jobs, so it precedes anything a worker reports about them; one entry per
-  -- batch, the cap scaled so about events_max events stay (trimmed by whole stream nodes of up
-  -- to 100 entries when that is a tenth of the cap or less, else exactly).
+  -- batch, the cap scaled so about events_max events stay: trimmed by whole stream nodes (of
+  -- up to 100 entries), or exactly when the cap is below a node (exact trimming costs more).
   local cap = math.ceil(events_max / added)
-  redis.call('XADD', KEYS[5], 'MAXLEN', cap < 1000 and '=' or '~', cap, '*', 'e', '[' .. table.concat(rows, ',') .. ']')
+  redis.call('XADD', KEYS[5], 'MAXLEN', cap < 100 and '=' or '~', cap, '*', 'e', '[' .. table.concat(rows, ',') .. ']')
 end
-return { string.format('%.0f', first_ms), string.format('%.0f', first_seq), table.concat(flags) }
+return { first_ms, first_seq, table.concat(flags) }

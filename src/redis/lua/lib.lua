@@ -23,7 +23,7 @@ local function id_begin(key, now)
 end
 local function id_next()
   if not id_used then
-    id_prefix = string.format('%.0f-', id_ms)
+    id_prefix = string.format('%d-', id_ms)
     id_used = true
   end
   id_seq = id_seq + 1
