@@ -95,8 +95,8 @@ function percentile(sorted: number[], p: number): number {
 
 async function bulk(ad: Adapter, p: Params): Promise<Metrics> {
   await ad.ready();
-  // Warm-up (connections, scripts, JIT): a tenth of the jobs, untimed.
-  for (const b of batches(Math.max(BATCH, Math.round(p.n! / 10)))) await ad.enqueueBatch(b);
+  // Warm-up (connections, scripts, JIT), untimed.
+  for (const b of batches(Math.max(BATCH, p.warmJobs!))) await ad.enqueueBatch(b);
   const work = batches(p.n!);
   const t0 = clock();
   for (const b of work) await ad.enqueueBatch(b);
@@ -116,7 +116,7 @@ async function single(ad: Adapter, p: Params): Promise<Metrics> {
     };
     await Promise.all(Array.from({ length: p.inflight! }, lane));
   };
-  await lanes(Math.round(p.n! / 10)); // warm-up (connections, scripts, JIT), untimed
+  await lanes(p.warmJobs!); // warm-up (connections, scripts, JIT), untimed
   const t0 = clock();
   await lanes(p.n!);
   return { jobsPerSec: p.n! / ((clock() - t0) / 1000) };

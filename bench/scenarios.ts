@@ -27,6 +27,8 @@ export interface Params {
   rate?: number;
   seconds?: number;
   warmup?: number;
+  /** Enqueue scenarios: jobs enqueued the same way, untimed, before the timed ones. */
+  warmJobs?: number;
   mark?: number;
   procs?: number;
 }
@@ -40,9 +42,19 @@ export function scenarios(quick: boolean, scale = 1): Scenario[] {
   const q = <T>(full: T, small: T): T => (quick ? small : full);
   const n = (full: number, small: number) => (quick ? small : Math.max(1000, Math.round((full * scale) / 1000) * 1000));
   const out: Scenario[] = [
-    { key: 'bulk', kind: 'bulk', label: `bulk enqueue ${count(n(50_000, 3_000))} (batches of 1,000)`, params: { n: n(50_000, 3_000) }, metrics: [jobsPerSec] },
-    // Each enqueue scenario first runs a tenth of its jobs untimed the same way (JIT warm-up).
-    { key: 'single', kind: 'single', label: `single enqueue ${count(n(50_000, 1_000))} (50 in flight)`, params: { n: n(50_000, 1_000), inflight: 50 }, metrics: [jobsPerSec] },
+    // An enqueue scenario is measured in a warm process (as many jobs enqueued before, untimed:
+    // every library at its steady rate; JIT compilation reaches the code of a batched call
+    // later than that of a per-job call) and in a cold one (a tenth before).
+    ...(quick ? [false] : [false, true]).flatMap((cold) => {
+      const when = cold ? ', cold process' : '';
+      const warm = (jobs: number) => (cold ? Math.round(jobs / 10) : jobs);
+      const bulkN = n(50_000, 3_000);
+      const singleN = n(50_000, 1_000);
+      return [
+        { key: `bulk${cold ? '-cold' : ''}`, kind: 'bulk' as const, label: `bulk enqueue ${count(bulkN)} (batches of 1,000${when})`, params: { n: bulkN, warmJobs: warm(bulkN) }, metrics: [jobsPerSec] },
+        { key: `single${cold ? '-cold' : ''}`, kind: 'single' as const, label: `single enqueue ${count(singleN)} (50 in flight${when})`, params: { n: singleN, inflight: 50, warmJobs: warm(singleN) }, metrics: [jobsPerSec] },
+      ];
+    }),
   ];
   // Drain: 50,000 no-op jobs, results dropped or kept an hour; --quick keeps two of the six.
   for (const keep of [false, true]) {
