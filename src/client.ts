@@ -50,52 +50,31 @@ export class Client implements JobOps {
     return ref;
   }
 
-  /**
-   * A task's job without options, as sent, worked out once per task: its queue (defined here
-   * and registered in Redis), level, and header (when nothing makes it differ per job).
-   */
-  private readonly plain = new Map<AnyTask, { queue: Queue<unknown>; level: number; header: string | undefined }>();
+  /** Each task's queue once its plain jobs may take the short path (see enqueueOne). */
+  private readonly short = new Map<AnyTask, Queue<unknown>>();
 
   /**
    * One job with the task's defaults: what `task.enqueue(...)` does. The same as enqueueTask
-   * on a shorter path (no promise per step, nothing worked out again) once the first call has
-   * taken the long one, when nothing needs the long one: no enqueue middleware, no expiry
+   * on a shorter path (no promise per step) once the first call has taken the long one (which
+   * registered the queue), when nothing needs the long one: no enqueue middleware, no expiry
    * (which needs the server clock), the queue defined here, the tracing lookup done.
    */
   enqueueOne(task: AnyTask, args: unknown[]): Promise<Job<unknown>> {
-    const plain = this.plain.get(task);
-    const trace = plain ? traceCarrierNow() : null;
+    const queue = this.short.get(task);
+    const trace = queue ? traceCarrierNow() : null;
     if (trace === null || this.deps.middleware.some((mw) => mw.enqueue)) {
       return this.enqueueTask(task, [{ args, options: NO_OPTIONS }]).then((jobs) => {
-        this.learnPlain(task);
+        const defined = this.deps.queueNamed(task.queue.name);
+        if (defined && task.options.expires === undefined) this.short.set(task, defined);
         return jobs[0]!;
       });
     }
     try {
-      const data = this.deps.serializer.encode(args);
-      const header = trace === undefined && plain!.header !== undefined
-        ? plain!.header
-        : encodeHeader('', task.name, trace ? { c: trace } : undefined, data, this.deps.signingSecret);
-      const queue = plain!.queue;
-      return this.deps.broker.enqueueOne(queue, { level: plain!.level, id: '', task: task.name, header, data, due: undefined })
-        .then((out) => new Job(this, queue.name, out.id, true));
+      const item = this.toItem({ queue: queue!.name, task: task.name, args, options: NO_OPTIONS }, queue!, trace);
+      return this.deps.broker.enqueueOne(queue!, item).then((out) => new Job(this, queue!.name, out.id, true));
     } catch (err) {
       return Promise.reject(err);
     }
-  }
-
-  /** After a task's first plain job went the long way (which registered its queue). */
-  private learnPlain(task: AnyTask): void {
-    const queue = this.deps.queueNamed(task.queue.name);
-    if (!queue || task.options.expires !== undefined || this.plain.has(task)) return;
-    const level = queue.levels.indexOf(this.defaultPriority(task, queue));
-    if (level < 0) return;
-    const header = this.deps.signingSecret ? undefined : encodeHeader('', task.name, undefined, '');
-    this.plain.set(task, { queue, level, header });
-  }
-
-  private defaultPriority(task: AnyTask | undefined, ref: QueueRef): string {
-    return task?.options.priority ?? (ref.levels.includes('normal') ? 'normal' : ref.levels[0]!);
   }
 
   /** Enqueues jobs of one task, through the enqueue middleware, in one round trip. */
@@ -179,7 +158,8 @@ export class Client implements JobOps {
 
   private toItem(job: OutgoingJob, ref: QueueRef, trace?: Record<string, string>, now = Date.now()): EnqueueItem {
     const task = this.deps.queueNamed(job.queue)?.tasks.get(job.task);
-    const o = resolveEnqueueOptions(job.options, ref.levels, this.defaultPriority(task, ref), task?.options.expires, now);
+    const defaultPriority = task?.options.priority ?? (ref.levels.includes('normal') ? 'normal' : ref.levels[0]!);
+    const o = resolveEnqueueOptions(job.options, ref.levels, defaultPriority, task?.options.expires, now);
     const data = this.deps.serializer.encode(job.args);
     // Most jobs carry no per-job options: no object for them.
     let wire: WireOptions | undefined;

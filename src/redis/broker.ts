@@ -17,8 +17,6 @@ import { packEvents, type MillraceEvent } from '../events.js';
 
 type Listener = (message: string) => void;
 
-const noResolve = (): void => {};
-
 /** Jobs one coalesced enqueue call carries at most; larger enqueues go on their own. */
 const COALESCE_MAX = 1000;
 /**
@@ -28,12 +26,12 @@ const COALESCE_MAX = 1000;
  */
 const COALESCE_EARLY = 16;
 
-/** A caller's part of a coalesced batch: `count` jobs from `from`; one job's caller gets its outcome alone. */
+/** A caller's part of a coalesced batch: `count` jobs from `from`; one job's caller (`one`) gets its outcome alone. */
 interface Caller {
   from: number;
   count: number;
-  resolve: (out: EnqueueOutcome[]) => void;
-  resolveOne: ((out: EnqueueOutcome) => void) | undefined;
+  resolve: ((out: EnqueueOutcome[]) => void) | undefined;
+  one: ((out: EnqueueOutcome) => void) | undefined;
   reject: (err: unknown) => void;
 }
 
@@ -99,21 +97,21 @@ export class RedisBroker implements Broker {
    */
   enqueue(queue: QueueRef, items: EnqueueItem[], cron?: { schedule: string; tick: number }): Promise<EnqueueOutcome[]> {
     if (cron || items.length >= COALESCE_MAX) return this.enqueueNow(queue, items, cron);
-    return new Promise((resolve, reject) => {
-      const batch = this.batchFor(queue, items.length);
-      batch.callers.push({ from: batch.items.length, count: items.length, resolve, resolveOne: undefined, reject });
-      for (const it of items) batch.items.push(it);
-      if (batch.items.length >= COALESCE_EARLY) this.flushEnqueues(queue, batch);
-    });
+    return new Promise((resolve, reject) => this.join(queue, items, { from: 0, count: items.length, resolve, one: undefined, reject }));
   }
 
   enqueueOne(queue: QueueRef, item: EnqueueItem): Promise<EnqueueOutcome> {
-    return new Promise((resolveOne, reject) => {
-      const batch = this.batchFor(queue, 1);
-      batch.callers.push({ from: batch.items.length, count: 1, resolve: noResolve, resolveOne, reject });
-      batch.items.push(item);
-      if (batch.items.length >= COALESCE_EARLY) this.flushEnqueues(queue, batch);
-    });
+    return new Promise((one, reject) => this.join(queue, item, { from: 0, count: 1, resolve: undefined, one, reject }));
+  }
+
+  /** Adds a caller and its jobs to this turn's batch for the queue. */
+  private join(queue: QueueRef, jobs: EnqueueItem[] | EnqueueItem, caller: Caller): void {
+    const batch = this.batchFor(queue, caller.count);
+    caller.from = batch.items.length;
+    batch.callers.push(caller);
+    if (Array.isArray(jobs)) for (const it of jobs) batch.items.push(it);
+    else batch.items.push(jobs);
+    if (batch.items.length >= COALESCE_EARLY) this.flushEnqueues(queue, batch);
   }
 
   /** The batch of this turn for the queue, with room for `count` more jobs. */
@@ -143,8 +141,8 @@ export class RedisBroker implements Broker {
     this.enqueueNow(queue, batch.items).then(
       (out) => {
         for (const c of batch.callers) {
-          if (c.resolveOne) c.resolveOne(out[c.from]!);
-          else c.resolve(c.count === out.length ? out : out.slice(c.from, c.from + c.count));
+          if (c.one) c.one(out[c.from]!);
+          else c.resolve!(c.count === out.length ? out : out.slice(c.from, c.from + c.count));
         }
       },
       (err: unknown) => {
