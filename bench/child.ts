@@ -167,19 +167,41 @@ async function memory(ad: Adapter, p: Params): Promise<Metrics> {
   }
 }
 
+/**
+ * RSS of a settled process: a full GC, then a pause in which V8 hands the pages it freed back
+ * to the system (it does so on a background thread: read at once, RSS still counts them, and by
+ * as much as 20-50 MB depending on where the old generation's GC cycle stood).
+ */
+async function settledRss(): Promise<number> {
+  for (let i = 0; i < 2; i++) {
+    (globalThis as { gc?: () => void }).gc?.();
+    await sleep(300);
+  }
+  return process.memoryUsage().rss / 1048576;
+}
+
 async function rss(ad: Adapter, p: Params): Promise<Metrics> {
-  // A separate process fills the queue so this worker's memory holds no producer garbage.
-  await waitMessage(forkRole('fill', p), 'done');
-  let rssMark = NaN;
-  let rssEnd = NaN;
+  // A separate process fills the queue so this worker's memory holds no producer garbage: the
+  // first `mark` jobs, then (once they are drained and the RSS is read) the rest.
+  await waitMessage(forkRole('fill', { ...p, n: p.mark }), 'done');
+  let liveMark = NaN;
+  let liveEnd = NaN;
   const w = await countingWorker(ad, p.concurrency!, (_d, count) => {
-    if (count === p.mark) rssMark = sampleRss();
-    if (count === p.n) rssEnd = sampleRss();
+    if (count === p.mark) liveMark = sampleRss();
+    if (count === p.n) liveEnd = sampleRss();
   });
   await ad.startWorker();
+  await w.reached(p.mark!);
+  await drained(ad, 20);
+  const rssMark = await settledRss();
+  await waitMessage(forkRole('fill', { ...p, n: p.n! - p.mark! }), 'done');
   await w.reached(p.n!);
   await drained(ad, 20);
-  return { rssMark, rssEnd, growthPct: ((rssEnd - rssMark) / rssMark) * 100 };
+  const rssEnd = await settledRss();
+  return {
+    rssMark, rssEnd, growthPct: ((rssEnd - rssMark) / rssMark) * 100,
+    liveMark, liveEnd, liveGrowthPct: ((liveEnd - liveMark) / liveMark) * 100,
+  };
 }
 
 async function procs(ad: Adapter, p: Params): Promise<Metrics> {

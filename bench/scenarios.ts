@@ -92,6 +92,7 @@ export function scenarios(quick: boolean, scale = 1): Scenario[] {
         { name: 'rssMark', label: `RSS at ${count(mark)} MB`, unit: 'MB', better: 'lower', ratio: true },
         { name: 'rssEnd', label: `RSS at ${count(rssN)} MB`, unit: 'MB', better: 'lower', ratio: true },
         { name: 'growthPct', label: 'RSS growth %', unit: '%', better: 'lower', ratio: false },
+        { name: 'liveGrowthPct', label: 'RSS growth read mid-drain %', unit: '%', better: 'lower', ratio: false },
       ],
     },
   );

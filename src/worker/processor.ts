@@ -13,6 +13,7 @@ import {
   BadJobError, JobAbortedError, JobTimeoutError, LeaseLostError, Retry, ShutdownError,
 } from '../errors.js';
 import { Acker } from './acker.js';
+import { Dict } from '../dict.js';
 import { AbortState, Context, type ContextShared } from './jobContext.js';
 import type { EventHub } from '../events.js';
 import { runTraced, type OtelApi } from '../tracing.js';
@@ -68,8 +69,9 @@ interface HeldJob {
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 export class Processor {
-  private readonly held = new Map<string, HeldJob>();
-  private readonly byId = new Map<string, HeldJob>();
+  // Not Maps: see Dict (a churning Map kept every job alive until a full GC).
+  private readonly held = new Dict<HeldJob>();
+  private readonly byId = new Dict<HeldJob>();
   private readonly buffer: HeldJob[] = [];
   private running = 0;
   /** Held jobs whose outcome is decided and waiting in the acker: they free their slot at once. */
