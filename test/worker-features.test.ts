@@ -98,6 +98,25 @@ describe('worker features', () => {
     expect(max).toBe(3);
   });
 
+
+  it('fetches a wide window half at a time and a narrow one whole', async () => {
+    const t = testApp({}, 'features');
+    cleanup = t.cleanup;
+    const wide = t.app.queue('wide', { concurrency: 40 }).task('noop', async () => {}); // window 80
+    const narrow = t.app.queue('narrow', { concurrency: 4 }).task('noop', async () => {}); // window 8
+    await wide.enqueueMany(Array.from({ length: 400 }, () => [] as []));
+    await narrow.enqueueMany(Array.from({ length: 40 }, () => [] as []));
+    const asked: Record<string, number[]> = { wide: [], narrow: [] };
+    const fetch = t.app.broker.fetch.bind(t.app.broker);
+    t.app.broker.fetch = (queue, consumer, count) => {
+      asked[queue.name]!.push(count);
+      return fetch(queue, consumer, count);
+    };
+    const w = await run(t.app.worker({ handleSignals: false, blockTime: 1000 }));
+    await waitFor(() => w.stats().queues.wide?.completed === 400 && w.stats().queues.narrow?.completed === 40, { what: '440 jobs completed' });
+    expect(Math.max(...asked.wide!)).toBe(40);
+    expect(Math.max(...asked.narrow!)).toBe(8);
+  });
   it('round-trips dates, buffers and nested values with msgpack', async () => {
     const t = testApp({ serializer: 'msgpack' }, 'features');
     cleanup = t.cleanup;

@@ -21,7 +21,7 @@ for (let done = 0; done < N; done += B) {
   const got = await broker.fetch(queue, 'w1', B);
   fetchUs += await evalshaUsec(); fcpu += (await cpu()) - c0;
   await admin.config('RESETSTAT'); c0 = await cpu();
-  await broker.complete(queue, 'w1', got.map((d) => ({ delivery: d, id: d.entry, record: '{"status":"completed","task":"noop","attempts":1,"startedAt":1700000000000,"finishedAt":1700000000001,"worker":"w-123"}', ttl: 0, hasRecord: false, abortRequested: false })));
+  await broker.complete(queue, 'w1', got.map((d) => ({ delivery: d, id: d.entry, record: '{"status":"completed","task":"noop","attempts":1,"startedAt":1700000000000,"finishedAt":1700000000001,"worker":"w-123"}', ttl: Number(process.env.TTL ?? 0), hasRecord: false, abortRequested: false })));
   completeUs += await evalshaUsec(); ccpu += (await cpu()) - c0;
 }
 console.log(`batch ${B}: fetch ${(fetchUs / N).toFixed(2)} us/job (cpu ${(fcpu * 1e6 / N).toFixed(1)}), complete ${(completeUs / N).toFixed(2)} us/job (cpu ${(ccpu * 1e6 / N).toFixed(1)})`);

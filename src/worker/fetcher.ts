@@ -6,6 +6,9 @@ import type { BlockingReader, Broker, QueueRef } from '../broker/types.js';
 import type { Processor } from './processor.js';
 import { Sleeper } from './periodic.js';
 
+/** The smallest half-window fetched on its own (see run()). */
+const SPLIT_FROM = 32;
+
 export class Fetcher {
   private stopped = true;
   private loop: Promise<void> | undefined;
@@ -59,9 +62,12 @@ export class Fetcher {
     while (!this.stopped) {
       // Fetch as soon as there is room while the buffer is empty; with jobs buffered, wait
       // for half the prefetch window so fetches come in batches rather than one by one.
-      const need = this.processor.buffered() === 0 ? 1 : Math.max(1, Math.ceil(this.processor.capacity / 2));
-      await this.processor.waitForRoom(need);
-      const room = this.processor.room();
+      const half = Math.max(1, Math.ceil(this.processor.capacity / 2));
+      await this.processor.waitForRoom(this.processor.buffered() === 0 ? 1 : half);
+      // A wide window is fetched half at a time: the next fetch goes out as soon as this one's
+      // jobs are accepted, so Redis reads it while they run (double buffering). A narrow one
+      // (below 2 x SPLIT_FROM) is fetched whole: a round trip per job or two costs more there.
+      const room = Math.min(this.processor.room(), Math.max(half, SPLIT_FROM));
       if (this.stopped || room <= 0) continue;
       try {
         const pass = (async () => {

@@ -13,7 +13,7 @@ import {
   BadJobError, JobAbortedError, JobTimeoutError, LeaseLostError, Retry, ShutdownError,
 } from '../errors.js';
 import { Acker } from './acker.js';
-import { Dict } from '../dict.js';
+import { HeldList, type Linked } from './heldList.js';
 import { AbortState, Context, type ContextShared } from './jobContext.js';
 import type { EventHub } from '../events.js';
 import { runTraced, type OtelApi } from '../tracing.js';
@@ -55,7 +55,7 @@ export function suspectAt(maxRecoveries: number): number {
   return Math.max(1, Math.min(2, maxRecoveries));
 }
 
-interface HeldJob {
+interface HeldJob extends Linked<HeldJob> {
   delivery: Delivery;
   id: string;
   header: Header;
@@ -69,9 +69,7 @@ interface HeldJob {
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 export class Processor {
-  // Not Maps: see Dict (a churning Map kept every job alive until a full GC).
-  private readonly held = new Dict<HeldJob>();
-  private readonly byId = new Dict<HeldJob>();
+  private readonly held = new HeldList<HeldJob>();
   private readonly buffer: HeldJob[] = [];
   private running = 0;
   /** Held jobs whose outcome is decided and waiting in the acker: they free their slot at once. */
@@ -153,7 +151,8 @@ export class Processor {
   accept(deliveries: Delivery[]): void {
     const giveBack: HeldJob[] = [];
     for (const delivery of deliveries) {
-      const mine = this.held.get(delivery.entry);
+      // Only a reclaim delivers an entry again (with a higher delivery count than '1').
+      const mine = delivery.token === '1' ? undefined : this.held.findLast((j) => j.delivery.entry === delivery.entry);
       if (mine) {
         // Reclaimed by this very worker (its loop was blocked past the idle timeout): the job
         // still runs here, so it keeps running under the new delivery count.
@@ -176,9 +175,10 @@ export class Processor {
         void this.rejectBadJob(delivery, id, err as Error);
         continue;
       }
-      const job: HeldJob = { delivery, id, header, task, state: 'buffered', abortRequested: false, lost: false };
-      this.held.set(delivery.entry, job);
-      this.byId.set(id, job);
+      const job: HeldJob = {
+        delivery, id, header, task, state: 'buffered', abortRequested: false, lost: false, prev: undefined, next: undefined, listed: false,
+      };
+      this.held.add(job);
       if (!this.accepting) job.state = 'handback';
       else if (this.isolated) giveBack.push(job);
       else if ((delivery.deaths ?? 0) >= suspectAt(this.d.queue.options.maxRecoveries)) {
@@ -208,12 +208,12 @@ export class Processor {
       // They stay pending under this worker and are reclaimed after the idle timeout.
       this.d.log.warn({ err, jobs: leases.length }, 'could not hand jobs back for a suspect job');
     }
-    for (const job of jobs) if (this.held.get(job.delivery.entry) === job) this.release(job);
+    for (const job of jobs) if (job.listed) this.release(job);
   }
 
   /** An abort was requested for a job this processor may hold. */
   requestAbort(id: string): void {
-    const job = this.byId.get(id);
+    const job = this.held.findLast((j) => j.id === id);
     if (!job || job.abortRequested) return;
     job.abortRequested = true;
     if (job.state === 'buffered') {
@@ -227,7 +227,7 @@ export class Processor {
   /** The lease keeper found these jobs' leases gone: another worker owns them now. */
   leaseLost(ids: string[]): void {
     for (const id of ids) {
-      const job = this.byId.get(id);
+      const job = this.held.findLast((j) => j.id === id);
       // A settling job's outcome is already on its way; the fence decides whether it counts.
       if (!job || job.state === 'settling') continue;
       job.lost = true;
@@ -304,8 +304,7 @@ export class Processor {
 
   /** Forgets a held job and lets the fetcher fill its place. */
   private release(job: HeldJob): void {
-    this.held.delete(job.delivery.entry);
-    if (this.byId.get(job.id) === job) this.byId.delete(job.id);
+    this.held.remove(job);
     if (this.isolated === job) {
       this.isolated = undefined;
       this.isolatedReady = false;

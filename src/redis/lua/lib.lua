@@ -82,11 +82,12 @@ end
 -- caller saw that set empty). A result nobody keeps is still kept a minute for a waiter.
 local function store_result(result_prefix, waiters, channel, id, record, ttl, no_waiters)
   local waiting = not no_waiters and redis.call('ZSCORE', waiters, id) ~= false
-  ttl = tonumber(ttl)
-  if ttl == 0 and waiting then ttl = 60 end
-  if ttl > 0 then
+  -- The ttl goes to SET as the caller's text: a Lua number would be printed with '%.17g'.
+  local seconds = tonumber(ttl)
+  if seconds == 0 and waiting then seconds, ttl = 60, '60' end
+  if seconds > 0 then
     redis.call('SET', result_prefix .. id, record, 'EX', ttl)
-  elseif ttl < 0 then
+  elseif seconds < 0 then
     redis.call('SET', result_prefix .. id, record)
   end
   if waiting then redis.call('PUBLISH', channel, id) end
