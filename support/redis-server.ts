@@ -49,16 +49,20 @@ export class RedisServer {
   }
 
   static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
-    const port = await freePort();
-    if (port === SHARED_PORT) throw new Error(`refusing to start a private redis-server on port ${SHARED_PORT} (the shared Redis)`);
-    const server = new RedisServer(port, options);
-    try {
-      await server.up();
-    } catch (err) {
-      await server.stop();
-      throw err;
+    // freePort() releases the port before redis-server binds it, so a server started at the same
+    // moment (tests run in parallel) may take it: then this one exits, and another port is tried.
+    for (let tries = 1; ; tries++) {
+      const port = await freePort();
+      if (port === SHARED_PORT) continue;
+      const server = new RedisServer(port, options);
+      try {
+        await server.up();
+        return server;
+      } catch (err) {
+        await server.stop();
+        if (tries >= 5) throw err;
+      }
     }
-    return server;
   }
 
   get url(): string {
@@ -131,13 +135,15 @@ export class RedisServer {
 
   private async waitReady(): Promise<void> {
     const deadline = Date.now() + 20_000;
+    const pid = this.proc?.pid;
     for (;;) {
       const c = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
       c.on('error', () => undefined); // refused while the server boots: retried below
       try {
         await c.connect();
-        // While an AOF loads, commands answer LOADING.
-        if ((await c.ping()) === 'PONG') return;
+        // While an AOF loads, commands answer LOADING. The server answering must be ours: another
+        // one may hold the port (then ours exits, see start()).
+        if ((await c.ping()) === 'PONG' && Number(/process_id:(\d+)/.exec(await c.info('server'))?.[1]) === pid) return;
       } catch {
         // not up yet
       } finally {
