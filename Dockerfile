@@ -6,8 +6,10 @@ ENV NODE_ENV=production
 WORKDIR /app
 
 # Dependencies first, so that code changes reuse this layer. tsx is a runtime dependency.
+# --ignore-scripts: the package's prepare script builds dist/ with tsc, a dev dependency left
+# out here (and the source is not copied yet); the image runs the TypeScript through tsx.
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 # Owned by root and only readable by the app user: the running process cannot change its code.
 COPY . .

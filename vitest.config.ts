@@ -7,8 +7,9 @@ export default defineConfig({
     hookTimeout: 30_000,
     pool: 'forks',
     maxWorkers: 2,
-    // Test workers share the machine: no shared health file unless a test asks for one.
-    env: { MILLRACE_LOG_LEVEL: process.env.MILLRACE_LOG_LEVEL ?? 'silent', MILLRACE_HEALTH_FILE: 'false' },
+    // Test workers share the machine: no shared health file unless a test asks for one. CLI
+    // processes the tests start run the source, not a dist/ built before the last edit.
+    env: { MILLRACE_LOG_LEVEL: process.env.MILLRACE_LOG_LEVEL ?? 'silent', MILLRACE_HEALTH_FILE: 'false', MILLRACE_FROM_SOURCE: '1' },
     typecheck: { enabled: true, include: ['test/**/*.test-d.ts'] },
   },
 });

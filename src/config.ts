@@ -17,11 +17,11 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 const bool = z.union([z.boolean(), z.string().trim().toLowerCase().pipe(z.enum(BOOL_TEXT)).transform((v) => TRUE_TEXT.has(v))]);
 const int = (min: number) => z.union([z.number(), z.string().trim().regex(/^-?\d+$/).transform(Number)]).pipe(z.number().int().min(min));
 const text = z.string().min(1);
-/** Milliseconds from code or a parsed flag; seconds (bare number) or a duration like '30s' as text. */
-const seconds = (min = 0) => z.union([
+/** Milliseconds from a number, or from text: a duration like '30s', or a bare number of `bare` ms. */
+const duration = (bare: number, min: number) => z.union([
   z.number(),
   z.string().trim().min(1).transform((v, ctx) => {
-    if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+    if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * bare;
     try {
       return parseDuration(v);
     } catch {
@@ -30,6 +30,12 @@ const seconds = (min = 0) => z.union([
     }
   }),
 ]).pipe(z.number().min(min));
+/** A duration from a variable or a flag, where a bare number is seconds. */
+const seconds = (min = 0) => duration(1000, min);
+/** A duration option in code reads as everywhere in the API: a bare number is milliseconds. */
+const msInCode = (min: number, example: string) => ({
+  schema: duration(1, min), accepts: `milliseconds ${min > 0 ? '> 0' : '>= 0'} or a duration like '${example}'`,
+});
 const list = z.union([z.array(z.string()), z.string().transform((v) => v.split(','))])
   .transform((names) => names.map((s) => s.trim()).filter(Boolean)).pipe(z.array(z.string()).min(1));
 
@@ -44,18 +50,22 @@ interface Def<S extends z.ZodType> {
   about: string;
   default?: z.output<S>;
   secret?: boolean;
+  /** The code option's name in messages (default: `worker.<key>` for worker settings, else the key). */
+  option?: string;
+  /** How a value from code is read, when not as text is (durations: milliseconds). */
+  code?: { schema: z.ZodType; accepts: string };
 }
 const def = <S extends z.ZodType>(d: Def<S>): Def<S> => d;
 
 export const SETTINGS = {
-  redisUrl: def({ env: ['MILLRACE_REDIS_URL', 'REDIS_URL'], scope: 'redis', schema: text.regex(/^rediss?:\/\//), accepts: "a URL like 'redis://host:6379/0' or 'rediss://...'", about: 'Redis URL (REDIS_URL_LOCAL wins outside a container)', default: 'redis://127.0.0.1:6379' }),
+  redisUrl: def({ env: ['MILLRACE_REDIS_URL', 'REDIS_URL'], scope: 'redis', option: 'redis.url', schema: text.regex(/^rediss?:\/\//), accepts: "a URL like 'redis://host:6379/0' or 'rediss://...'", about: 'Redis URL (REDIS_URL_LOCAL wins outside a container)', default: 'redis://127.0.0.1:6379' }),
   redisUrlLocal: def({ env: ['MILLRACE_REDIS_URL_LOCAL', 'REDIS_URL_LOCAL'], scope: 'redis', schema: text.regex(/^rediss?:\/\//), accepts: "a URL like 'redis://localhost:6379'", about: 'Redis URL used when DOCKER_CONTAINER is unset' }),
-  redisDb: def({ env: ['MILLRACE_REDIS_DB', 'REDIS_DB'], scope: 'redis', schema: int(0), accepts: 'an integer >= 0', about: 'Redis database number' }),
-  redisUsername: def({ env: ['MILLRACE_REDIS_USERNAME', 'REDIS_USERNAME'], scope: 'redis', schema: text, accepts: 'a user name', about: 'Redis ACL user' }),
-  redisPassword: def({ env: ['MILLRACE_REDIS_PASSWORD', 'REDIS_PASSWORD'], scope: 'redis', schema: text, accepts: 'a password', about: 'Redis password', secret: true }),
-  redisSsl: def({ env: ['MILLRACE_REDIS_SSL', 'REDIS_SSL'], scope: 'redis', schema: bool, accepts: 'true or false', about: 'TLS to Redis (default: true for rediss://)' }),
+  redisDb: def({ env: ['MILLRACE_REDIS_DB', 'REDIS_DB'], scope: 'redis', option: 'redis.db', schema: int(0), accepts: 'an integer >= 0', about: 'Redis database number' }),
+  redisUsername: def({ env: ['MILLRACE_REDIS_USERNAME', 'REDIS_USERNAME'], scope: 'redis', option: 'redis.username', schema: text, accepts: 'a user name', about: 'Redis ACL user' }),
+  redisPassword: def({ env: ['MILLRACE_REDIS_PASSWORD', 'REDIS_PASSWORD'], scope: 'redis', option: 'redis.password', schema: text, accepts: 'a password', about: 'Redis password', secret: true }),
+  redisSsl: def({ env: ['MILLRACE_REDIS_SSL', 'REDIS_SSL'], scope: 'redis', option: 'redis.tls', schema: bool, accepts: 'true or false', about: 'TLS to Redis (default: true for rediss://)' }),
   redisMaxConnections: def({ env: ['MILLRACE_REDIS_MAX_CONNECTIONS', 'REDIS_MAX_CONNECTIONS'], scope: 'redis', schema: int(1), accepts: 'an integer >= 1', about: 'Redis connections one process may open (a worker: 2 + one per queue)' }),
-  redisConnectionTimeout: def({ env: ['MILLRACE_REDIS_CONNECTION_TIMEOUT', 'REDIS_CONNECTION_TIMEOUT'], scope: 'redis', schema: seconds(1), accepts: "a number of seconds > 0 or a duration like '10s'", about: 'connect timeout', default: 10_000 }),
+  redisConnectionTimeout: def({ env: ['MILLRACE_REDIS_CONNECTION_TIMEOUT', 'REDIS_CONNECTION_TIMEOUT'], scope: 'redis', option: 'redis.connectTimeout', schema: seconds(1), code: msInCode(1, '10s'), accepts: "a number of seconds > 0 or a duration like '10s'", about: 'connect timeout', default: 10_000 }),
   redisSocketKeepalive: def({ env: ['MILLRACE_REDIS_SOCKET_KEEPALIVE', 'REDIS_SOCKET_KEEPALIVE'], scope: 'redis', schema: bool, accepts: 'true or false', about: 'TCP keep-alive on Redis connections', default: true }),
 
   prefix: def({ env: ['MILLRACE_PREFIX'], scope: 'app', schema: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/), accepts: "1-64 letters, digits, '_', '.', ':' or '-'", about: 'prefix of every Redis key', default: 'millrace' }),
@@ -68,9 +78,9 @@ export const SETTINGS = {
   concurrency: def({ env: ['MILLRACE_WORKER_CONCURRENCY', 'WORKER_CONCURRENCY', 'MILLRACE_CONCURRENCY'], flag: '--concurrency', scope: 'worker', schema: int(1), accepts: 'an integer >= 1', about: "jobs run at once per queue (overrides the queues' concurrency)" }),
   prefetch: def({ env: ['MILLRACE_PREFETCH'], scope: 'worker', schema: int(0), accepts: 'an integer >= 0', about: 'jobs fetched ahead per queue' }),
   processes: def({ env: ['MILLRACE_WORKERS', 'MILLRACE_WORKER_PROCESSES', 'WORKER_PROCESSES'], flag: '--workers', scope: 'worker', schema: int(1), accepts: 'an integer >= 1', about: 'worker processes under the CLI supervisor', default: 1 }),
-  shutdownTimeout: def({ env: ['MILLRACE_SHUTDOWN_TIMEOUT'], flag: '--shutdown-timeout', scope: 'worker', schema: seconds(0), accepts: "a number of seconds or a duration like '30s'", about: 'grace period for running jobs at shutdown', default: 30_000 }),
-  heartbeatInterval: def({ env: ['MILLRACE_HEARTBEAT_INTERVAL'], flag: '--heartbeat-interval', scope: 'worker', schema: seconds(1), accepts: "a number of seconds > 0 or a duration like '10s'", about: 'how often the worker writes its heartbeat', default: 10_000 }),
-  heartbeatTtl: def({ env: ['MILLRACE_HEARTBEAT_TTL'], flag: '--heartbeat-ttl', scope: 'worker', schema: seconds(1), accepts: "a number of seconds > 0 or a duration like '30s'", about: 'how long a heartbeat counts', default: 30_000 }),
+  shutdownTimeout: def({ env: ['MILLRACE_SHUTDOWN_TIMEOUT'], flag: '--shutdown-timeout', scope: 'worker', schema: seconds(0), code: msInCode(0, '30s'), accepts: "a number of seconds or a duration like '30s'", about: 'grace period for running jobs at shutdown', default: 30_000 }),
+  heartbeatInterval: def({ env: ['MILLRACE_HEARTBEAT_INTERVAL'], flag: '--heartbeat-interval', scope: 'worker', schema: seconds(1), code: msInCode(1, '10s'), accepts: "a number of seconds > 0 or a duration like '10s'", about: 'how often the worker writes its heartbeat', default: 10_000 }),
+  heartbeatTtl: def({ env: ['MILLRACE_HEARTBEAT_TTL'], flag: '--heartbeat-ttl', scope: 'worker', schema: seconds(1), code: msInCode(1, '30s'), accepts: "a number of seconds > 0 or a duration like '30s'", about: 'how long a heartbeat counts', default: 30_000 }),
   deadLetter: def({ env: ['MILLRACE_USE_DEAD_LETTER_QUEUE'], flag: '--dlq', scope: 'worker', schema: bool, accepts: 'true or false', about: "dead-letter jobs that fail for good (overrides the queues' deadLetter)" }),
   healthFile: def({ env: ['MILLRACE_HEALTH_FILE'], scope: 'worker', schema: z.union([z.literal(false), z.string().transform((v) => (/^(false|0|off|no|)$/i.test(v.trim()) ? false : v))]), accepts: 'a file path, or false for none', about: 'file kept while the worker is healthy', default: '/tmp/millrace_worker_healthy' as string | false }),
 
@@ -81,18 +91,38 @@ export const SETTINGS = {
 
 export type SettingKey = keyof typeof SETTINGS;
 export type Settings = { [K in SettingKey]: z.output<(typeof SETTINGS)[K]['schema']> };
-/** A layer: typed values (code, parsed flags) or the text of a variable or flag. */
+/** A layer: typed values (code options; flags passed as values) or text, read as a variable is. */
 export type Layer = { [K in SettingKey]?: Settings[K] | string | undefined };
+
+/** Where a value came from: the flag, variable or code option that set it, and its value as given there. */
+export interface Given {
+  source: Source;
+  /** Unset for a default. */
+  name?: string;
+  /** The text of a variable or flag, or the code's value: what messages quote. */
+  raw?: unknown;
+}
 
 export interface Resolved<K extends SettingKey = SettingKey> {
   values: { [P in K]: Settings[P] | undefined };
-  sources: { [P in K]: { source: Source; name?: string } };
+  sources: { [P in K]: Given };
 }
 
-function parse<K extends SettingKey>(key: K, raw: unknown, name: string): Settings[K] {
+/** The layer that sets a setting, if any: a flag, else a variable, else the code. */
+function given(key: SettingKey, code: Layer, env: NodeJS.ProcessEnv, flags: Layer): (Given & { name: string }) | undefined {
   const d = SETTINGS[key] as Def<z.ZodType>;
-  const parsed = d.schema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(name, d.accepts, raw);
+  if (flags[key] !== undefined) return { source: 'flag', name: d.flag ?? key, raw: flags[key] };
+  const e = fromEnv(key, env);
+  if (e) return { source: 'env', name: e.name, raw: e.raw };
+  if (code[key] !== undefined) return { source: 'code', name: d.option ?? (d.scope === 'worker' ? `worker.${key}` : key), raw: code[key] };
+  return undefined;
+}
+
+function parse<K extends SettingKey>(key: K, from: Given & { name: string }): Settings[K] {
+  const d = SETTINGS[key] as Def<z.ZodType>;
+  const { schema, accepts } = from.source === 'code' && d.code ? d.code : d;
+  const parsed = schema.safeParse(from.raw);
+  if (!parsed.success) throw new ConfigError(from.name, accepts, from.raw);
   return parsed.data as Settings[K];
 }
 
@@ -128,24 +158,35 @@ export function resolveConfig<K extends SettingKey = SettingKey>(
   const values = {} as Resolved<K>['values'];
   const sources = {} as Resolved<K>['sources'];
   for (const key of keys) {
-    const d = SETTINGS[key] as Def<z.ZodType>;
-    const flag = flags[key];
-    const e = fromEnv(key, env);
-    if (flag !== undefined) {
-      values[key] = parse(key, flag, d.flag ?? key);
-      sources[key] = { source: 'flag', name: d.flag };
-    } else if (e) {
-      values[key] = parse(key, e.raw, e.name);
-      sources[key] = { source: 'env', name: e.name };
-    } else if (code[key] !== undefined) {
-      values[key] = parse(key, code[key], d.scope === 'worker' ? `worker.${key}` : key);
-      sources[key] = { source: 'code' };
-    } else {
-      values[key] = d.default as Settings[K];
-      sources[key] = { source: 'default' };
-    }
+    const from = given(key, code, env, flags);
+    values[key] = from ? parse(key, from) : (SETTINGS[key] as Def<z.ZodType>).default as Settings[K];
+    sources[key] = from ?? { source: 'default' };
   }
   return { values, sources };
+}
+
+/**
+ * The heartbeat TTL must exceed the interval, so that one late beat does not expire the worker.
+ * Blames the TTL unless only the interval was set, and quotes both as the user gave them.
+ */
+export function checkHeartbeat({ values, sources }: Resolved<'heartbeatInterval' | 'heartbeatTtl'>): void {
+  const interval = values.heartbeatInterval!;
+  const ttl = values.heartbeatTtl!;
+  if (ttl > interval) return;
+  const why = 'so one late beat does not expire the worker';
+  const { heartbeatInterval: i, heartbeatTtl: t } = sources;
+  if (t.source === 'default' && i.source !== 'default') {
+    throw new ConfigError(i.name!, `a heartbeat interval shorter than the heartbeat TTL (${asGiven('heartbeatTtl', t, ttl)}), ${why}`, i.raw);
+  }
+  throw new ConfigError(t.name ?? 'heartbeatTtl', `a heartbeat TTL longer than the heartbeat interval (${asGiven('heartbeatInterval', i, interval)}), ${why}`, t.raw ?? ttl);
+}
+
+/** A setting as given, for a message: `MILLRACE_HEARTBEAT_INTERVAL "5", 5 s`, or the default and how to set it. */
+function asGiven(key: SettingKey, from: Given, ms: number): string {
+  const amount = ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+  if (from.source !== 'default') return `${from.name} ${JSON.stringify(from.raw)}, ${amount}`;
+  const d = SETTINGS[key] as Def<z.ZodType>;
+  return `the default, ${amount}; ${[d.env[0], d.flag].filter(Boolean).join(' or ')} sets it`;
 }
 
 /**
@@ -160,7 +201,7 @@ export function checkConnectionBudget(queues: number, env: NodeJS.ProcessEnv = p
     throw new ConfigError(
       sources.redisMaxConnections.name ?? 'REDIS_MAX_CONNECTIONS',
       `at least ${needed}: a worker for ${queues} queue(s) opens a command connection, an abort subscriber and one blocking reader per queue`,
-      max,
+      sources.redisMaxConnections.raw ?? max,
     );
   }
   return needed;

@@ -3,6 +3,8 @@
 
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Command } from 'commander';
+import { buildProgram } from '../src/cli/main.js';
 import { testApp, waitFor, type TestApp } from './helpers.js';
 import { killChildren, runCli, startCli } from './fixtures/children.js';
 
@@ -60,6 +62,19 @@ describe('millrace command usage', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Usage: millrace worker [options] <module>');
     expect(r.stdout).toContain('$ millrace worker examples/app.ts');
+  });
+
+  it('states each default once in the --help of every command', () => {
+    const { program } = buildProgram({ out: () => undefined, err: () => undefined });
+    const commands = (cmd: Command): Command[] => [cmd, ...cmd.commands.flatMap(commands)];
+    // Per option, as --help prints it before wrapping: a default in the description and
+    // commander's own '(default: ...)' would both show.
+    const doubled = commands(program).flatMap((cmd) => {
+      const help = cmd.createHelp();
+      return cmd.options.map((o) => `${cmd.name()} ${o.flags}: ${help.optionDescription(o)}`).filter((line) => line.split('(default').length > 2);
+    });
+    expect(commands(program).length).toBeGreaterThan(20);
+    expect(doubled).toEqual([]);
   });
 
   it('exits 2 for a missing module, saying what it looked for and what it accepts', async () => {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError, Registry } from '../src/index.js';
-import { checkConnectionBudget, resolveConfig } from '../src/config.js';
+import { checkConnectionBudget, checkHeartbeat, resolveConfig, type Layer } from '../src/config.js';
 import { resolveRedisSettings } from '../src/settings.js';
 import { testApp, waitFor, type TestApp } from './helpers.js';
 import { killChildren, runCli, startCli } from './fixtures/children.js';
@@ -23,6 +23,7 @@ function configError(fn: () => unknown): ConfigError {
 }
 
 const NO_DOTENV = { dotenv: false } as const;
+const HEARTBEAT = { keys: ['heartbeatInterval', 'heartbeatTtl'] as const, dotenv: false as const };
 
 describe('resolveConfig precedence', () => {
   it('takes flags over environment over code over defaults, for worker settings', () => {
@@ -30,16 +31,16 @@ describe('resolveConfig precedence', () => {
     expect(resolveConfig({}, {}, {}, keys).sources.concurrency.source).toBe('default');
     const code = resolveConfig({ concurrency: 2, shutdownTimeout: 5000 }, {}, {}, keys);
     expect(code.values).toMatchObject({ concurrency: 2, shutdownTimeout: 5000 });
-    expect(code.sources.concurrency).toEqual({ source: 'code' });
+    expect(code.sources.concurrency).toEqual({ source: 'code', name: 'worker.concurrency', raw: 2 });
 
     const env = { MILLRACE_WORKER_CONCURRENCY: '3', MILLRACE_SHUTDOWN_TIMEOUT: '7', MILLRACE_USE_DEAD_LETTER_QUEUE: 'no' };
     const fromEnv = resolveConfig({ concurrency: 2, shutdownTimeout: 5000, deadLetter: true }, env, {}, keys);
     expect(fromEnv.values).toEqual({ concurrency: 3, shutdownTimeout: 7000, deadLetter: false });
-    expect(fromEnv.sources.concurrency).toEqual({ source: 'env', name: 'MILLRACE_WORKER_CONCURRENCY' });
+    expect(fromEnv.sources.concurrency).toEqual({ source: 'env', name: 'MILLRACE_WORKER_CONCURRENCY', raw: '3' });
 
     const fromFlags = resolveConfig({ concurrency: 2 }, env, { concurrency: '4', shutdownTimeout: '1m', deadLetter: true }, keys);
     expect(fromFlags.values).toEqual({ concurrency: 4, shutdownTimeout: 60_000, deadLetter: true });
-    expect(fromFlags.sources.concurrency).toEqual({ source: 'flag', name: '--concurrency' });
+    expect(fromFlags.sources.concurrency).toEqual({ source: 'flag', name: '--concurrency', raw: '4' });
   });
 
   it("reads the seeds' names, the MILLRACE_ name winning over the alias", () => {
@@ -58,7 +59,7 @@ describe('resolveConfig precedence', () => {
       const env: NodeJS.ProcessEnv = { REDIS_DB: '1' };
       const r = resolveConfig({ prefix: 'from_code' }, env, {}, { keys: ['prefix', 'redisDb', 'environment', 'maxTries'], dotenv: path });
       expect(r.values).toEqual({ prefix: 'from_dotenv', redisDb: 1, environment: 'development', maxTries: 4 });
-      expect(r.sources.prefix).toEqual({ source: 'env', name: 'MILLRACE_PREFIX' });
+      expect(r.sources.prefix).toEqual({ source: 'env', name: 'MILLRACE_PREFIX', raw: 'from_dotenv' });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -78,6 +79,35 @@ describe('resolveConfig precedence', () => {
     expect(err.option).toBe('--concurrency');
   });
 
+  it('reads durations from code as milliseconds or a duration, and names the option when one is bad', () => {
+    const keys = { keys: ['heartbeatInterval', 'shutdownTimeout'] as const, dotenv: false as const };
+    expect(resolveConfig({ heartbeatInterval: '10s', shutdownTimeout: 1500 }, {}, {}, keys).values).toEqual({ heartbeatInterval: 10_000, shutdownTimeout: 1500 });
+    const err = configError(() => resolveConfig({ heartbeatInterval: 'soon' }, {}, {}, keys));
+    expect(err.message).toBe("invalid option 'worker.heartbeatInterval' (got \"soon\"): expected milliseconds > 0 or a duration like '10s'");
+    expect(configError(() => resolveConfig({ shutdownTimeout: -1 }, {}, {}, keys)).option).toBe('worker.shutdownTimeout');
+  });
+
+  it('checks the heartbeat TTL against the interval, quoting each as given where it was set', () => {
+    const check = (code: Layer, env: NodeJS.ProcessEnv, flags: Layer = {}) => configError(() => checkHeartbeat(resolveConfig(code, env, flags, HEARTBEAT)));
+    let err = check({}, { MILLRACE_HEARTBEAT_INTERVAL: '5', MILLRACE_HEARTBEAT_TTL: '2' });
+    expect(err.message).toBe(
+      "invalid option 'MILLRACE_HEARTBEAT_TTL' (got \"2\"): expected a heartbeat TTL longer than the heartbeat interval " +
+        '(MILLRACE_HEARTBEAT_INTERVAL "5", 5 s), so one late beat does not expire the worker',
+    );
+    err = check({}, {}, { heartbeatInterval: '5', heartbeatTtl: '2' });
+    expect(err).toMatchObject({ option: '--heartbeat-ttl', accepted: expect.stringContaining('(--heartbeat-interval "5", 5 s)') });
+    expect(err.message).toContain('(got "2")');
+    err = check({ heartbeatInterval: '10s', heartbeatTtl: 5000 }, {});
+    expect(err.message).toMatch(/^invalid option 'worker.heartbeatTtl' \(got 5000\): .*\(worker.heartbeatInterval "10s", 10 s\)/);
+    // Only the interval set: it is the one to change.
+    err = check({}, { MILLRACE_HEARTBEAT_INTERVAL: '45s' });
+    expect(err.message).toBe(
+      "invalid option 'MILLRACE_HEARTBEAT_INTERVAL' (got \"45s\"): expected a heartbeat interval shorter than the heartbeat TTL " +
+        '(the default, 30 s; MILLRACE_HEARTBEAT_TTL or --heartbeat-ttl sets it), so one late beat does not expire the worker',
+    );
+    expect(() => checkHeartbeat(resolveConfig({}, { MILLRACE_HEARTBEAT_INTERVAL: '5', MILLRACE_HEARTBEAT_TTL: '5.5' }, {}, HEARTBEAT))).not.toThrow();
+  });
+
   it('uses REDIS_URL_LOCAL outside a container and REDIS_URL inside one', () => {
     const env = { REDIS_URL: 'redis://redis:6379', REDIS_URL_LOCAL: 'redis://localhost:6380', REDIS_DB: '3', REDIS_CONNECTION_TIMEOUT: '2' };
     expect(resolveRedisSettings('redis://code:6379', env)).toMatchObject({ url: 'redis://localhost:6380', db: 3, connectTimeout: 2000 });
@@ -91,6 +121,7 @@ describe('resolveConfig precedence', () => {
     const err = configError(() => checkConnectionBudget(3, { REDIS_MAX_CONNECTIONS: '4' }));
     expect(err.option).toBe('REDIS_MAX_CONNECTIONS');
     expect(err.accepted).toMatch(/at least 5/);
+    expect(err.message).toContain('(got "4")');
   });
 });
 
@@ -128,8 +159,10 @@ describe('settings applied', () => {
     const w = worker({ concurrency: 3, queues: ['a', 'b'] });
     expect(w.entry()).toMatchObject({ concurrency: 4, queues: ['b'], environment: 'staging' });
     expect(worker({ concurrency: 3, flags: { concurrency: 7, queues: ['a', 'b'] } }).entry()).toMatchObject({ concurrency: 14, queues: ['a', 'b'] });
+    expect(() => worker({ heartbeatInterval: '10s', heartbeatTtl: '5s' })).toThrow(/^invalid option 'worker.heartbeatTtl' \(got "5s"\): .*longer than the heartbeat interval \(worker.heartbeatInterval "10s", 10 s\)/);
+    expect(configError(() => worker({ heartbeatTtl: 'soon' })).message).toContain("'worker.heartbeatTtl' (got \"soon\")");
     vi.stubEnv('MILLRACE_HEARTBEAT_TTL', '5');
-    expect(() => worker({ heartbeatInterval: '10s' })).toThrow(/heartbeatTtl.*longer than the heartbeat interval/);
+    expect(() => worker({ heartbeatInterval: '10s' })).toThrow(/'MILLRACE_HEARTBEAT_TTL' \(got "5"\): .*\(worker.heartbeatInterval "10s", 10 s\)/);
     vi.stubEnv('REDIS_MAX_CONNECTIONS', '2');
     expect(configError(() => worker({})).option).toBe('REDIS_MAX_CONNECTIONS');
   });

@@ -111,7 +111,7 @@ describe('millrace worker --workers / --burst / --reload', () => {
   it('rejects a heartbeat TTL not above the interval (exit 2)', async () => {
     const r = await runCli(['worker', `${FIXTURE}:app`, '--heartbeat-interval', '2', '--heartbeat-ttl', '1'], env);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain("'worker.heartbeatTtl'");
+    expect(r.stderr).toContain(`'--heartbeat-ttl' (got "1")`);
   });
 
   it.each([

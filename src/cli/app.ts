@@ -2,25 +2,15 @@
 // `millrace worker` loads it), else a plain app configured by the environment (REDIS_URL,
 // MILLRACE_PREFIX, .env). Also the errors those commands exit with, and queue look-ups.
 
-import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { Millrace } from '../app.js';
 import { resolveRedisSettings } from '../settings.js';
-import { pickApp, parseTarget, resolveModule, UsageError } from './load.js';
+import { CliError, importModule, pickApp, parseTarget, resolveModule, UsageError } from './load.js';
+
+export { CliError } from './load.js';
 
 /** The app as the commands use it (a user's module may bring its own copy of millrace). */
 export type OpsApp = Millrace<unknown>;
-
-/** A failure to report without a stack: the message says what was wrong; exit code 1 by default. */
-export class CliError extends Error {
-  override name = 'CliError';
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-  ) {
-    super(message);
-  }
-}
 
 const OPS_METHODS = ['enqueueByName', 'findJob', 'job', 'listJobs', 'deadLetters', 'workers', 'cleanupStaleWorkers', 'readEvents'] as const;
 
@@ -54,13 +44,7 @@ export async function openApp(target: string | undefined): Promise<Opened> {
   }
   const { file, exportName } = parseTarget(target);
   const path = resolveModule(file);
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
-  } catch (err) {
-    throw new CliError(`could not load module '${file}': ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-  }
-  const { app, name } = pickApp(mod, file, exportName);
+  const { app, name } = pickApp(await importModule(path, file), file, exportName);
   const missing = OPS_METHODS.filter((m) => typeof (app as unknown as Record<string, unknown>)[m] !== 'function');
   if (missing.length > 0) {
     throw new UsageError(`the app '${name}' of '${file}' lacks ${missing.join(', ')}: it comes from an older millrace; upgrade it or leave out --app`);

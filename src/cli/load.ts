@@ -1,8 +1,9 @@
 // Loading a user's module and picking its Millrace app: shared by `millrace worker` and the
-// commands that take `--app <module>[:export]`.
+// commands that take `--app <module>[:export]`; the errors the CLI reports without a stack.
 
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const MODULE_EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'];
 
@@ -18,6 +19,35 @@ export interface AppLike {
 /** A usage error: printed without a stack, exit code 2. */
 export class UsageError extends Error {
   override name = 'UsageError';
+}
+
+/** A failure to report without a stack: the message says what was wrong; exit code 1 by default. */
+export class CliError extends Error {
+  override name = 'CliError';
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+/** A bad setting or option: a usage error. Checked by name, as a user's module may bring its own copy of millrace. */
+export function isConfigError(err: unknown): err is Error {
+  return err instanceof Error && err.name === 'ConfigError';
+}
+
+/**
+ * Imports the user's module. A ConfigError as it loads (a bad option in its code, or a bad
+ * variable read as it defines its queues) is a usage error; any other failure shows its stack.
+ */
+export async function importModule(path: string, file: string): Promise<Record<string, unknown>> {
+  try {
+    return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+  } catch (err) {
+    if (isConfigError(err)) throw new UsageError(err.message);
+    throw new CliError(`could not load module '${file}': ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  }
 }
 
 export function isApp(value: unknown): value is AppLike {

@@ -12,7 +12,7 @@ import type { AnyTask } from '../registry.js';
 import type { JobInfo } from '../types.js';
 import type { MillraceEvent } from '../events.js';
 import { CliError } from './app.js';
-import { intAtLeast, makeKit, seconds, withCommon, type Schedule } from './commands/common.js';
+import { intAtLeast, makeKit, secondsOption, withCommon, type Schedule } from './commands/common.js';
 import type { Output } from './output.js';
 import {
   analyze, FAILING_TASK, formatReport, latencyStats, LOAD_TEST_TASKS, LOAD_TEST_TYPES,
@@ -393,7 +393,7 @@ Examples:
       .option('-q, --queue <name>', 'queue the tasks are on', 'load_test')
       .option('--wait', 'wait for every job to finish and report (default)')
       .option('--no-wait', 'only enqueue; read the outcome later with `load-test results <id>`')
-      .option('--timeout <seconds>', 'how long to wait for the jobs (default 120)', seconds('--timeout'), 120_000);
+      .addOption(secondsOption('--timeout <seconds>', 'how long to wait for the jobs', 120_000));
     if (!type) cmd.addOption(new Option('-t, --type <type>', 'kind of jobs').choices(LOAD_TEST_TYPES).default('mixed'));
     withCommon(cmd).action((flags: RunFlags) =>
       kit.run(flags, async (s) => {

@@ -4,12 +4,10 @@
 
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { parseDuration } from '../duration.js';
-import { ConfigError } from '../errors.js';
-import { resolveConfig } from '../config.js';
-import { pickApp, parseTarget, resolveModule, UsageError, type AppLike } from './load.js';
+import { CliError, importModule, isConfigError, pickApp, parseTarget, resolveModule, UsageError } from './load.js';
+import { flagLayer, resolveSettings, type WorkerFlagValues } from './flags.js';
+import { intAtLeast, secondsText } from './commands/common.js';
 import { registerOperationCommands } from './commands/index.js';
 import { registerLoadTestCommands } from './loadTest.js';
 import { pollingFromEnv, supervise, SUPERVISED_ENV } from './supervisor.js';
@@ -20,38 +18,6 @@ export { isApp, pickApp, parseTarget, resolveModule, UsageError, type AppLike } 
 export const USAGE_ERROR = 2;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-
-function intAtLeast(min: number, flag: string) {
-  return (raw: string): number => {
-    const n = Number(raw);
-    if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(n) || n < min) {
-      throw new InvalidArgumentError(`${flag} expects an integer >= ${min}.`);
-    }
-    return n;
-  };
-}
-
-/** Seconds as a bare number, or a duration like '30s' / '500ms'; returns milliseconds. */
-function seconds(raw: string): number {
-  if (/^\s*\d+(\.\d+)?\s*$/.test(raw)) return Number(raw) * 1000;
-  try {
-    return parseDuration(raw);
-  } catch {
-    throw new InvalidArgumentError("--shutdown-timeout expects seconds (e.g. 30) or a duration like '30s', '500ms', '2m'.");
-  }
-}
-
-/** Like `seconds`, for another flag's message. */
-function secondsFor(flag: string) {
-  return (raw: string): number => {
-    if (/^\s*\d+(\.\d+)?\s*$/.test(raw)) return Number(raw) * 1000;
-    try {
-      return parseDuration(raw);
-    } catch {
-      throw new InvalidArgumentError(`${flag} expects seconds (e.g. 10) or a duration like '10s', '500ms', '1m'.`);
-    }
-  };
-}
 
 function collectQueues(raw: string, previous: string[] | undefined): string[] {
   const names = raw.split(',').map((s) => s.trim()).filter(Boolean);
@@ -65,27 +31,12 @@ function packageVersion(): string {
   return pkg.version;
 }
 
-interface WorkerFlags {
+interface WorkerFlags extends WorkerFlagValues {
   queue?: string[];
   concurrency?: number;
-  shutdownTimeout?: number;
-  logLevel?: string;
   workers?: number;
   reload?: boolean;
   burst?: boolean;
-  dlq?: boolean;
-  heartbeatInterval?: number;
-  heartbeatTtl?: number;
-}
-
-/** Worker processes: --workers, else MILLRACE_WORKERS / WORKER_PROCESSES, else 1. */
-function workerProcesses(flag: number | undefined, env: NodeJS.ProcessEnv = process.env): number {
-  try {
-    return resolveConfig({}, env, { processes: flag }, { keys: ['processes'] }).values.processes!;
-  } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(err.message);
-    throw err;
-  }
 }
 
 /** The command line of one supervised worker: the same flags but --workers and --reload. */
@@ -93,21 +44,24 @@ function childArgs(target: string, flags: WorkerFlags): string[] {
   const args = ['worker', target];
   for (const q of flags.queue ?? []) args.push('--queue', q);
   if (flags.concurrency !== undefined) args.push('--concurrency', String(flags.concurrency));
-  if (flags.shutdownTimeout !== undefined) args.push('--shutdown-timeout', `${flags.shutdownTimeout}ms`);
+  if (flags.shutdownTimeout !== undefined) args.push('--shutdown-timeout', flags.shutdownTimeout);
   if (flags.logLevel) args.push('--log-level', flags.logLevel);
   if (flags.burst) args.push('--burst');
   if (flags.dlq !== undefined) args.push(flags.dlq ? '--dlq' : '--no-dlq');
-  if (flags.heartbeatInterval !== undefined) args.push('--heartbeat-interval', `${flags.heartbeatInterval}ms`);
-  if (flags.heartbeatTtl !== undefined) args.push('--heartbeat-ttl', `${flags.heartbeatTtl}ms`);
+  if (flags.heartbeatInterval !== undefined) args.push('--heartbeat-interval', flags.heartbeatInterval);
+  if (flags.heartbeatTtl !== undefined) args.push('--heartbeat-ttl', flags.heartbeatTtl);
   return args;
 }
 
 async function runWorker(target: string, flags: WorkerFlags, out: Output): Promise<number> {
   const { file, exportName } = parseTarget(target);
   const path = resolveModule(file);
+  // Every variable and flag, before the module loads or a supervisor starts processes: a bad
+  // one is one line and exit 2, once.
+  const settings = resolveSettings(flags);
   const supervised = process.env[SUPERVISED_ENV] === '1';
   if (!supervised) {
-    const workers = workerProcesses(flags.workers);
+    const workers = settings.values.processes!;
     if (workers > 1 || flags.reload) {
       return supervise({
         workers,
@@ -123,36 +77,11 @@ async function runWorker(target: string, flags: WorkerFlags, out: Output): Promi
   }
   // Before the import, so an app built at import time picks the level up.
   if (flags.logLevel) process.env.MILLRACE_LOG_LEVEL = flags.logLevel;
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
-  } catch (err) {
-    out.err(`millrace: could not load module '${file}':`);
-    out.err(err instanceof Error ? (err.stack ?? err.message) : String(err));
-    return 1;
-  }
-  const { app } = pickApp(mod, file, exportName);
+  const { app } = pickApp(await importModule(path, file), file, exportName);
   if (flags.logLevel) app.log.level = flags.logLevel;
-  let worker: ReturnType<AppLike['worker']>;
-  try {
-    // Flags are their own layer: they win over the environment, which wins over code options.
-    worker = app.worker({
-      handleSignals: true,
-      ...(flags.burst ? { burst: true } : {}),
-      flags: {
-        queues: flags.queue,
-        concurrency: flags.concurrency,
-        shutdownTimeout: flags.shutdownTimeout,
-        heartbeatInterval: flags.heartbeatInterval,
-        heartbeatTtl: flags.heartbeatTtl,
-        deadLetter: flags.dlq,
-      },
-    });
-  } catch (err) {
-    // A ConfigError (e.g. an unknown queue) names the option and what it accepts.
-    if (err instanceof Error && err.name === 'ConfigError') throw new UsageError(err.message);
-    throw err;
-  }
+  // Flags are their own layer (the worker reads the keys it has): they win over the
+  // environment, which wins over code options. A ConfigError (an unknown queue) is exit 2.
+  const worker = app.worker({ handleSignals: true, ...(flags.burst ? { burst: true } : {}), flags: flagLayer(flags) });
   try {
     await worker.run();
   } finally {
@@ -177,7 +106,8 @@ export function buildProgram(out: Output = stdio): { program: Command; done: () 
     .description('Background task queue and worker framework for TypeScript, on Redis Streams.')
     .version(packageVersion(), '-V, --version', 'print the version')
     .exitOverride()
-    .showHelpAfterError('(run with --help for usage)');
+    // Commander's message and the hint on one line, as every usage error is.
+    .configureOutput({ outputError: (message, write) => write(`${message.trimEnd()} (run with --help for usage)\n`) });
   program.addHelpText('after', `
 Examples:
   $ millrace worker examples/app.ts                  run every queue of the module's 'app'
@@ -192,15 +122,15 @@ Redis is REDIS_URL (default redis://127.0.0.1:6379); every setting can also come
     .argument('<module>', "path of a .ts or .js file relative to the current directory, optionally ':export' (default: app, else the default export)")
     .option('-q, --queue <name>', 'queue to serve; repeat or separate by commas (default: every queue of the app)', collectQueues)
     .option('-c, --concurrency <n>', "jobs run at once per queue (overrides the queues' settings)", intAtLeast(1, '--concurrency'))
-    .option('--shutdown-timeout <seconds>', "grace period for running jobs at shutdown: seconds or a duration like '30s' (default 30)", seconds)
+    .option('--shutdown-timeout <seconds>', "grace period for running jobs at shutdown: seconds or a duration like '30s' (default 30)", secondsText('--shutdown-timeout'))
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
     .option('-w, --workers <n>', 'worker processes, under a supervisor that restarts crashed ones (default: MILLRACE_WORKERS or WORKER_PROCESSES, else 1)', intAtLeast(1, '--workers'))
     .option('--reload', "restart the worker when files under the module's directory change (polling when WATCHFILES_FORCE_POLLING is set)")
     .option('--burst', 'exit once the queues have no waiting, delayed or running jobs')
     .option('--dlq', "send jobs that fail for good to the dead-letter queue (overrides the queues' deadLetter)")
     .option('--no-dlq', 'record jobs that fail for good as failed, without dead-lettering them')
-    .option('--heartbeat-interval <seconds>', 'how often the worker writes its heartbeat (default 10)', secondsFor('--heartbeat-interval'))
-    .option('--heartbeat-ttl <seconds>', 'how long a heartbeat counts; longer than the interval (default 30)', secondsFor('--heartbeat-ttl'))
+    .option('--heartbeat-interval <seconds>', 'how often the worker writes its heartbeat (default 10)', secondsText('--heartbeat-interval'))
+    .option('--heartbeat-ttl <seconds>', 'how long a heartbeat counts; longer than the interval (default 30)', secondsText('--heartbeat-ttl'))
     .addHelpText('after', `
 Examples:
   $ millrace worker examples/app.ts
@@ -240,9 +170,13 @@ export async function main(argv: string[] = process.argv, out: Output = stdio): 
       // Help and version exit 0; every parse error is a usage error.
       return err.exitCode === 0 ? 0 : USAGE_ERROR;
     }
-    if (err instanceof UsageError) {
+    if (err instanceof UsageError || isConfigError(err)) {
       out.err(`millrace: ${err.message}`);
       return USAGE_ERROR;
+    }
+    if (err instanceof CliError) {
+      out.err(`millrace: ${err.message}`);
+      return err.exitCode;
     }
     out.err(`millrace: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     return 1;

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
 import { parseDuration, type Duration } from '../duration.js';
 import { ConfigError } from '../errors.js';
-import { checkConnectionBudget, resolveConfig, type Layer } from '../config.js';
+import { checkConnectionBudget, checkHeartbeat, resolveConfig, type Layer } from '../config.js';
 import type { Broker, Inspector, WorkerEntry } from '../broker/types.js';
 import type { Queue } from '../registry.js';
 import type { Serializer } from '../serializer.js';
@@ -142,12 +142,12 @@ export class Worker {
     this.id = options.id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.log = host.log.child({ worker: this.id });
     // Code options < environment (MILLRACE_*, WORKER_*) < CLI flags; see src/config.ts.
-    const dur = (v: Duration | undefined, name: string) => (v === undefined ? undefined : parseDuration(v, `worker.${name}`));
-    const { values: cfg } = resolveConfig({
+    const config = resolveConfig({
       queues: options.queues, concurrency: options.concurrency, prefetch: options.prefetch,
-      shutdownTimeout: dur(options.shutdownTimeout, 'shutdownTimeout'), heartbeatInterval: dur(options.heartbeatInterval, 'heartbeatInterval'),
-      heartbeatTtl: dur(options.heartbeatTtl, 'heartbeatTtl'), deadLetter: options.deadLetter, healthFile: options.healthFile,
+      shutdownTimeout: options.shutdownTimeout, heartbeatInterval: options.heartbeatInterval,
+      heartbeatTtl: options.heartbeatTtl, deadLetter: options.deadLetter, healthFile: options.healthFile,
     }, process.env, options.flags ?? {}, { keys: ['queues', 'concurrency', 'prefetch', 'shutdownTimeout', 'heartbeatInterval', 'heartbeatTtl', 'deadLetter', 'healthFile', 'environment'] });
+    const cfg = config.values;
     this.environment = cfg.environment;
     this.graceMs = cfg.shutdownTimeout!;
     this.handleSignals = options.handleSignals ?? true;
@@ -174,12 +174,9 @@ export class Worker {
         this.log,
       );
     });
+    checkHeartbeat(config);
     const intervalMs = cfg.heartbeatInterval!;
     const ttlMs = cfg.heartbeatTtl!;
-    if (intervalMs <= 0) throw new ConfigError('worker.heartbeatInterval', 'a duration > 0', intervalMs);
-    if (ttlMs <= intervalMs) {
-      throw new ConfigError('worker.heartbeatTtl', `a duration longer than the heartbeat interval (${intervalMs} ms), so one late beat does not expire the worker`, ttlMs);
-    }
     const healthFile = cfg.healthFile!;
     this.maxLagMs = parseDuration(options.maxEventLoopLag ?? 1000, 'worker.maxEventLoopLag');
     const queues = this.runners.map((r) => r.queue);

@@ -1,10 +1,10 @@
 // What every operation command shares: the --app and --json options, running a command body
 // with the app open (errors turned into a message and an exit code), and flag parsers.
 
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseDuration } from '../../duration.js';
 import { checkRedis, CliError, openApp, withTimeout, type Opened, type OpsApp } from '../app.js';
-import { UsageError } from '../load.js';
+import { isConfigError, UsageError } from '../load.js';
 import { json, type Output } from '../output.js';
 
 /** Hands a command's work to the program, which awaits it and exits with its code. */
@@ -56,8 +56,7 @@ export function makeKit(out: Output, schedule: Schedule): Kit {
             out.err(`millrace: ${err.message}`);
             return err.exitCode;
           }
-          // Checked by name: a user's module may bring its own copy of millrace's errors.
-          if (err instanceof UsageError || (err instanceof Error && err.name === 'ConfigError')) {
+          if (err instanceof UsageError || isConfigError(err)) {
             out.err(`millrace: ${err.message}`);
             return 2;
           }
@@ -87,16 +86,39 @@ export function intAtLeast(min: number, flag: string) {
   };
 }
 
-/** Seconds as a bare number, or a duration like '30s' / '500ms' / '2m'; returns milliseconds. */
+/** Milliseconds of a flag's text: seconds as a bare number, or a duration like '30s' / '500ms' / '2m'. */
+function flagMs(raw: string, flag: string): number {
+  if (/^\s*\d+(\.\d+)?\s*$/.test(raw)) return Number(raw) * 1000;
+  try {
+    return parseDuration(raw);
+  } catch {
+    throw new InvalidArgumentError(`${flag} expects seconds (e.g. 30) or a duration like '30s', '500ms', '2m'.`);
+  }
+}
+
+/** A seconds-or-duration flag's parser; returns milliseconds. */
 export function seconds(flag: string) {
-  return (raw: string): number => {
-    if (/^\s*\d+(\.\d+)?\s*$/.test(raw)) return Number(raw) * 1000;
-    try {
-      return parseDuration(raw);
-    } catch {
-      throw new InvalidArgumentError(`${flag} expects seconds (e.g. 30) or a duration like '30s', '500ms', '2m'.`);
-    }
+  return (raw: string): number => flagMs(raw, flag);
+}
+
+/**
+ * Checks a seconds-or-duration flag as commander parses it, but keeps the text: the settings
+ * layer reads it as it reads a variable, and its messages quote it as given.
+ */
+export function secondsText(flag: string) {
+  return (raw: string): string => {
+    flagMs(raw, flag);
+    return raw;
   };
+}
+
+/**
+ * A seconds-or-duration flag with a default, shown once in --help as '(default: 30)' (in
+ * seconds, as the flag takes it): descriptions leave the default out.
+ */
+export function secondsOption(flags: string, description: string, defaultMs: number): Option {
+  const option = new Option(flags, description);
+  return option.argParser(seconds(option.long ?? flags)).default(defaultMs, String(defaultMs / 1000));
 }
 
 export const JOB_STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'aborted', 'expired'] as const;

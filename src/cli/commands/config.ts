@@ -2,21 +2,14 @@
 // with where each came from; the worker flags are accepted so their precedence can be checked.
 
 import { Command, Option } from 'commander';
-import { ConfigError } from '../../errors.js';
-import { describeConfig, resolveConfig, type Layer } from '../../config.js';
+import { describeConfig } from '../../config.js';
+import { resolveSettings, type WorkerFlagValues } from '../flags.js';
 import { json, stringify, table, type Output } from '../output.js';
 import type { Schedule } from './common.js';
 
-interface ConfigFlags {
+/** The worker's flags, as text: checked by the settings, whose messages name the flag. */
+interface ConfigFlags extends WorkerFlagValues {
   json?: boolean;
-  queue?: string;
-  concurrency?: string;
-  workers?: string;
-  shutdownTimeout?: string;
-  heartbeatInterval?: string;
-  heartbeatTtl?: string;
-  dlq?: boolean;
-  logLevel?: string;
 }
 
 export function registerConfigCommand(program: Command, out: Output, schedule: Schedule): void {
@@ -40,20 +33,8 @@ Examples:
   $ WORKER_CONCURRENCY=5 millrace config --concurrency 8 --json   the flag wins`)
     .action((flags: ConfigFlags) =>
       schedule(async () => {
-        const layer: Layer = {
-          queues: flags.queue, concurrency: flags.concurrency, processes: flags.workers, shutdownTimeout: flags.shutdownTimeout,
-          heartbeatInterval: flags.heartbeatInterval, heartbeatTtl: flags.heartbeatTtl, deadLetter: flags.dlq, logLevel: flags.logLevel,
-        };
-        let rows: ReturnType<typeof describeConfig>;
-        try {
-          rows = describeConfig(resolveConfig({}, process.env, layer));
-        } catch (err) {
-          if (err instanceof ConfigError) {
-            out.err(`millrace: ${err.message}`);
-            return 2;
-          }
-          throw err;
-        }
+        // A bad setting throws a ConfigError: exit 2 with its message (see main.ts).
+        const rows = describeConfig(resolveSettings(flags));
         if (flags.json) out.out(json(Object.fromEntries(rows.map((r) => [r.key, r]))));
         else {
           out.out(table(rows, [

@@ -6,7 +6,7 @@ import type { EnqueueOptions } from '../../options.js';
 import { knownQueues, queueLevels } from '../app.js';
 import { UsageError } from '../load.js';
 import { printResult } from './jobs.js';
-import { seconds, withCommon, type GlobalFlags, type Kit } from './common.js';
+import { seconds, secondsOption, withCommon, type GlobalFlags, type Kit } from './common.js';
 
 interface EnqueueFlags extends GlobalFlags {
   queue?: string;
@@ -48,7 +48,7 @@ export function registerEnqueueCommand(program: Command, kit: Kit): void {
       .option('-p, --priority <level>', "one of the queue's priority levels (default: the task's or the queue's default)")
       .option('--id <id>', 'custom job id; enqueueing an id that exists returns the existing job')
       .option('-w, --wait', 'wait for the result and print it (exit 1 if the job fails)')
-      .option('-t, --timeout <seconds>', "with --wait: how long to wait, seconds or a duration (default 30)", seconds('--timeout'), 30_000),
+      .addOption(secondsOption('-t, --timeout <seconds>', 'with --wait: how long to wait, seconds or a duration', 30_000)),
   )
     .addHelpText('after', `
 Examples:

@@ -6,7 +6,7 @@ import { knownQueues, redisFailure, withTimeout, type Opened, type OpsApp } from
 import { duration, json } from '../output.js';
 import { queueReports, queuesTable, type QueueReport } from './queues.js';
 import { workerReports, workersTable, type WorkerReport } from './workers.js';
-import { seconds, withCommon, type GlobalFlags, type Kit } from './common.js';
+import { secondsOption, withCommon, type GlobalFlags, type Kit } from './common.js';
 
 interface RedisHealth {
   ok: boolean;
@@ -122,7 +122,7 @@ Examples:
       .command('status')
       .description('report: Redis ping and maxmemory-policy, live workers and their heartbeat ages, queue depths and dead letters')
       .option('--detailed', 'add a table of the workers and one of the queues (in JSON: their lists)')
-      .option('-t, --timeout <seconds>', 'how long to wait for Redis to answer (default 5)', seconds('--timeout'), 5000),
+      .addOption(secondsOption('-t, --timeout <seconds>', 'how long to wait for Redis to answer', 5000)),
   )
     .addHelpText('after', `
 The status is unhealthy when Redis does not answer or no worker is alive; degraded when Redis
@@ -150,7 +150,7 @@ Examples:
       .command('probe')
       .description('exit 0 when Redis answers and a worker is alive (serving --queue, if given); else print why and exit 1')
       .option('-q, --queue <name>', 'also require a live worker serving this queue')
-      .option('-t, --timeout <seconds>', 'how long to wait for Redis to answer (default 5)', seconds('--timeout'), 5000),
+      .addOption(secondsOption('-t, --timeout <seconds>', 'how long to wait for Redis to answer', 5000)),
   )
     .addHelpText('after', `
 For liveness checks of a whole deployment (a single worker container can test its health file

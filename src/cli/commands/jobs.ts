@@ -7,7 +7,7 @@ import type { Job } from '../../job.js';
 import type { JobSummary } from '../../broker/types.js';
 import { CliError, knownQueues, queueLevels, requireQueue, type OpsApp } from '../app.js';
 import { cut, duration, json, keyValues, table, time, type Output } from '../output.js';
-import { intAtLeast, JOB_STATES, seconds, withCommon, type GlobalFlags, type Kit } from './common.js';
+import { intAtLeast, JOB_STATES, secondsOption, withCommon, type GlobalFlags, type Kit } from './common.js';
 
 interface QueueFlag extends GlobalFlags {
   queue?: string;
@@ -181,7 +181,7 @@ Examples:
       .description("wait for a job's result and print it (exit 1 if the job failed, was aborted, expired, or no result came in time)")
       .argument('<id>', 'job id')
       .addOption(queueOption())
-      .option('-t, --timeout <seconds>', "how long to wait: seconds or a duration like '2m' (default 30)", seconds('--timeout'), 30_000),
+      .addOption(secondsOption('-t, --timeout <seconds>', "how long to wait: seconds or a duration like '2m'", 30_000)),
   )
     .addHelpText('after', `
 Examples:
