@@ -12,7 +12,7 @@ import { resolveRedisSettings, type RedisOption } from './settings.js';
 import { resolveConfig } from './config.js';
 import { resolveSerializer, type Serializer, type SerializerOption } from './serializer.js';
 import { Worker, type WorkerHost, type WorkerOptions } from './worker/worker.js';
-import type { Broker, Inspector, JobSummary, StoredEvent, WorkerEntry } from './broker/types.js';
+import type { Broker, Inspector, JobSummary, StaleCleanup, StoredEvent, WorkerEntry } from './broker/types.js';
 import { parseDuration, type Duration } from './duration.js';
 import type { EnqueueOptions } from './options.js';
 import type { Middleware } from './types.js';
@@ -179,8 +179,11 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
     return this.inspector.workers();
   }
 
-  /** Removes workers silent for longer than `staleAfter` and hands their jobs back to the queue. */
-  async cleanupStaleWorkers(staleAfter: Duration = 60_000): Promise<{ workers: string[]; jobs: number }> {
+  /**
+   * Removes workers silent for longer than `staleAfter`, hands their jobs back to the queue and
+   * dead-letters the at-most-once jobs they were running (reason 'interrupted').
+   */
+  async cleanupStaleWorkers(staleAfter: Duration = 60_000): Promise<StaleCleanup> {
     const names = new Set([...this.queues.keys(), ...(await this.inspector.queueNames())]);
     const refs = await Promise.all([...names].map((n) => this.client.ref(n)));
     return this.inspector.cleanupStaleWorkers(parseDuration(staleAfter, 'staleAfter'), refs);

@@ -194,19 +194,29 @@ export class Client implements JobOps {
     const loc = await this.deps.broker.locate(ref, id);
     if (loc.state === 'unknown') throw new JobNotFoundError(id, queue);
     const result = loc.result ? decodeResult(loc.result) : undefined;
-    let task: string | undefined;
+    let task: string | undefined = result?.meta.task;
     let args: unknown[] | undefined;
     let attempts = result?.meta.attempts ?? 0;
-    let enqueuedAt: number | undefined = AUTO_ID.test(id) ? entryTime(id) : undefined;
-    if (loc.header !== undefined) {
+    let enqueuedAt: number | undefined = AUTO_ID.test(id) ? entryTime(id) : result?.meta.q;
+    const priority = loc.state === 'ended' ? result?.meta.p : ref.levels[loc.level];
+    // A finished job's record keeps its arguments; a live one has them in its entry.
+    const data = loc.state === 'ended' ? result?.args : loc.data;
+    if (loc.header !== undefined && loc.state !== 'ended') {
       try {
         const h = decodeHeader(loc.header);
         task = h.task;
         attempts = h.attempt;
         enqueuedAt = h.opts.q ?? enqueuedAt;
-        args = loc.data === undefined ? undefined : (this.deps.serializer.decode(loc.data) as unknown[]);
       } catch {
         // A tampered record: show what is known; the worker will dead-letter it.
+      }
+    }
+    if (data !== undefined && data.length > 0) {
+      try {
+        const decoded = this.deps.serializer.decode(data);
+        if (Array.isArray(decoded)) args = decoded;
+      } catch {
+        // Undecodable arguments: the worker dead-letters such a job.
       }
     }
     const status: JobStatus = loc.state === 'ended' ? (result?.status ?? 'unknown') : loc.state;
@@ -214,9 +224,9 @@ export class Client implements JobOps {
       id,
       queue,
       status,
-      task: task ?? result?.meta.task,
+      task,
       args,
-      priority: loc.state === 'ended' ? undefined : ref.levels[loc.level],
+      priority,
       attempts,
       enqueuedAt,
       dueAt: loc.dueAt ?? undefined,
@@ -234,6 +244,7 @@ export class Client implements JobOps {
   async result(queue: string, id: string, timeoutMs: number): Promise<unknown> {
     const raw = await this.deps.broker.waitForResult(await this.ref(queue), id, timeoutMs);
     if (raw === null) throw new ResultTimeoutError(id, timeoutMs);
+    if (raw === 'not_found') throw new JobNotFoundError(id, queue);
     const rec = decodeResult(raw);
     switch (rec.status) {
       case 'completed':

@@ -100,6 +100,83 @@ export class BadJobError extends MillraceError {
   }
 }
 
+/** The task's result could not be encoded by the serializer (a BigInt under JSON, a cycle): the attempt fails. */
+export class ResultEncodingError extends MillraceError {
+  constructor(cause: unknown) {
+    super(`the task's result could not be encoded: ${errorFacts(cause).message}`, { cause });
+  }
+}
+
+/** What is known of a thrown value, read so that nothing can throw again while reading it. */
+export interface ErrorFacts {
+  name: string;
+  message: string;
+  stack: string | undefined;
+  /** "name: message", as events and dead-letter entries show it. */
+  text: string;
+}
+
+/**
+ * The name, message and stack of anything a handler may throw: Errors, strings, symbols, null,
+ * objects with cycles or throwing getters. Never throws.
+ */
+export function errorFacts(e: unknown): ErrorFacts {
+  try {
+    return readFacts(e);
+  } catch {
+    // instanceof or `in` on a proxy whose traps throw
+    return { name: 'Error', message: 'non-error thrown: (unreadable value)', stack: undefined, text: 'Error: non-error thrown: (unreadable value)' };
+  }
+}
+
+function readFacts(e: unknown): ErrorFacts {
+  let name = 'Error';
+  let message: string;
+  let stack: string | undefined;
+  if (e instanceof Error || (typeof e === 'object' && e !== null && 'message' in e && 'name' in e && isErrorLike(e))) {
+    name = readString(() => (e as Error).name, 'Error') || 'Error';
+    message = readString(() => (e as Error).message, '(unreadable message)');
+    stack = readString(() => (e as Error).stack, '') || undefined;
+  } else if (typeof e === 'string') {
+    message = e;
+  } else {
+    message = `non-error thrown: ${show(e)}`;
+  }
+  return { name, message, stack, text: `${name}: ${message}` };
+}
+
+function isErrorLike(e: object): boolean {
+  try {
+    return typeof (e as Error).message === 'string';
+  } catch {
+    return false;
+  }
+}
+
+function readString(read: () => unknown, fallback: string): string {
+  try {
+    const v = read();
+    return typeof v === 'string' ? v : v === undefined ? fallback : show(v);
+  } catch {
+    return fallback;
+  }
+}
+
+/** A short text for any value: JSON when it has one, else String(), else its tag. */
+function show(v: unknown): string {
+  try {
+    const json = JSON.stringify(v);
+    if (json !== undefined) return json.length > 200 ? `${json.slice(0, 197)}...` : json;
+  } catch {
+    // a cycle, a BigInt, or a throwing toJSON
+  }
+  try {
+    return String(v);
+  } catch {
+    return Object.prototype.toString.call(v);
+  }
+}
+
 function describe(value: unknown): string {
   try {
     const s = typeof value === 'string' ? JSON.stringify(value) : String(JSON.stringify(value) ?? value);

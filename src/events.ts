@@ -20,20 +20,34 @@ export type EventType = keyof EventMap;
 export type MillraceEvent = { [K in EventType]: { type: K; at: number } & EventMap[K] }[EventType];
 export type EventOf<K extends EventType> = Extract<MillraceEvent, { type: K }>;
 
-type Listener = (event: MillraceEvent) => void;
+type Listener = (event: MillraceEvent) => unknown;
+
+/** Where a listener's failure goes: the hub's owner logs it; it never reaches the emitter. */
+export type ListenerErrorHandler = (err: unknown, event: MillraceEvent) => void;
 
 export class EventHub {
   private readonly typed = new Map<EventType, Set<Listener>>();
   private readonly any = new Set<Listener>();
 
-  on<K extends EventType>(type: K, fn: (event: EventOf<K>) => void): () => void {
+  /**
+   * Listeners are user code run inside a job's path: one that throws (or returns a promise that
+   * rejects) must not strand the job or kill the worker, so its failure is handed here.
+   */
+  constructor(private onListenerError: ListenerErrorHandler = reportToStderr) {}
+
+  /** Sets where listener failures go (the worker's logger). */
+  onError(handler: ListenerErrorHandler): void {
+    this.onListenerError = handler;
+  }
+
+  on<K extends EventType>(type: K, fn: (event: EventOf<K>) => unknown): () => void {
     let set = this.typed.get(type);
     if (!set) this.typed.set(type, (set = new Set()));
     set.add(fn as Listener);
     return () => set.delete(fn as Listener);
   }
 
-  onAny(fn: (event: MillraceEvent) => void): () => void {
+  onAny(fn: (event: MillraceEvent) => unknown): () => void {
     this.any.add(fn);
     return () => this.any.delete(fn);
   }
@@ -46,14 +60,37 @@ export class EventHub {
   /** Delivers a whole event built by the caller (the hot path: one object, a fixed shape). */
   send(event: MillraceEvent): void {
     const typed = this.typed.get(event.type);
-    if (typed) for (const fn of typed) fn(event);
-    for (const fn of this.any) fn(event);
+    if (typed) for (const fn of typed) this.call(fn, event);
+    for (const fn of this.any) this.call(fn, event);
   }
 
   emit<K extends EventType>(type: K, fields: EventMap[K]): void {
     if (!this.wants(type)) return;
     this.send({ type, at: Date.now(), ...fields } as MillraceEvent);
   }
+
+  private call(fn: Listener, event: MillraceEvent): void {
+    try {
+      const out = fn(event);
+      if (out !== undefined && typeof (out as PromiseLike<unknown>)?.then === 'function') {
+        (out as PromiseLike<unknown>).then(undefined, (err: unknown) => this.report(err, event));
+      }
+    } catch (err) {
+      this.report(err, event);
+    }
+  }
+
+  private report(err: unknown, event: MillraceEvent): void {
+    try {
+      this.onListenerError(err, event);
+    } catch {
+      // A failing error handler has nowhere left to report to.
+    }
+  }
+}
+
+function reportToStderr(err: unknown, event: MillraceEvent): void {
+  process.stderr.write(`millrace: a listener of ${event.type} threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
 }
 
 // ---- The stored form: a batch of events as compact rows ----

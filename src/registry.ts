@@ -81,6 +81,10 @@ export class Queue<D = unknown> implements QueueRef {
     return this.options.priorities;
   }
 
+  get resultTtl(): number {
+    return this.options.resultTtl;
+  }
+
   /** Defines a task; its arguments and result types come from the handler. */
   task<A extends unknown[], R>(name: string, handler: Handler<D, A, R>, options?: TaskOptions): Task<D, A, Awaited<R>> {
     assertName('task', name);

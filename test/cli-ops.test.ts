@@ -84,7 +84,7 @@ describe('millrace operation commands', { timeout: 60_000 }, () => {
       s.cli(['cleanup', '--stale-seconds', '0']),
     ]);
     expect({ code: none.code, stdout: none.stdout.trim() }).toEqual({ code: 0, stdout: 'no worker silent for more than 600s' });
-    expect(parseJson(cleaned)).toEqual({ workers: ['ghost'], jobs: 1 });
+    expect(parseJson(cleaned)).toEqual({ workers: ['ghost'], jobs: 1, interrupted: [] });
     expect(await job.status()).toBe('waiting');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--stale-seconds expects an integer >= 1');

@@ -8,6 +8,8 @@ import type { MillraceEvent } from '../events.js';
 export interface QueueRef {
   readonly name: string;
   readonly levels: readonly string[];
+  /** Seconds the queue keeps results (for records written on its jobs' behalf), when known. */
+  readonly resultTtl?: number;
 }
 
 export interface EnqueueItem {
@@ -69,6 +71,28 @@ export interface HeldLease {
 }
 
 export type AbortOutcome = 'aborted' | 'aborting' | 'finished' | 'not_found';
+
+export type RetryOutcome = 'scheduled' | 'refused' | 'aborted';
+
+export interface ReclaimOptions {
+  minIdleMs: number;
+  count: number;
+  maxRecoveries: number;
+  /** Seconds to keep the records of jobs that end here (poison, aborted). */
+  ttl: number;
+  suspectAt?: number;
+  suspectMinIdleMs?: number;
+  /** The caller's own idle entries it does not hold: claim them like others'. */
+  orphans?: { level: number; entry: string }[];
+}
+
+export interface ReclaimOutcome {
+  claimed: Delivery[];
+  /** Ids of poison jobs dead-lettered. */
+  dead: string[];
+  /** The caller's own idle entries (level, entry), not claimed. */
+  own: { level: number; entry: string }[];
+}
 
 export interface Location {
   state: 'delayed' | 'waiting' | 'active' | 'ended' | 'unknown';
@@ -154,16 +178,24 @@ export interface Broker {
   fetch(queue: QueueRef, consumer: string, count: number): Promise<Delivery[]>;
   blockingReader(queue: QueueRef, consumer: string): BlockingReader;
   complete(queue: QueueRef, consumer: string, items: Completion[]): Promise<boolean[]>;
-  retry(queue: QueueRef, consumer: string, lease: HeldLease, attempt: number, delayMs: number, error: string): Promise<boolean>;
+  /**
+   * Schedules a failed attempt's next one, unless the lease was lost ('refused') or an abort was
+   * asked for meanwhile: then the job ends aborted with `ifAborted.record` ('aborted').
+   */
+  retry(queue: QueueRef, consumer: string, lease: HeldLease, attempt: number, delayMs: number, error: string, ifAborted: { record: string | Buffer; ttl: number }): Promise<RetryOutcome>;
   deadLetter(queue: QueueRef, consumer: string, item: DeadLetter): Promise<boolean>;
+  /** Takes an at-most-once job off its stream before it runs; true also when this consumer already took it (a call sent again). */
   take(queue: QueueRef, consumer: string, lease: HeldLease): Promise<boolean>;
-  requeue(queue: QueueRef, consumer: string, leases: HeldLease[]): Promise<number>;
+  /** Hands jobs back as new entries (no attempt spent); one whose abort was asked for ends aborted, its record kept `ttl` seconds. */
+  requeue(queue: QueueRef, consumer: string, leases: HeldLease[], ttl: number): Promise<number>;
   touch(queue: QueueRef, consumer: string, leases: HeldLease[]): Promise<{ lost: string[]; abort: string[] }>;
   /**
-   * Claims expired leases (poison ones go to the DLQ). A suspect (deaths >= suspectAt) is claimed
-   * alone, at most one per call, once idle for suspectMinIdleMs.
+   * Claims expired leases of other consumers (poison ones go to the DLQ, aborted ones end). A
+   * suspect (deaths >= suspectAt) is claimed alone, at most one per call, once idle for
+   * suspectMinIdleMs. The caller's own idle entries are listed in `own`, not claimed, unless
+   * named in `orphans` (entries the caller does not hold).
    */
-  reclaim(queue: QueueRef, consumer: string, opts: { minIdleMs: number; count: number; maxRecoveries: number; ttl: number; suspectAt?: number; suspectMinIdleMs?: number }): Promise<{ claimed: Delivery[]; dead: string[] }>;
+  reclaim(queue: QueueRef, consumer: string, opts: ReclaimOptions): Promise<ReclaimOutcome>;
   /** Now on the Redis server's clock: the local clock corrected by an offset measured with TIME (and each heartbeat). */
   serverNow(): Promise<number>;
   promote(queue: QueueRef, count: number): Promise<{ moved: number; nextDueMs: number }>;
@@ -171,10 +203,16 @@ export interface Broker {
   unschedule(queue: QueueRef, id: string): Promise<boolean>;
   locate(queue: QueueRef, id: string): Promise<Location>;
   getResult(queue: QueueRef, id: string): Promise<string | Buffer | null>;
-  /** Resolves with the result record when it lands, or null after timeoutMs; no polling. */
-  waitForResult(queue: QueueRef, id: string, timeoutMs: number): Promise<string | Buffer | null>;
-  /** Calls onAbort with the id of every job whose abort is requested in these queues. */
-  onAbort(queues: QueueRef[], onAbort: (queue: string, id: string) => void): Promise<() => Promise<void>>;
+  /**
+   * Resolves with the result record when it lands, null after timeoutMs, or 'not_found' at once
+   * when no such job exists (never enqueued, or its result expired); no polling.
+   */
+  waitForResult(queue: QueueRef, id: string, timeoutMs: number): Promise<string | Buffer | null | 'not_found'>;
+  /**
+   * Calls onAbort with the id of every job whose abort is requested in these queues, and
+   * onResync when notifications may have been missed (the subscriber connection came back).
+   */
+  onAbort(queues: QueueRef[], onAbort: (queue: string, id: string) => void, onResync?: () => void): Promise<() => Promise<void>>;
   /** Server time in epoch ms. */
   time(): Promise<number>;
   /** Appends events to the queue's capped event stream (no-op when events are off). */
@@ -242,6 +280,15 @@ export interface JobSummary {
   result?: string | Buffer;
 }
 
+export interface StaleCleanup {
+  /** Workers removed (registry entries and consumers). */
+  workers: string[];
+  /** Jobs handed back to their queue. */
+  jobs: number;
+  /** At-most-once jobs those workers had taken, now dead-lettered with reason 'interrupted'. */
+  interrupted: string[];
+}
+
 export interface Inspector {
   queueNames(): Promise<string[]>;
   /** Workers whose heartbeat has not expired. */
@@ -250,7 +297,7 @@ export interface Inspector {
    * Removes workers (and consumers of the queues) silent for longer than staleMs, handing
    * their pending jobs straight back to the queue.
    */
-  cleanupStaleWorkers(staleMs: number, queues: QueueRef[]): Promise<{ workers: string[]; jobs: number }>;
+  cleanupStaleWorkers(staleMs: number, queues: QueueRef[]): Promise<StaleCleanup>;
   counts(queue: QueueRef): Promise<QueueCounts>;
   listJobs(queue: QueueRef, state: JobSummary['state'], limit: number): Promise<JobSummary[]>;
   dlqList(queue: QueueRef, opts: { limit: number; after?: string }): Promise<DeadLetterEntry[]>;

@@ -11,7 +11,7 @@ import { RedisEventReader } from './events.js';
 import type { RedisSettings } from '../settings.js';
 import type {
   AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, Delivery, EnqueueItem, EnqueueOutcome,
-  EventReader, HeldLease, Location, QueueRef, WorkerEntry,
+  EventReader, HeldLease, Location, QueueRef, ReclaimOptions, ReclaimOutcome, RetryOutcome, WorkerEntry,
 } from '../broker/types.js';
 import { packEvents, type MillraceEvent } from '../events.js';
 
@@ -67,9 +67,16 @@ export class RedisBroker implements Broker {
   async registerQueue(queue: QueueRef, defines: boolean): Promise<void> {
     if (this.registered.has(queue.name)) return;
     const p = this.ctx.prefix;
+    const levels = queue.levels.join(',');
+    // Read before writing: a registration that changes nothing writes nothing, so a worker can
+    // start on a full Redis (where every write that may add memory is refused) and drain it.
+    const [known, stored] = await Promise.all([
+      this.conn.sismember(queuesSetKey(p), queue.name),
+      defines ? this.conn.hget(levelsKey(p), queue.name) : undefined,
+    ]);
     await Promise.all([
-      this.conn.sadd(queuesSetKey(p), queue.name),
-      defines ? this.conn.hset(levelsKey(p), queue.name, queue.levels.join(',')) : undefined,
+      known === 1 ? undefined : this.conn.sadd(queuesSetKey(p), queue.name),
+      defines && stored !== levels ? this.conn.hset(levelsKey(p), queue.name, levels) : undefined,
     ]);
     this.registered.add(queue.name);
   }
@@ -81,11 +88,14 @@ export class RedisBroker implements Broker {
 
   async ensureGroups(queue: QueueRef): Promise<void> {
     await Promise.all(
-      this.ctx.keys(queue).streams.map((stream) =>
-        this.conn.xgroup('CREATE', stream, CONSUMER_GROUP, '0', 'MKSTREAM').catch((err: Error) => {
+      this.ctx.keys(queue).streams.map(async (stream) => {
+        // Only a missing group is created (a full Redis refuses XGROUP CREATE even when it exists).
+        const groups = (await this.conn.xinfo('GROUPS', stream).catch(() => [])) as unknown[][];
+        if (groups.some((g) => g[1] === CONSUMER_GROUP || g.includes(CONSUMER_GROUP))) return;
+        await this.conn.xgroup('CREATE', stream, CONSUMER_GROUP, '0', 'MKSTREAM').catch((err: Error) => {
           if (!String(err.message).includes('BUSYGROUP')) throw err;
-        }),
-      ),
+        });
+      }),
     );
   }
 
@@ -220,7 +230,7 @@ export class RedisBroker implements Broker {
       rest.push(`${level}|${entry}|${c.delivery.token}|${flags}|${c.ttl}|${c.id === entry ? '' : c.id}`, c.record);
     }
     const out = (await callScript(this.conn, SCRIPTS.complete, {
-      keys: { result_prefix: k.resultPrefix, job_prefix: k.jobPrefix, waiters: k.waiters, aborting: k.aborting },
+      keys: { result_prefix: k.resultPrefix, job_prefix: k.jobPrefix, waiters: k.waiters, aborting: k.aborting, taken: k.taken },
       streams: k.streams,
       args: { group: CONSUMER_GROUP, consumer, done_channel: k.doneChannel, levels: levels.join(',') },
       rest,
@@ -228,24 +238,28 @@ export class RedisBroker implements Broker {
     return out.map((v) => v === 1);
   }
 
-  async retry(queue: QueueRef, consumer: string, lease: HeldLease, attempt: number, delayMs: number, error: string): Promise<boolean> {
+  async retry(queue: QueueRef, consumer: string, lease: HeldLease, attempt: number, delayMs: number, error: string, ifAborted: { record: string | Buffer; ttl: number }): Promise<RetryOutcome> {
     const k = this.ctx.keys(queue);
     const level = this.ctx.luaLevel(queue, lease.delivery.level);
     const out = await callScript(this.conn, SCRIPTS.retry, {
-      keys: { delayed: k.delayed, job_prefix: k.jobPrefix, last_id: k.lastId, stream: k.streams[level - 1]! },
+      keys: {
+        delayed: k.delayed, job_prefix: k.jobPrefix, last_id: k.lastId, stream: k.streams[level - 1]!, aborting: k.aborting,
+        result_prefix: k.resultPrefix, waiters: k.waiters, dlq: k.dlq,
+      },
       args: {
         group: CONSUMER_GROUP, consumer, entry: lease.delivery.entry, token: lease.delivery.token, id: lease.id,
-        level, attempt, delay: Math.max(0, Math.round(delayMs)), error,
+        level, attempt, delay: Math.max(0, Math.round(delayMs)), error, aborted: ifAborted.record, ttl: ifAborted.ttl,
+        done_channel: k.doneChannel, queue: queue.name,
       },
     });
-    return out === 1;
+    return out === 1 ? 'scheduled' : out === 2 ? 'aborted' : 'refused';
   }
 
   async deadLetter(queue: QueueRef, consumer: string, item: DeadLetter): Promise<boolean> {
     const k = this.ctx.keys(queue);
     const level = this.ctx.luaLevel(queue, item.delivery.level);
     const out = await callScript(this.conn, SCRIPTS.dead, {
-      keys: { dlq: k.dlq, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiters: k.waiters, stream: k.streams[level - 1]!, aborting: k.aborting },
+      keys: { dlq: k.dlq, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiters: k.waiters, stream: k.streams[level - 1]!, aborting: k.aborting, taken: k.taken },
       args: {
         group: CONSUMER_GROUP, consumer, entry: item.delivery.entry, token: item.delivery.token, id: item.id,
         done_channel: k.doneChannel, queue: queue.name, level, reason: item.reason, error: item.error, stack: item.stack,
@@ -260,19 +274,19 @@ export class RedisBroker implements Broker {
     const k = this.ctx.keys(queue);
     const level = this.ctx.luaLevel(queue, lease.delivery.level);
     const out = await callScript(this.conn, SCRIPTS.take, {
-      keys: { job_prefix: k.jobPrefix, stream: k.streams[level - 1]! },
+      keys: { job_prefix: k.jobPrefix, stream: k.streams[level - 1]!, taken: k.taken },
       args: { group: CONSUMER_GROUP, consumer, entry: lease.delivery.entry, token: lease.delivery.token, id: lease.id, level },
     });
     return out === 1;
   }
 
-  async requeue(queue: QueueRef, consumer: string, leases: HeldLease[]): Promise<number> {
+  async requeue(queue: QueueRef, consumer: string, leases: HeldLease[], ttl: number): Promise<number> {
     if (leases.length === 0) return 0;
     const k = this.ctx.keys(queue);
     return (await callScript(this.conn, SCRIPTS.requeue, {
-      keys: { last_id: k.lastId, job_prefix: k.jobPrefix },
+      keys: { last_id: k.lastId, job_prefix: k.jobPrefix, aborting: k.aborting, result_prefix: k.resultPrefix, waiters: k.waiters, dlq: k.dlq },
       streams: k.streams,
-      args: { group: CONSUMER_GROUP, consumer },
+      args: { group: CONSUMER_GROUP, consumer, done_channel: k.doneChannel, ttl, queue: queue.name },
       rest: this.leaseArgs(queue, leases),
     })) as number;
   }
@@ -295,25 +309,27 @@ export class RedisBroker implements Broker {
     return rest;
   }
 
-  async reclaim(
-    queue: QueueRef,
-    consumer: string,
-    opts: { minIdleMs: number; count: number; maxRecoveries: number; ttl: number; suspectAt?: number; suspectMinIdleMs?: number },
-  ): Promise<{ claimed: Delivery[]; dead: string[] }> {
+  async reclaim(queue: QueueRef, consumer: string, opts: ReclaimOptions): Promise<ReclaimOutcome> {
     const k = this.ctx.keys(queue);
-    const [claimed, dead] = (await callScript(this.conn, SCRIPTS.reclaim, {
-      keys: { dlq: k.dlq, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiters: k.waiters },
+    const orphans: (string | number)[] = [];
+    for (const o of opts.orphans ?? []) orphans.push(this.ctx.luaLevel(queue, o.level), o.entry);
+    const [claimed, dead, own] = (await callScript(this.conn, SCRIPTS.reclaim, {
+      keys: { dlq: k.dlq, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiters: k.waiters, aborting: k.aborting },
       streams: k.streams,
       args: {
         group: CONSUMER_GROUP, consumer, min_idle: Math.round(opts.minIdleMs), count: opts.count,
         max_recoveries: opts.maxRecoveries, done_channel: k.doneChannel, queue: queue.name, ttl: opts.ttl,
         suspect_at: opts.suspectAt ?? opts.maxRecoveries + 1, suspect_idle: Math.round(opts.suspectMinIdleMs ?? opts.minIdleMs),
       },
+      rest: orphans,
       buffers: this.ctx.binary,
-    })) as [[number, string | Buffer, unknown[], number, number][], (string | Buffer)[]];
+    })) as [[number, string | Buffer, unknown[], number, number][], (string | Buffer)[], (number | string | Buffer)[]];
+    const mine: { level: number; entry: string }[] = [];
+    for (let i = 0; i + 1 < own.length; i += 2) mine.push({ level: this.ctx.levelOf(queue, Number(own[i])), entry: String(own[i + 1]) });
     return {
       claimed: claimed.map(([level, entry, fields, token, deaths]) => ({ ...this.ctx.delivery(queue, level, entry, fields, String(token)), deaths: Number(deaths) })),
       dead: dead.map(String),
+      own: mine,
     };
   }
 
@@ -383,41 +399,67 @@ export class RedisBroker implements Broker {
     return this.ctx.binary ? this.conn.getBuffer(key) : this.conn.get(key);
   }
 
-  async waitForResult(queue: QueueRef, id: string, timeoutMs: number): Promise<string | Buffer | null> {
+  async waitForResult(queue: QueueRef, id: string, timeoutMs: number): Promise<string | Buffer | null | 'not_found'> {
     const k = this.ctx.keys(queue);
-    let settle!: (v: string | Buffer | null) => void;
-    const done = new Promise<string | Buffer | null>((resolve) => (settle = resolve));
+    let settle!: (v: string | Buffer | null | 'not_found') => void;
+    const done = new Promise<string | Buffer | null | 'not_found'>((resolve) => (settle = resolve));
+    // The result is read again whenever a PUBLISH may have been missed: on its message, after
+    // the subscriber connection came back (a reset loses what was published meanwhile), and
+    // once more before giving up.
+    const check = () => void this.getResult(queue, id).then((r) => r !== null && settle(r), () => undefined);
     const onDone: Listener = (message) => {
-      if (message === id) void this.getResult(queue, id).then((r) => r !== null && settle(r), () => undefined);
+      if (message === id) check();
     };
     await this.listen(k.doneChannel, onDone);
-    const timer = setTimeout(() => settle(null), timeoutMs);
+    this.resyncs.add(check);
+    const timer = setTimeout(() => void this.getResult(queue, id).then(settle, () => settle(null)), timeoutMs);
     try {
-      // Mark the wait before reading, so a result landing in between is published to us.
+      // Mark the wait before reading, so a result landing in between is published to us (and
+      // kept a minute even when the task keeps no results).
       const ttl = timeoutMs + 5000;
       await this.conn.zadd(k.waiters, 'GT', (await this.serverNow()) + ttl, id);
       const existing = await this.getResult(queue, id);
       if (existing !== null) settle(existing);
+      else if ((await this.locate(queue, id)).state === 'unknown') {
+        // No such job (never enqueued, or its result expired): say so now, not at the timeout.
+        settle((await this.getResult(queue, id)) ?? 'not_found');
+      }
       return await done;
     } finally {
       clearTimeout(timer);
+      this.resyncs.delete(check);
       await this.unlisten(k.doneChannel, onDone);
     }
   }
 
-  async onAbort(queues: QueueRef[], onAbort: (queue: string, id: string) => void): Promise<() => Promise<void>> {
+  async onAbort(queues: QueueRef[], onAbort: (queue: string, id: string) => void, onResync?: () => void): Promise<() => Promise<void>> {
     const subs = queues.map((q) => [this.ctx.keys(q).abortChannel, (id: string) => onAbort(q.name, id)] as const);
     for (const [channel, fn] of subs) await this.listen(channel, fn);
+    if (onResync) this.resyncs.add(onResync);
     return async () => {
+      if (onResync) this.resyncs.delete(onResync);
       for (const [channel, fn] of subs) await this.unlisten(channel, fn);
     };
   }
 
+  /** Called after the subscriber connection (re)subscribed: messages published while it was away are lost. */
+  private readonly resyncs = new Set<() => void>();
+
   private async listen(channel: string, fn: Listener): Promise<void> {
     if (!this.subscriber) {
-      this.subscriber = connect(this.settings, 'subscriber', true, this.log);
-      this.subscriber.on('message', (ch: string, message: string) => {
+      const subscriber = connect(this.settings, 'subscriber', true, this.log);
+      this.subscriber = subscriber;
+      subscriber.on('message', (ch: string, message: string) => {
         for (const l of this.listeners.get(ch) ?? []) l(message);
+      });
+      // ioredis subscribes again by itself on a new connection (before 'ready' is emitted); a
+      // SUBSCRIBE of our own after it answers once those have taken effect.
+      subscriber.on('ready', () => {
+        const channels = [...this.subscribed.keys()];
+        if (channels.length === 0) return;
+        subscriber.subscribe(...channels).then(() => {
+          for (const fn of [...this.resyncs]) fn();
+        }, () => undefined);
       });
     }
     let set = this.listeners.get(channel);
@@ -465,11 +507,15 @@ export class RedisBroker implements Broker {
   }
 
   async serverNow(): Promise<number> {
-    const age = Date.now() - this.clockAt;
-    if (age > 60_000 && !this.clockSync) {
-      // Waits for the first measurement only; later ones refresh in the background.
+    if (this.clockAt === 0) {
+      // No measurement yet: every caller waits for the first one (one TIME for all of them),
+      // since an offset of 0 on a skewed host expires jobs early or late. A failed measurement
+      // rejects its callers; the next caller measures again.
+      this.clockSync ??= this.time().finally(() => (this.clockSync = undefined));
+      await this.clockSync;
+    } else if (Date.now() - this.clockAt > 60_000 && !this.clockSync) {
+      // Later measurements refresh in the background (heartbeats refresh it too).
       this.clockSync = this.time().catch(() => undefined).finally(() => (this.clockSync = undefined));
-      if (this.clockAt === 0) await this.clockSync;
     }
     return Date.now() + this.clockOffset;
   }
@@ -482,7 +528,7 @@ export class RedisBroker implements Broker {
         keys: { workers: workersKey(p), worker: workerKey(p, entry.id) },
         args: { id: entry.id, entry: JSON.stringify(entry), ttl: Math.round(ttlMs) },
       }).then((server) => this.noteServerTime(Number(server), sent)),
-      ...health.map((h) => this.conn.set(healthKey(this.ctx.keys(h.queue), entry.id), h.record, 'PX', Math.round(ttlMs))),
+      ...health.map((h) => callScript(this.conn, SCRIPTS.health, { keys: { health: healthKey(this.ctx.keys(h.queue), entry.id) }, args: { record: h.record, ttl: Math.round(ttlMs) } })),
     ]);
   }
 
@@ -565,9 +611,11 @@ export class RedisBroker implements Broker {
 
   async close(): Promise<void> {
     for (const r of [...this.readers]) await r.close();
-    const closing: Promise<unknown>[] = [this.conn.quit().catch(() => this.conn.disconnect())];
-    if (this.subscriber) closing.push(this.subscriber.quit().catch(() => this.subscriber?.disconnect()));
-    await Promise.all(closing);
+    // QUIT waits for the replies still due; an unreachable Redis never sends them (the
+    // subscriber waits for Redis forever): past a moment, the connection is just dropped.
+    await Promise.all([this.conn, this.subscriber].map(async (c) => {
+      if (c && !(await settleWithin(c.quit(), 1000))) c.disconnect();
+    }));
   }
 }
 
@@ -576,6 +624,13 @@ class StreamReader implements BlockingReader {
   private readonly conn: Redis;
   private clientId: number | undefined;
   private closed = false;
+  /**
+   * Rejects when the reader is closed: a read waiting for an unreachable Redis must end then,
+   * and ioredis never settles commands queued while it waits to reconnect when the connection
+   * is dropped in that state.
+   */
+  private readonly closing: Promise<never>;
+  private rejectClosing!: (err: Error) => void;
 
   constructor(
     private readonly broker: RedisBroker,
@@ -584,6 +639,8 @@ class StreamReader implements BlockingReader {
     private readonly consumer: string,
   ) {
     this.conn = connect(settings, `reader:${queue.name}`, true, broker.log);
+    this.closing = new Promise<never>((_, reject) => (this.rejectClosing = reject));
+    this.closing.catch(() => undefined);
     this.conn.on('ready', () => {
       this.conn.client('ID').then((id) => (this.clientId = Number(id)), () => undefined);
     });
@@ -593,9 +650,11 @@ class StreamReader implements BlockingReader {
     const ctx = this.broker.ctx;
     const k = ctx.keys(this.queue);
     const args = ['GROUP', 'millrace', this.consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', ...k.streams, ...k.streams.map(() => '>')] as const;
-    const reply = (ctx.binary
-      ? await (this.conn.xreadgroupBuffer as (...a: unknown[]) => Promise<unknown>)(...args)
-      : await (this.conn.xreadgroup as (...a: unknown[]) => Promise<unknown>)(...args)) as [string | Buffer, [string | Buffer, unknown[]][]][] | null;
+    if (this.closed) return [];
+    const reading = ctx.binary
+      ? (this.conn.xreadgroupBuffer as (...a: unknown[]) => Promise<unknown>)(...args)
+      : (this.conn.xreadgroup as (...a: unknown[]) => Promise<unknown>)(...args);
+    const reply = (await Promise.race([reading, this.closing])) as [string | Buffer, [string | Buffer, unknown[]][]][] | null;
     if (!reply) return [];
     const out: Delivery[] = [];
     for (const [stream, entries] of reply) {
@@ -614,8 +673,19 @@ class StreamReader implements BlockingReader {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.rejectClosing(new Error('the blocking reader was closed'));
     this.broker.forgetReader(this);
-    await this.interrupt();
-    await this.conn.quit().catch(() => this.conn.disconnect());
+    // Neither may wait for an unreachable Redis: past a moment, the connection is dropped (which
+    // also ends a read still blocked on it).
+    await settleWithin(this.interrupt(), 1000);
+    if (!(await settleWithin(this.conn.quit(), 1000))) this.conn.disconnect();
   }
+}
+
+/** Whether the promise settled (either way) within ms. */
+async function settleWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = await Promise.race([p.then(() => true, () => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]);
+  clearTimeout(timer);
+  return settled;
 }

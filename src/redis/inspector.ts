@@ -1,12 +1,13 @@
 // The Inspector on Redis: counts, listings and dead-letter operations for the CLI, the
 // dashboard and the API.
 
-import { CONSUMER_GROUP, queuesSetKey, workerKey, workersKey } from './keys.js';
+import { CONSUMER_GROUP, healthKey, queuesSetKey, workerKey, workersKey } from './keys.js';
 import { callScript, SCRIPTS } from './scripts.js';
 import type { RedisContext } from './context.js';
 import { decodeHeader } from '../envelope.js';
+import { ConfigError } from '../errors.js';
 import { decodeResult } from '../results.js';
-import type { DeadLetterEntry, Inspector, JobSummary, QueueCounts, QueueRef, WorkerEntry } from '../broker/types.js';
+import type { DeadLetterEntry, Inspector, JobSummary, QueueCounts, QueueRef, StaleCleanup, WorkerEntry } from '../broker/types.js';
 
 export class RedisInspector implements Inspector {
   constructor(private readonly ctx: RedisContext) {}
@@ -25,7 +26,7 @@ export class RedisInspector implements Inspector {
     return raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as WorkerEntry);
   }
 
-  async cleanupStaleWorkers(staleMs: number, queues: QueueRef[] = []): Promise<{ workers: string[]; jobs: number }> {
+  async cleanupStaleWorkers(staleMs: number, queues: QueueRef[] = []): Promise<StaleCleanup> {
     const p = this.ctx.prefix;
     const [s, us] = await this.conn.time();
     const cutoff = Number(s) * 1000 + Math.floor(Number(us) / 1000) - staleMs;
@@ -33,34 +34,38 @@ export class RedisInspector implements Inspector {
     const alive = new Set(await this.conn.zrangebyscore(workersKey(p), String(cutoff), '+inf'));
     for (const id of stale) await Promise.all([this.conn.zrem(workersKey(p), id), this.conn.del(workerKey(p, id))]);
     const removed = new Set(stale);
+    const interrupted: string[] = [];
     let jobs = 0;
     for (const queue of queues) {
       const k = this.ctx.keys(queue);
-      for (let i = 0; i < k.streams.length; i++) {
-        const stream = k.streams[i]!;
+      const silent = new Set<string>();
+      for (const stream of k.streams) {
         const consumers = ((await this.conn.xinfo('CONSUMERS', stream, CONSUMER_GROUP).catch(() => [])) as unknown[][]).map(toObject);
-        for (const c of consumers) {
-          const name = String(c.name);
-          if (alive.has(name) || Number(c.idle) < staleMs) continue;
-          // Hand the silent consumer's pending jobs back, then forget the consumer.
-          for (;;) {
-            const pending = (await this.conn.xpending(stream, CONSUMER_GROUP, '-', '+', 500, name)) as [string][];
-            if (pending.length === 0) break;
-            const rest = pending.flatMap(([entry]) => [i + 1, entry, '', '']);
-            jobs += (await callScript(this.conn, SCRIPTS.requeue, {
-              keys: { last_id: k.lastId, job_prefix: k.jobPrefix },
-              streams: k.streams,
-              args: { group: CONSUMER_GROUP, consumer: name },
-              rest,
-            })) as number;
-            if (pending.length < 500) break;
-          }
-          await this.conn.xgroup('DELCONSUMER', stream, CONSUMER_GROUP, name);
-          removed.add(name);
+        for (const c of consumers) if (!alive.has(String(c.name)) && Number(c.idle) >= staleMs) silent.add(String(c.name));
+      }
+      for (const name of silent) {
+        // One atomic step per call (see dropworker.lua): hand back, dead-letter what it had
+        // taken, forget the consumer; a worker that shows life meanwhile is left alone.
+        for (;;) {
+          const [state, n, ids] = (await callScript(this.conn, SCRIPTS.dropworker, {
+            keys: {
+              last_id: k.lastId, job_prefix: k.jobPrefix, aborting: k.aborting, result_prefix: k.resultPrefix, waiters: k.waiters,
+              dlq: k.dlq, taken: k.taken, health: healthKey(k, name),
+            },
+            streams: k.streams,
+            args: {
+              group: CONSUMER_GROUP, consumer: name, done_channel: k.doneChannel, ttl: queue.resultTtl ?? 3600, queue: queue.name,
+              stale_ms: Math.round(staleMs), max: 500,
+            },
+          })) as [string, number, string[]];
+          jobs += Number(n);
+          interrupted.push(...ids.map(String));
+          if (state === 'done') removed.add(name);
+          if (state !== 'more') break;
         }
       }
     }
-    return { workers: [...removed], jobs };
+    return { workers: [...removed], jobs, interrupted };
   }
 
   async counts(queue: QueueRef): Promise<QueueCounts> {
@@ -69,21 +74,27 @@ export class RedisInspector implements Inspector {
     let active = 0;
     let consumers = 0;
     for (let i = 0; i < k.streams.length; i++) {
-      const groups = (await this.conn.xinfo('GROUPS', k.streams[i]!).catch(() => [])) as unknown[][];
+      const [groups, len] = await Promise.all([
+        this.conn.xinfo('GROUPS', k.streams[i]!).catch(() => []) as Promise<unknown[][]>,
+        this.conn.xlen(k.streams[i]!),
+      ]);
       const group = groups.map(toObject).find((g) => g.name === CONSUMER_GROUP);
       const pending = Number(group?.pending ?? 0);
-      // 'lag' counts entries not yet delivered to the group (Redis 7); fall back to the length.
-      const len = await this.conn.xlen(k.streams[i]!);
-      const lag = group?.lag;
-      waiting[k.levels[i]!] = lag === null || lag === undefined ? Math.max(0, len - pending) : Number(lag);
+      // Every entry on a stream is waiting or pending: the outcome scripts remove acknowledged
+      // ones. The group's 'lag' is not used: Redis 7.0 keeps counting an undelivered entry
+      // that was deleted (an aborted waiting job) as lag.
+      waiting[k.levels[i]!] = Math.max(0, len - pending);
       active += pending;
       consumers = Math.max(consumers, Number(group?.consumers ?? 0));
     }
-    const [delayed, dlq] = await Promise.all([this.conn.zcard(k.delayed), this.conn.xlen(k.dlq)]);
-    return { waiting, delayed, active, dlq, consumers };
+    // At-most-once jobs run off their stream: they are active too.
+    const [delayed, dlq, taken] = await Promise.all([this.conn.zcard(k.delayed), this.conn.xlen(k.dlq), this.conn.hlen(k.taken)]);
+    return { waiting, delayed, active: active + taken, dlq, consumers };
   }
 
   async listJobs(queue: QueueRef, state: JobSummary['state'], limit: number): Promise<JobSummary[]> {
+    if (!JOB_STATES.includes(state)) throw new ConfigError('listJobs status', JOB_STATES.join(', '), state);
+    if (!Number.isInteger(limit) || limit < 1) throw new ConfigError('listJobs limit', 'an integer >= 1', limit);
     const k = this.ctx.keys(queue);
     const out: JobSummary[] = [];
     if (state === 'delayed') {
@@ -100,7 +111,9 @@ export class RedisInspector implements Inspector {
         const pending = (await this.conn.xpending(k.streams[i]!, CONSUMER_GROUP, '-', '+', state === 'active' ? limit - out.length : 10_000).catch(() => [])) as [string, string][];
         const owners = new Map(pending.map((p) => [p[0], p[1]]));
         if (state === 'active') {
+          if (i === 0) out.push(...(await this.takenJobs(queue, limit)));
           for (const [entry, owner] of owners) {
+            if (out.length >= limit) break;
             const [e] = await this.conn.xrange(k.streams[i]!, entry, entry);
             const header = e ? fieldOf(e[1], 'h') : undefined;
             out.push({ id: idOf(header, entry), state, level, header, owner });
@@ -134,6 +147,19 @@ export class RedisInspector implements Inspector {
         if (rec.status === state) out.push({ id: key.slice(k.resultPrefix.length), state, level: 0, result: raw });
       }
     } while (cursor !== '0' && out.length < limit);
+    return out;
+  }
+
+  /** At-most-once jobs running off their stream. */
+  private async takenJobs(queue: QueueRef, limit: number): Promise<JobSummary[]> {
+    const k = this.ctx.keys(queue);
+    const taken = await this.conn.hgetall(k.taken);
+    const out: JobSummary[] = [];
+    for (const [id, value] of Object.entries(taken)) {
+      if (out.length >= limit) break;
+      const [h, l] = await this.conn.hmget(k.jobPrefix + id, 'h', 'l');
+      out.push({ id, state: 'active', level: queue.levels.length - Number(l ?? 1), header: h ?? undefined, owner: value.slice(0, value.lastIndexOf('|')) });
+    }
     return out;
   }
 
@@ -222,6 +248,8 @@ export class RedisInspector implements Inspector {
     };
   }
 }
+
+const JOB_STATES: readonly JobSummary['state'][] = ['waiting', 'active', 'delayed', 'completed', 'failed', 'aborted', 'expired'];
 
 function toObject(flat: unknown[]): Record<string, unknown> {
   const o: Record<string, unknown> = {};

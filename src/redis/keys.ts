@@ -20,6 +20,8 @@ export interface QueueKeys {
   readonly lastId: string;
   /** Set of active job ids whose abort was requested. */
   readonly aborting: string;
+  /** Hash of at-most-once jobs taken off their stream and running: id -> "worker|taken at ms". */
+  readonly taken: string;
   /** Prefix of per-job records (only for jobs that are not a plain stream entry). */
   readonly jobPrefix: string;
   /** Prefix of per-job result records. */
@@ -59,6 +61,7 @@ export function queueKeys(prefix: string, queue: string, levels: readonly string
     delayed: `${base}:delayed`,
     lastId: `${base}:id`,
     aborting: `${base}:aborting`,
+    taken: `${base}:taken`,
     jobPrefix: `${base}:j:`,
     resultPrefix: `${base}:r:`,
     waiters: `${base}:waiters`,

@@ -31,15 +31,17 @@ function spec<const K extends string, const A extends string>(
 export const SCRIPTS = {
   enqueue: spec('enqueue', ['last_id', 'delayed', 'job_prefix', 'result_prefix', 'events', 'guard'], ['queue', 'events_max', 'tick', 'plan', 'dues']),
   fetch: spec('fetch', [], ['group', 'consumer', 'count']),
-  complete: spec('complete', ['result_prefix', 'job_prefix', 'waiters', 'aborting'], ['group', 'consumer', 'done_channel', 'levels']),
-  retry: spec('retry', ['delayed', 'job_prefix', 'last_id', 'stream'],
-    ['group', 'consumer', 'entry', 'token', 'id', 'level', 'attempt', 'delay', 'error'], false),
-  dead: spec('dead', ['dlq', 'job_prefix', 'result_prefix', 'waiters', 'stream', 'aborting'],
+  complete: spec('complete', ['result_prefix', 'job_prefix', 'waiters', 'aborting', 'taken'], ['group', 'consumer', 'done_channel', 'levels']),
+  retry: spec('retry', ['delayed', 'job_prefix', 'last_id', 'stream', 'aborting', 'result_prefix', 'waiters', 'dlq'],
+    ['group', 'consumer', 'entry', 'token', 'id', 'level', 'attempt', 'delay', 'error', 'aborted', 'ttl', 'done_channel', 'queue'], false),
+  dead: spec('dead', ['dlq', 'job_prefix', 'result_prefix', 'waiters', 'stream', 'aborting', 'taken'],
     ['group', 'consumer', 'entry', 'token', 'id', 'done_channel', 'queue', 'level', 'reason', 'error',
       'stack', 'attempts', 'worker', 'record', 'ttl', 'use_dlq', 'h', 'd'], false),
-  requeue: spec('requeue', ['last_id', 'job_prefix'], ['group', 'consumer']),
+  requeue: spec('requeue', ['last_id', 'job_prefix', 'aborting', 'result_prefix', 'waiters', 'dlq'], ['group', 'consumer', 'done_channel', 'ttl', 'queue']),
+  dropworker: spec('dropworker', ['last_id', 'job_prefix', 'aborting', 'result_prefix', 'waiters', 'dlq', 'taken', 'health'],
+    ['group', 'consumer', 'done_channel', 'ttl', 'queue', 'stale_ms', 'max']),
   touch: spec('touch', ['aborting'], ['group', 'consumer']),
-  reclaim: spec('reclaim', ['dlq', 'job_prefix', 'result_prefix', 'waiters'],
+  reclaim: spec('reclaim', ['dlq', 'job_prefix', 'result_prefix', 'waiters', 'aborting'],
     ['group', 'consumer', 'min_idle', 'count', 'max_recoveries', 'done_channel', 'queue', 'ttl', 'suspect_at', 'suspect_idle']),
   promote: spec('promote', ['delayed', 'last_id', 'job_prefix'], ['count']),
   abort: spec('abort', ['delayed', 'job_prefix', 'result_prefix', 'waiters', 'aborting'],
@@ -48,7 +50,8 @@ export const SCRIPTS = {
   replay: spec('replay', ['dlq', 'last_id', 'job_prefix', 'result_prefix'], ['reset_attempts', 'default_level']),
   unschedule: spec('unschedule', ['delayed', 'job_prefix'], ['id'], false),
   heartbeat: spec('heartbeat', ['workers', 'worker'], ['id', 'entry', 'ttl'], false),
-  take: spec('take', ['job_prefix', 'stream'], ['group', 'consumer', 'entry', 'token', 'id', 'level'], false),
+  health: spec('health', ['health'], ['record', 'ttl'], false),
+  take: spec('take', ['job_prefix', 'stream', 'taken'], ['group', 'consumer', 'entry', 'token', 'id', 'level'], false),
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;

@@ -1,13 +1,19 @@
 // Records finished jobs' outcomes in batches: completions arriving in the same turn of the
-// event loop go to Redis in one script call (one round trip for many jobs).
+// event loop go to Redis in one script call (one round trip for many jobs). A batch that fails
+// is kept and sent again until Redis takes it (see persist.ts), or until a stopping worker's
+// time for writes is over.
 
 import type { Logger } from 'pino';
 import type { Broker, Completion, QueueRef } from '../broker/types.js';
+import { GAVE_UP, type Persistence } from './persist.js';
 
 const MAX_BATCH = 500;
 
+/** true: recorded; false: refused (the lease was lost); undefined: given up (the job stays pending). */
+export type AckResult = boolean | undefined;
+
 export class Acker {
-  private queue: { item: Completion; done: (recorded: boolean) => void }[] = [];
+  private queue: { item: Completion; done: (recorded: AckResult) => void }[] = [];
   private flushing: Promise<void> | undefined;
   private scheduled = false;
 
@@ -15,11 +21,12 @@ export class Acker {
     private readonly broker: Broker,
     private readonly ref: QueueRef,
     private readonly consumer: string,
+    private readonly persistence: Persistence,
     private readonly log: Logger,
   ) {}
 
-  /** Calls `done` with true once recorded, false when the lease was lost (fenced). */
-  push(item: Completion, done: (recorded: boolean) => void): void {
+  /** Calls `done` once the outcome is recorded, refused by the fence, or given up. */
+  push(item: Completion, done: (recorded: AckResult) => void): void {
     this.queue.push({ item, done });
     if (!this.scheduled && !this.flushing) {
       this.scheduled = true;
@@ -31,7 +38,7 @@ export class Acker {
     return this.queue.length;
   }
 
-  /** Resolves when everything pushed so far is recorded. */
+  /** Resolves when everything pushed so far is recorded (or given up). */
   async drain(): Promise<void> {
     while (this.flushing || this.queue.length > 0) {
       if (!this.flushing) await this.flush();
@@ -52,18 +59,37 @@ export class Acker {
     let failures = 0;
     while (this.queue.length > 0) {
       const batch = this.queue.slice(0, MAX_BATCH);
+      let out: boolean[] | typeof GAVE_UP | undefined;
       try {
-        const out = await this.broker.complete(this.ref, this.consumer, batch.map((b) => b.item));
-        this.queue.splice(0, batch.length);
-        batch.forEach((b, i) => b.done(out[i] ?? false));
-        failures = 0;
+        out = await this.persistence.race(this.broker.complete(this.ref, this.consumer, batch.map((b) => b.item)));
       } catch (err) {
-        // Redis is unreachable: keep the outcomes and try again; if the leases expire
-        // meanwhile, the fence refuses them and the jobs run again elsewhere.
+        // Redis is unreachable, read-only or full: keep the outcomes and try again; if the leases
+        // expire meanwhile, the fence refuses them and the jobs run again elsewhere.
         failures++;
-        this.log.warn({ err, pending: this.queue.length }, 'recording job outcomes failed; retrying');
-        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** failures, 2000)));
+        if (failures === 1 || failures % 20 === 0) this.log.warn({ err, pending: this.queue.length, failures }, 'recording job outcomes failed; retrying');
       }
+      if (out === GAVE_UP || (out === undefined && this.persistence.over)) {
+        this.log.warn({ jobs: this.queue.length }, 'stopping: job outcomes not recorded; the jobs stay pending in Redis and run again after the idle timeout');
+        for (const b of this.queue.splice(0)) this.call(b.done, undefined);
+        return;
+      }
+      if (out === undefined) {
+        await this.persistence.sleep(Math.min(50 * 2 ** failures, 2000));
+        continue;
+      }
+      if (failures > 0) this.log.info({ failures }, 'job outcomes recorded after failed tries');
+      failures = 0;
+      this.queue.splice(0, batch.length);
+      for (let i = 0; i < batch.length; i++) this.call(batch[i]!.done, out[i] ?? false);
+    }
+  }
+
+  /** A callback's failure is logged, never lets the other outcomes of the batch go unreported. */
+  private call(done: (recorded: AckResult) => void, recorded: AckResult): void {
+    try {
+      done(recorded);
+    } catch (err) {
+      this.log.error({ err }, 'internal error after recording a job outcome');
     }
   }
 }

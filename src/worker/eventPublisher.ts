@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { Broker, QueueRef } from '../broker/types.js';
 import type { EventHub, MillraceEvent } from '../events.js';
+import { withTimeout } from './periodic.js';
 
 /** Events kept while Redis is unreachable; older ones are dropped past this. */
 const MAX_BUFFERED = 10_000;
@@ -14,6 +15,8 @@ const MAX_BUFFERED = 10_000;
 const FLUSH_MS = 50;
 /** ...or until this many have gathered. */
 const FLUSH_COUNT = 1000;
+/** How long stop() tries to write what is left. */
+const STOP_WAIT_MS = 1000;
 
 export class EventPublisher {
   private buffer: MillraceEvent[] = [];
@@ -22,6 +25,7 @@ export class EventPublisher {
   private immediate = false;
   private unsubscribe: (() => void) | undefined;
   private dropped = 0;
+  private stopped = false;
 
   constructor(
     private readonly broker: Broker,
@@ -60,11 +64,16 @@ export class EventPublisher {
     }
   }
 
-  /** Stops listening and writes what is buffered. */
+  /** Stops listening and writes what is buffered (giving up after a while when Redis does not answer). */
   async stop(): Promise<void> {
     this.unsubscribe?.();
-    await this.flushing;
-    await this.flush();
+    this.stopped = true;
+    const written = (async () => {
+      await this.flushing;
+      await this.flush();
+    })();
+    const done = await withTimeout(written, STOP_WAIT_MS).then(() => true, () => false);
+    if (!done || this.buffer.length > 0) this.log.warn({ events: this.buffer.length }, 'stopping: events not written (Redis did not answer)');
   }
 
   private async flush(): Promise<void> {
@@ -105,7 +114,7 @@ export class EventPublisher {
     } catch (err) {
       this.log.warn({ err, events: batch.length }, 'publishing events failed; they are kept for the next try');
       this.buffer = [...batch, ...this.buffer].slice(-MAX_BUFFERED);
-      setTimeout(() => this.buffer.length > 0 && this.schedule(), 1000).unref();
+      if (!this.stopped) setTimeout(() => this.buffer.length > 0 && this.schedule(), 1000).unref();
     }
   }
 }

@@ -4,10 +4,12 @@
 import type { Logger } from 'pino';
 import type { BlockingReader, Broker, QueueRef } from '../broker/types.js';
 import type { Processor } from './processor.js';
-import { Sleeper } from './periodic.js';
+import { Sleeper, withTimeout } from './periodic.js';
 
 /** The smallest half-window fetched on its own (see run()). */
 const SPLIT_FROM = 32;
+/** How long stop() lets a blocking read end by itself before closing its connection. */
+const STOP_WAIT_MS = 1000;
 
 export class Fetcher {
   private stopped = true;
@@ -38,9 +40,12 @@ export class Fetcher {
   async stop(): Promise<void> {
     this.stopped = true;
     this.sleeper.wake();
-    await this.reader.interrupt();
-    await this.loop;
+    // While Redis is unreachable the interrupt cannot reach it, and a blocking read waits for
+    // Redis forever: closing its connection ends the read.
+    const interrupted = await withTimeout(this.reader.interrupt(), STOP_WAIT_MS / 2).then(() => true, () => false);
+    if (interrupted) await withTimeout(this.loop ?? Promise.resolve(), STOP_WAIT_MS).catch(() => undefined);
     await this.reader.close();
+    await this.loop;
   }
 
   /** Resolves once no fetch is in flight (a blocked read is interrupted): everything fetched is accepted. */

@@ -46,7 +46,8 @@ export class Heartbeater {
   async stop(): Promise<void> {
     await this.periodic.stop();
     await this.removeFile();
-    await this.broker.removeWorker(this.source.entry().id, this.source.queues).catch((err: Error) => {
+    // Bounded: while Redis is unreachable a stop must not wait for it (the entry expires by itself).
+    await withTimeout(this.broker.removeWorker(this.source.entry().id, this.source.queues), 1000, 'Redis did not answer').catch((err: Error) => {
       this.log.warn({ err }, 'could not remove the worker registry entry; it expires by itself');
     });
   }

@@ -15,8 +15,12 @@ export class LeaseKeeper {
     this.periodic = new Periodic('lease keeper', interval, async () => {
       const leases = processor.leases();
       for (let i = 0; i < leases.length; i += 500) {
-        const { lost, abort } = await broker.touch(queue, consumer, leases.slice(i, i + 500));
-        if (lost.length) processor.leaseLost(lost);
+        const sent = leases.slice(i, i + 500);
+        const { lost, abort } = await broker.touch(queue, consumer, sent);
+        if (lost.length) {
+          const ids = new Set(lost);
+          processor.leaseLost(sent.filter((l) => ids.has(l.id)));
+        }
         for (const id of abort) processor.requestAbort(id);
       }
     }, log);
@@ -24,6 +28,11 @@ export class LeaseKeeper {
 
   start(): void {
     this.periodic.start(0);
+  }
+
+  /** Renews now (leases went idle: the event loop was blocked). */
+  wake(): void {
+    this.periodic.wake();
   }
 
   stop(): Promise<void> {

@@ -3,6 +3,9 @@
 
 import type { Logger } from 'pino';
 
+/** How long stop() waits for a step in progress. */
+const STOP_WAIT_MS = 2000;
+
 export class Periodic {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -28,10 +31,14 @@ export class Periodic {
     if (Date.now() + inMs < this.dueAt) this.schedule(inMs);
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops; waits for a run in progress, but at most `maxWaitMs`: a step waiting for an
+   * unreachable Redis must not hold up a stop (it ends by itself later, and nothing follows it).
+   */
+  async stop(maxWaitMs = STOP_WAIT_MS): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.running;
+    if (this.running) await withTimeout(this.running, maxWaitMs).catch(() => undefined);
   }
 
   private schedule(delayMs: number): void {

@@ -52,7 +52,7 @@ export class QueueRunner {
     this.fetcher = new Fetcher(broker, queue, consumer, this.processor, settings.blockMs, qlog);
     this.processor.quiesceFetch = () => this.fetcher.quiesce();
     this.leaseKeeper = new LeaseKeeper(broker, queue, consumer, this.processor, settings.idleTimeout, qlog);
-    this.recoverer = new Recoverer(broker, queue, consumer, this.processor, settings.idleTimeout, qlog);
+    this.recoverer = new Recoverer(broker, queue, consumer, this.processor, settings.idleTimeout, () => this.leaseKeeper.wake(), qlog);
     this.processor.onIsolationEnd = () => this.recoverer.wake();
   }
 
@@ -78,6 +78,11 @@ export class QueueRunner {
     await this.processor.drain(graceMs);
     await this.leaseKeeper.stop();
     return this.processor.handBack();
+  }
+
+  /** Renews leases now (and learns of aborts asked for meanwhile). */
+  renewLeases(): void {
+    this.leaseKeeper.wake();
   }
 
   get lastFetchAt(): number {

@@ -1,8 +1,13 @@
 // Reclaims jobs whose lease expired (their worker died or hung) and runs them here; a job
 // whose workers kept dying goes to the dead-letter stream as poison.
+//
+// This worker's own idle entries are never taken from itself while it still runs them (its
+// event loop was blocked past the idle timeout: the attempt goes on under the same lease, and
+// the lease keeper renews it at once). Own entries it does not hold (a fetch whose reply was
+// lost, a former process that had the same id) are orphans: they are claimed and run.
 
 import type { Logger } from 'pino';
-import type { Broker } from '../broker/types.js';
+import type { Broker, ReclaimOptions } from '../broker/types.js';
 import type { Queue } from '../registry.js';
 import { suspectAt, type Processor } from './processor.js';
 import { Periodic } from './periodic.js';
@@ -10,13 +15,13 @@ import { Periodic } from './periodic.js';
 export class Recoverer {
   private readonly periodic: Periodic;
 
-  constructor(broker: Broker, queue: Queue<unknown>, consumer: string, processor: Processor, idleTimeoutMs: number, log: Logger) {
+  constructor(broker: Broker, queue: Queue<unknown>, consumer: string, processor: Processor, idleTimeoutMs: number, renewNow: () => void, log: Logger) {
     const interval = Math.min(5000, Math.max(250, Math.floor(idleTimeoutMs / 4)));
     this.periodic = new Periodic('recoverer', interval, async () => {
       const room = processor.room();
       // A full processor still looks for poison and (long-waiting) suspects: it never has room under steady load.
       if (room <= 0 && !processor.takesSuspect()) return;
-      const { claimed, dead } = await broker.reclaim(queue, consumer, {
+      const opts: ReclaimOptions = {
         minIdleMs: idleTimeoutMs,
         count: Math.min(room, 100),
         maxRecoveries: queue.options.maxRecoveries,
@@ -25,7 +30,22 @@ export class Recoverer {
         // for it) only after it waited 3 idle timeouts, so it is never stranded.
         suspectAt: suspectAt(queue.options.maxRecoveries),
         suspectMinIdleMs: processor.idle() ? idleTimeoutMs : 3 * idleTimeoutMs,
-      });
+      };
+      const first = await broker.reclaim(queue, consumer, opts);
+      const { own } = first;
+      let { claimed, dead } = first;
+      if (own.length) {
+        const orphans = own.filter((e) => !processor.holdsEntry(e.level, e.entry));
+        if (orphans.length < own.length) {
+          log.warn({ queue: queue.name, jobs: own.length - orphans.length }, 'leases of running jobs went idle (event loop blocked?); renewing them');
+          renewNow();
+        }
+        if (orphans.length && opts.count > 0) {
+          const again = await broker.reclaim(queue, consumer, { ...opts, count: Math.max(0, opts.count - claimed.length), orphans });
+          claimed = [...claimed, ...again.claimed];
+          dead = [...dead, ...again.dead];
+        }
+      }
       if (claimed.length) log.warn({ queue: queue.name, jobs: claimed.length }, 'reclaimed jobs of an unresponsive worker');
       if (dead.length) log.error({ queue: queue.name, jobs: dead }, 'poison jobs dead-lettered: their workers kept dying');
       processor.accept(claimed);

@@ -186,6 +186,7 @@ export class Worker {
       healthRecord: (queue) => JSON.stringify({ worker: this.id, at: Date.now(), ...this.runners.find((r) => r.queue.name === queue)?.stats() }),
     }, { intervalMs, ttlMs, healthFile }, this.log);
     if (host.eventsMaxLen > 0) this.publisher = new EventPublisher(host.broker, this.events, queues, this.log, this.id);
+    this.events.onError((err, e) => this.log.error({ err, event: e.type, job: 'id' in e ? e.id : undefined }, 'an event listener threw; the job goes on'));
     this.events.onAny((e) => logEvent(this.log, e));
     if (options.metrics) {
       this.prometheus = new WorkerMetrics(
@@ -215,10 +216,14 @@ export class Worker {
     this.stopAbortListener = await this.host.broker.onAbort(
       this.runners.map((r) => r.queue),
       (queue, id) => this.runners.find((r) => r.queue.name === queue)?.processor.requestAbort(id),
+      // Aborts published while the subscriber was reconnecting: the lease renewal reports them.
+      () => this.runners.forEach((r) => r.renewLeases()),
     );
+    // The first heartbeat (the worker's health records) comes before the first job is fetched:
+    // other workers judge an at-most-once job's worker alive by them.
+    await this.heartbeater.start();
     for (const r of this.runners) await r.start();
     this.sampleEventLoopLag();
-    await this.heartbeater.start();
     this.janitor.start();
     await this.cron.start();
     this.state = 'running';
@@ -326,7 +331,7 @@ export class Worker {
   }
 
   /** Calls fn for each event of this type from this worker (in process). */
-  on<K extends EventType>(type: K, fn: (event: EventOf<K>) => void): () => void {
+  on<K extends EventType>(type: K, fn: (event: EventOf<K>) => unknown): () => void {
     return this.events.on(type, fn);
   }
 

@@ -57,7 +57,7 @@ Examples:
     program
       .command('cleanup')
       .summary('forget dead workers, handing their jobs back')
-      .description('forget workers and consumers silent for longer than --stale-seconds; hand their unfinished jobs back to the queues')
+      .description("forget workers and consumers silent for longer than --stale-seconds; hand their unfinished jobs back to the queues, dead-letter their at-most-once jobs ('interrupted')")
       .option('--stale-seconds <n>', 'silence after which a worker counts as dead', intAtLeast(1, '--stale-seconds'), 60),
   )
     .addHelpText('after', `
@@ -74,7 +74,8 @@ Examples:
           result.workers.length === 0
             ? `no worker silent for more than ${flags.staleSeconds}s`
             : `removed ${result.workers.length} stale worker(s)/consumer(s): ${result.workers.join(', ')}\n` +
-              `handed ${result.jobs} unfinished job(s) back to their queues`,
+              `handed ${result.jobs} unfinished job(s) back to their queues` +
+              (result.interrupted.length ? `\ndead-lettered ${result.interrupted.length} at-most-once job(s) they were running (reason 'interrupted'): ${result.interrupted.join(', ')}` : ''),
         );
       }),
     );

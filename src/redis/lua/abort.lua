@@ -1,32 +1,34 @@
 -- abort: stops a job wherever it is. A waiting or delayed job is removed and recorded as
--- aborted; a running (or prefetched) job is flagged and its worker told over pub/sub.
+-- aborted (its record keeps the job's arguments and priority); a running (or prefetched) job
+-- is flagged and its worker told over pub/sub.
 -- KEYS: delayed, job_prefix, result_prefix, waiters, aborting, streams...
--- ARGV: id, group, done_channel, abort_channel, record (the aborted outcome), ttl
+-- ARGV: id, group, done_channel, abort_channel, record (the aborted outcome, empty value), ttl
 -- Returns: 'aborted', 'aborting' (a worker holds it and was told), 'finished', or 'not_found'
 -- @include lib
 
+local NSTREAM = 6
 local id, group = ARGV[1], ARGV[2]
 local rec = KEYS[2] .. id
-local st = redis.call('HGET', rec, 'st')
+local v = redis.call('HMGET', rec, 'st', 'e', 'l', 'h', 'd')
+local st = v[1]
 local stream, entry
 if st == 'delayed' then
   redis.call('ZREM', KEYS[1], id)
   redis.call('DEL', rec)
-  store_result(KEYS[3], KEYS[4], ARGV[3], id, ARGV[5], ARGV[6])
+  local level = tonumber(v[3]) or 1
+  store_result(KEYS[3], KEYS[4], ARGV[3], id, with_job(ARGV[5], v[4], v[5], KEYS[NSTREAM + level - 1]), ARGV[6])
   return 'aborted'
-elseif st == 'queued' or st == 'running' then
-  if st == 'running' then
-    redis.call('SADD', KEYS[5], id)
-    redis.call('PUBLISH', ARGV[4], id)
-    return 'aborting'
-  end
-  local v = redis.call('HMGET', rec, 'e', 'l')
-  entry = v[1]
-  stream = KEYS[5 + (tonumber(v[2]) or 1)]
+elseif st == 'running' then
+  redis.call('SADD', KEYS[5], id)
+  redis.call('PUBLISH', ARGV[4], id)
+  return 'aborting'
+elseif st == 'queued' then
+  entry = v[2]
+  stream = KEYS[NSTREAM + (tonumber(v[3]) or 1) - 1]
 else
   if redis.call('EXISTS', KEYS[3] .. id) == 1 then return 'finished' end
   if not string.match(id, '^%d+%-%d+$') then return 'not_found' end
-  for i = 6, #KEYS do
+  for i = NSTREAM, #KEYS do
     if #redis.call('XRANGE', KEYS[i], id, id) > 0 then
       stream, entry = KEYS[i], id
       break
@@ -40,7 +42,8 @@ if type(p) == 'table' and not p.err and p[1] then
   redis.call('PUBLISH', ARGV[4], id)
   return 'aborting'
 end
+local f = entry_fields(stream, entry) or {}
 redis.call('XDEL', stream, entry)
 redis.call('DEL', rec)
-store_result(KEYS[3], KEYS[4], ARGV[3], id, ARGV[5], ARGV[6])
+store_result(KEYS[3], KEYS[4], ARGV[3], id, with_job(ARGV[5], f.h, f.d, stream), ARGV[6])
 return 'aborted'

@@ -1,7 +1,7 @@
 -- complete: records the outcome of a batch of finished jobs (completed, aborted, failed
 -- without dead-lettering, expired) and acknowledges their entries, unless the caller no
 -- longer holds an entry's lease (fencing), in which case that job is left alone.
--- KEYS: result_prefix, job_prefix, waiters, aborting, streams...
+-- KEYS: result_prefix, job_prefix, waiters, aborting, taken, streams...
 -- ARGV: group, consumer, done_channel, levels (the levels the batch's entries are on, comma-
 --       separated), then per job 2 values: "level|entry|token|flags|ttl|id" (entry '' when
 --       the entry was already taken, id '' when it is the entry id, flags 1: has a job
@@ -10,6 +10,7 @@
 -- @include lib
 
 local group, consumer, channel = ARGV[1], ARGV[2], ARGV[3]
+local NSTREAM = 5
 
 -- Fencing for the whole batch: this consumer's pending entries, with their delivery counts
 -- (a reclaim elsewhere changes the owner, one here the count). A consumer holds few.
@@ -17,21 +18,17 @@ local held = {}
 for level in string.gmatch(ARGV[4], '%d+') do
   level = tonumber(level)
   local mine = {}
-  for _, p in ipairs(redis.call('XPENDING', KEYS[4 + level], group, '-', '+', 1000000, consumer)) do
+  for _, p in ipairs(redis.call('XPENDING', KEYS[NSTREAM + level], group, '-', '+', 1000000, consumer)) do
     mine[p[1]] = tostring(p[4])
   end
   held[level] = mine
 end
--- Aborts asked for and result waiters are rare: one look each spares a lookup per job.
-local aborting = redis.call('SCARD', KEYS[4]) > 0
-local no_waiters = redis.call('ZCARD', KEYS[3]) == 0
-if not no_waiters then
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now_ms())
-  no_waiters = redis.call('ZCARD', KEYS[3]) == 0
-end
 
-local out = {}
-local acked = {}
+-- Which jobs this caller may record, and the entries to acknowledge.
+-- Accepted jobs in parallel lists (no table per job): id, has-record flag, ttl, record arg index, taken.
+local out, acked = {}, {}
+local ids, recs, ttls, args, taken = {}, {}, {}, {}, {}
+local n = 0
 for i = 5, #ARGV, 2 do
   local spec = ARGV[i]
   local a = string.find(spec, '|', 1, true)
@@ -52,14 +49,33 @@ for i = 5, #ARGV, 2 do
       end
       list[#list + 1] = entry
     end
-    if tonumber(string.sub(spec, c + 1, d - 1)) % 2 == 1 then redis.call('DEL', KEYS[2] .. id) end
-    -- An abort asked for may have raced the outcome: the request ends with the job either way.
-    if aborting then redis.call('SREM', KEYS[4], id) end
-    store_result(KEYS[1], KEYS[3], channel, id, ARGV[i + 1], string.sub(spec, d + 1, e - 1), no_waiters)
+    n = n + 1
+    ids[n], recs[n], ttls[n], args[n], taken[n] = id, tonumber(string.sub(spec, c + 1, d - 1)) % 2 == 1, string.sub(spec, d + 1, e - 1), i + 1, entry == ''
     out[#out + 1] = 1
   else
     out[#out + 1] = 0
   end
+end
+
+-- Acknowledging comes first: on a full Redis, a script that has already written may go on
+-- writing past maxmemory (Redis keeps scripts atomic), so a worker can drain a full Redis.
+-- (A taken job has no entry: its record's DEL below is its first write.)
+for level, list in pairs(acked) do redis.call('XACK', KEYS[NSTREAM + level], group, unpack(list)) end
+
+-- Aborts asked for and result waiters are rare: one look each spares a lookup per job.
+local aborting = redis.call('SCARD', KEYS[4]) > 0
+local no_waiters = redis.call('ZCARD', KEYS[3]) == 0
+if not no_waiters then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now_ms())
+  no_waiters = redis.call('ZCARD', KEYS[3]) == 0
+end
+for k = 1, n do
+  local id = ids[k]
+  if recs[k] then redis.call('DEL', KEYS[2] .. id) end
+  if taken[k] then redis.call('HDEL', KEYS[5], id) end
+  -- An abort asked for may have raced the outcome: the request ends with the job either way.
+  if aborting then redis.call('SREM', KEYS[4], id) end
+  store_result(KEYS[1], KEYS[3], channel, id, ARGV[args[k]], ttls[k], no_waiters)
 end
 
 -- Acknowledged entries leave the stream. Entries are read in order, so every entry older than
@@ -68,8 +84,7 @@ end
 -- entries of this batch above that point (behind a job that is still running) are deleted
 -- one by one.
 for level, list in pairs(acked) do
-  local stream = KEYS[4 + level]
-  redis.call('XACK', stream, group, unpack(list))
+  local stream = KEYS[NSTREAM + level]
   local floor = redis.call('XPENDING', stream, group)[2]
   if floor then
     local fms, fseq = id_parts(floor)

@@ -1,20 +1,33 @@
 -- retry: takes a failed attempt's entry off the stream and schedules the job's next attempt,
--- at once (a new entry) or after a delay (the delayed set), unless the lease was lost.
--- KEYS: delayed, job_prefix, last_id, stream
+-- at once (a new entry) or after a delay (the delayed set), unless the lease was lost. An abort
+-- asked for while the attempt was settling wins: the job ends aborted instead of running again.
+-- KEYS: delayed, job_prefix, last_id, stream, aborting, result_prefix, waiters, dlq
 -- ARGV: group, consumer, entry, token, id, level, attempt (attempts spent so far), delay (ms),
---       error (the failed attempt's error, kept for info)
--- Returns: 1 if scheduled, 0 if refused
+--       error (the failed attempt's error, kept for info), aborted (the record if it ends
+--       aborted), ttl (seconds its record is kept), done_channel, queue
+-- Returns: 1 if scheduled, 0 if refused (lease lost), 2 if it ended aborted
 -- @include lib
 
 local group, consumer, entry, token, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local stream = KEYS[4]
 if not holds(stream, group, entry, consumer, token) then return 0 end
 local f = entry_fields(stream, entry)
+-- Taking the entry off first is also what lets this run on a full Redis: a script that has
+-- written may go on writing past maxmemory (Redis keeps scripts atomic).
 redis.call('XACK', stream, group, entry)
 redis.call('XDEL', stream, entry)
-if not f or not f.h then return 0 end
-local h = header_with(f.h, id, ARGV[7])
 local rec = KEYS[2] .. id
+if not f or not f.h then
+  dead_trace(KEYS[8], entry, ARGV[6], ARGV[13], consumer, rec)
+  redis.call('DEL', rec)
+  return 0
+end
+if redis.call('SREM', KEYS[5], id) == 1 then
+  redis.call('DEL', rec)
+  store_result(KEYS[6], KEYS[7], ARGV[12], id, ARGV[10], ARGV[11])
+  return 2
+end
+local h = header_with(f.h, id, ARGV[7])
 local delay = tonumber(ARGV[8])
 local now = now_ms()
 if delay <= 0 then
