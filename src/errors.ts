@@ -162,10 +162,17 @@ function readString(read: () => unknown, fallback: string): string {
   }
 }
 
-/** A short text for any value: JSON when it has one, else String(), else its tag. */
+/** A short text for any value: JSON when it has one (cycles marked), else String(), else its tag. */
 function show(v: unknown): string {
   try {
-    const json = JSON.stringify(v);
+    const seen = new WeakSet<object>();
+    const json = JSON.stringify(v, (_k, x: unknown) => {
+      if (typeof x === 'bigint') return `${x}n`;
+      if (typeof x !== 'object' || x === null) return x;
+      if (seen.has(x)) return '[Circular]';
+      seen.add(x);
+      return x;
+    });
     if (json !== undefined) return json.length > 200 ? `${json.slice(0, 197)}...` : json;
   } catch {
     // a cycle, a BigInt, or a throwing toJSON

@@ -38,6 +38,18 @@ describe('millrace worker', () => {
     expect(child.stdout()).toContain('"msg":"worker stopped"');
   });
 
+  it('keeps running when a task leaves a rejected promise nobody awaits, and logs it', async () => {
+    const child = startCli(['worker', `${FIXTURE}:app`, '--queue', 'q', '--log-level', 'error'], { MILLRACE_PREFIX: t.prefix });
+    const stray = await t.app.enqueueByName('stray', [], { queue: 'q' });
+    expect(await stray.result({ timeout: 15_000 })).toBe('done anyway');
+    await waitFor(() => child.stdout().includes('unhandled promise rejection'), { what: 'the stray rejection logged' });
+    const after = await t.app.enqueueByName('echo', ['still here'], { queue: 'q' });
+    expect(await after.result({ timeout: 10_000 })).toMatchObject({ text: 'still here', pid: child.pid });
+    expect(child.stdout()).toContain('nobody awaited this');
+    child.proc.kill('SIGTERM');
+    expect((await child.exited).code).toBe(0);
+  });
+
   it('rejects an unknown queue, naming the queues the app defines', async () => {
     // No ':export' here: the module's `app` export is found by default.
     const r = await runCli(['worker', FIXTURE, '--queue', 'nope'], { MILLRACE_PREFIX: t.prefix });

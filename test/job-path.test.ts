@@ -186,7 +186,7 @@ describe('user code that misbehaves', () => {
     expect(messages.symbol).toMatch(/non-error thrown: Symbol\(boom\)/);
     expect(messages.nothing).toMatch(/non-error thrown: null/);
     expect(messages.undef).toMatch(/non-error thrown: undefined/);
-    expect(messages.cyclic).toMatch(/non-error thrown: \[object Object\]/);
+    expect(messages.cyclic).toMatch(/non-error thrown: {"kind":"cyclic","self":"\[Circular\]"}/);
     expect(messages.hostile).toMatch(/non-error thrown/);
     expect(messages.text).toMatch(/plain text/);
     expect(await t.app.deadLetters('q').count()).toBe(6);

@@ -3,7 +3,9 @@
 // entry that vanished from its stream while it was pending.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Delivery } from '../src/broker/types.js';
-import { rawRedis, testApp, waitFor, workers, type TestApp } from './helpers.js';
+import { Millrace } from '../src/index.js';
+import { FaultProxy, scriptNamed } from '../chaos/lib/faultProxy.js';
+import { rawRedis, REDIS_URL, testApp, waitFor, workers, type TestApp } from './helpers.js';
 
 const tracker = workers({ healthFile: false });
 
@@ -29,6 +31,34 @@ describe('outcome races', () => {
     // Another consumer cannot take it.
     expect(await broker.take(q, 'w2', lease)).toBe(false);
     expect(await job.status()).toBe('active');
+    // A renewal of the entry it took does not report the lease lost (the worker would drop
+    // the job while its take's answer is still on its way); for another consumer it is lost.
+    expect(await broker.touch(q, 'w1', [lease])).toEqual({ lost: [], abort: [] });
+    expect(await broker.touch(q, 'w2', [lease])).toEqual({ lost: [job.id], abort: [] });
+  });
+
+  it('adds the jobs of an enqueue sent again after its reply was lost once, with the first reply', async () => {
+    t = testApp({}, 'resend');
+    const proxy = await FaultProxy.start(Number(new URL(REDIS_URL).port || 6379));
+    const client = new Millrace({ redis: proxy.url, prefix: t.prefix, logLevel: 'silent' });
+    try {
+      const task = client.queue('q').task('t', async () => 1);
+      await task.enqueue(); // scripts loaded, connection up
+      proxy.setFaults([{ kind: 'drop-reply', rate: 1, times: 1, match: scriptNamed('enqueue') }]);
+      const jobs = await task.enqueueMany([[], [], []]);
+      expect(proxy.stats.injected['drop-reply']).toBe(1);
+      const redis = rawRedis();
+      try {
+        expect(await redis.xlen(`{${t.prefix}:q}:s:normal`)).toBe(4);
+      } finally {
+        redis.disconnect();
+      }
+      expect(new Set(jobs.map((j) => j.id)).size).toBe(3);
+      for (const j of jobs) expect(await j.status()).toBe('waiting');
+    } finally {
+      await client.close();
+      await proxy.close();
+    }
   });
 
   it('ends a job aborted while its failed attempt was being settled, instead of retrying it', async () => {
@@ -72,6 +102,30 @@ describe('outcome races', () => {
     expect(await job.status()).toBe('aborted');
     await expect(job.result({ timeout: 2000 })).rejects.toThrow(/aborted/);
     expect(runs).toEqual([1]);
+  });
+
+  it('runs a job whose delivery to this worker was lost (a lost fetch reply) without counting a death', async () => {
+    t = testApp({}, 'limbo');
+    // With maxRecoveries 0, one counted death makes a job poison.
+    const q = t.app.queue('q', { idleTimeout: 1000, maxRecoveries: 0, concurrency: 1, prefetch: 0 });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const blocker = q.task('blocker', async () => {
+      await gate;
+      return 'unblocked';
+    });
+    const task = q.task('t', async () => 'ran');
+    const worker = await tracker.start(t.app, { concurrency: 1, prefetch: 0 });
+    const first = await blocker.enqueue();
+    await waitFor(() => worker.stats().queues.q!.running === 1, { what: 'the worker full' });
+    const job = await task.enqueue();
+    // A delivery to this worker's consumer that its process never received, as when the reply
+    // of its fetch is lost on a dropped connection.
+    expect(await t.app.broker.fetch(q, worker.id, 1)).toHaveLength(1);
+    release();
+    expect(await first.result({ timeout: 5000 })).toBe('unblocked');
+    expect(await job.result({ timeout: 10_000 })).toBe('ran');
+    expect(await t.app.deadLetters('q').count()).toBe(0);
   });
 
   it('leaves a dead-letter trace for a pending entry whose fields vanished from the stream', async () => {

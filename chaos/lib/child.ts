@@ -20,6 +20,7 @@ const { app } = fixtureApp({
   maxHoldMs: env.CHAOS_MAX_HOLD_MS === undefined ? undefined : Number(env.CHAOS_MAX_HOLD_MS),
   mayDie: true,
   logLevel: env.CHAOS_LOG_LEVEL ?? 'warn',
+  misbehave: env.CHAOS_MISBEHAVE === '1',
 });
 
 const worker = app.worker({
@@ -32,6 +33,18 @@ const worker = app.worker({
   heartbeatInterval: 1000,
   heartbeatTtl: 3000,
 });
+if (env.CHAOS_MISBEHAVE === '1') {
+  // Listeners that throw, and one whose promise rejects: none may reach a job.
+  worker.on('job.started', () => {
+    throw new Error('listener of job.started threw');
+  });
+  worker.on('job.completed', () => {
+    throw Symbol('listener of job.completed threw a symbol');
+  });
+  worker.on('job.failed', async () => {
+    throw new Error('async listener of job.failed rejected');
+  });
+}
 await worker.run();
 await app.close();
 process.exit(0);

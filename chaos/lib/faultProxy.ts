@@ -2,7 +2,9 @@
 // faults a job queue must survive (error replies, lost replies, connection resets) into chosen
 // commands, from a seeded PRNG so that a failing run can be repeated.
 
+import { createHash } from 'node:crypto';
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { scriptSource } from '../../src/redis/scripts.js';
 import { ChunkReader, PUSH, readRequest, replyEnd, RespProtocolError, type ProxyCommand } from './resp.js';
 
 export type { ProxyCommand };
@@ -28,6 +30,8 @@ interface FaultOptions {
   match?: Matcher;
   /** At most this many hits, then the fault is spent (at rate 1 a dropped INCR would otherwise be dropped again on every resend). */
   times?: number;
+  /** Names the fault in stats.byLabel. */
+  label?: string;
 }
 
 /**
@@ -53,6 +57,16 @@ export function isScript(cmd: ProxyCommand): boolean {
   return SCRIPT_COMMANDS.has(cmd.name);
 }
 
+/** Matches calls of one of millrace's Lua scripts by name (EVALSHA by its sha, or EVAL of its source). */
+export function scriptNamed(...names: string[]): Matcher {
+  const shas = new Set(names.map((n) => createHash('sha1').update(scriptSource(n)).digest('hex')));
+  return (cmd) => {
+    if (!isScript(cmd) || cmd.args.length === 0) return false;
+    const first = cmd.args[0]!.toString();
+    return cmd.name.startsWith('EVALSHA') ? shas.has(first.toLowerCase()) : shas.has(createHash('sha1').update(first).digest('hex'));
+  };
+}
+
 /** Matches the commands named (in any case). */
 export function commandIn(...names: string[]): Matcher {
   const set = new Set(names.map((n) => n.toUpperCase()));
@@ -74,6 +88,8 @@ export interface ProxyStats {
   injected: Record<FaultKind, number>;
   /** Injections per command name, e.g. byCommand.SET?.error. */
   byCommand: Record<string, Partial<Record<FaultKind, number>>>;
+  /** Injections per labelled fault. */
+  byLabel: Record<string, number>;
   /** Connections reset by resetConnections() or cut(). */
   resetOnDemand: number;
 }
@@ -124,7 +140,7 @@ export class FaultProxy {
   private nextId = 1;
   private readonly random: () => number;
   private readonly counts: ProxyStats = {
-    connections: 0, commands: 0, forwarded: 0, injected: { error: 0, 'drop-reply': 0, reset: 0 }, byCommand: {}, resetOnDemand: 0,
+    connections: 0, commands: 0, forwarded: 0, injected: { error: 0, 'drop-reply': 0, reset: 0 }, byCommand: {}, byLabel: {}, resetOnDemand: 0,
   };
   port = 0;
 
@@ -227,6 +243,7 @@ export class FaultProxy {
       this.counts.injected[fault.kind]++;
       const perCommand = (this.counts.byCommand[cmd.name] ??= {});
       perCommand[fault.kind] = (perCommand[fault.kind] ?? 0) + 1;
+      if (fault.label) this.counts.byLabel[fault.label] = (this.counts.byLabel[fault.label] ?? 0) + 1;
       return armed;
     }
     return undefined;

@@ -27,12 +27,24 @@ export interface FixtureSettings {
   logLevel?: string;
   logger?: Logger;
   signingSecret?: string;
+  /** Execution middleware that throws: before the handler for task 'mw_before', after it for 'mw_after'. */
+  misbehave?: boolean;
 }
 
 export function fixtureApp(s: FixtureSettings) {
   const app = new Millrace({
     redis: s.redis, prefix: s.prefix, logLevel: s.logLevel ?? 'silent', logger: s.logger, signingSecret: s.signingSecret, events: false,
   });
+  if (s.misbehave) {
+    app.use({
+      execute: async (ctx, next) => {
+        if (ctx.task === 'mw_before') throw new Error('middleware failed before the handler');
+        const out = await next();
+        if (ctx.task === 'mw_after') throw new TypeError('middleware failed after the handler');
+        return out;
+      },
+    });
+  }
   const tag = s.tag ?? String(process.pid);
   const note = (event: 'start' | 'done' | 'abort', key: string, attempt: number, extra = '') => {
     if (s.ledger) record(s.ledger, event, key, attempt, tag, extra);
@@ -70,7 +82,84 @@ export function fixtureApp(s: FixtureSettings) {
     await new Promise(() => undefined);
   });
 
-  return { app, work, hold, fail, poison };
+  /** hold(), at most once: never run twice; dead-lettered ('interrupted') when its worker dies. */
+  const once = work.task('once', async (ctx, key: string, ms: number) => {
+    note('start', key, ctx.attempt);
+    if (ms > 0) await sleep(Math.min(ms, maxHold), undefined, { signal: ctx.signal });
+    note('done', key, ctx.attempt);
+    return key;
+  }, { atMostOnce: true });
+
+  /** Returns its key; `pad` only takes room (a full Redis is filled with these). */
+  const pad = work.task('pad', async (ctx, key: string, _pad: string) => {
+    note('start', key, ctx.attempt);
+    note('done', key, ctx.attempt);
+    return key;
+  });
+
+  /** User code that misbehaves in the way `how` says (see MISBEHAVIOURS); 'ok' completes. */
+  const misbehave = work.task('misbehave', async (ctx, key: string, how: Misbehaviour) => {
+    note('start', key, ctx.attempt);
+    const out = await misbehaviour(how, idleOf(s));
+    note('done', key, ctx.attempt);
+    return out as string;
+  }, { maxTries: 2, timeout: 400, backoff: { type: 'fixed', base: 50 } });
+
+  /** Jobs the throwing middleware (misbehave: true) fails before or after their handler runs. */
+  const mwBefore = work.task('mw_before', async (ctx, key: string) => {
+    note('start', key, ctx.attempt);
+    return key;
+  }, { maxTries: 1 });
+  const mwAfter = work.task('mw_after', async (ctx, key: string) => {
+    note('start', key, ctx.attempt);
+    return key;
+  }, { maxTries: 1 });
+
+  return { app, work, hold, fail, poison, once, pad, misbehave, mwBefore, mwAfter };
+}
+
+/** The ways user code misbehaves in the user-code scenario; each but 'ok' and 'block' fails every attempt. */
+export const MISBEHAVIOURS = ['symbol', 'null', 'undefined', 'cyclic', 'hostile', 'bigint', 'cyclic-result', 'hang', 'block', 'ok'] as const;
+export type Misbehaviour = (typeof MISBEHAVIOURS)[number];
+
+function idleOf(s: FixtureSettings): number {
+  return s.idleTimeout ?? 2000;
+}
+
+async function misbehaviour(how: Misbehaviour, idleMs: number): Promise<unknown> {
+  switch (how) {
+    case 'symbol':
+      throw Symbol('thrown symbol');
+    case 'null':
+      throw null;
+    case 'undefined':
+      throw undefined;
+    case 'cyclic': {
+      const o: Record<string, unknown> = { what: 'cyclic' };
+      o.self = o;
+      throw o;
+    }
+    case 'hostile':
+      throw new Proxy({}, { getPrototypeOf: () => { throw new Error('trap'); }, get: () => { throw new Error('trap'); }, has: () => { throw new Error('trap'); } });
+    case 'bigint':
+      return 1n;
+    case 'cyclic-result': {
+      const o: Record<string, unknown> = {};
+      o.self = o;
+      return o;
+    }
+    case 'hang':
+      // Never settles, ignores its signal: the timeout frees the slot.
+      return new Promise(() => undefined);
+    case 'block': {
+      // Blocks the whole process past the idle timeout, then returns: it must complete, once.
+      const until = Date.now() + idleMs * 1.5;
+      while (Date.now() < until) { /* blocked */ }
+      return 'unblocked';
+    }
+    case 'ok':
+      return 'fine';
+  }
 }
 
 export type Fixture = ReturnType<typeof fixtureApp>;

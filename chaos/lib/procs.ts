@@ -26,6 +26,8 @@ export interface WorkerSpec {
   graceMs?: number;
   clockSkewMs?: number;
   logLevel?: string;
+  /** Throwing listeners and middleware (chaos/lib/fixture.ts, child.ts). */
+  misbehave?: boolean;
 }
 
 export class WorkerProc {
@@ -40,10 +42,13 @@ export class WorkerProc {
       CHAOS_IDLE_TIMEOUT: String(spec.idleTimeout ?? 2000), CHAOS_CONCURRENCY: String(spec.concurrency ?? 10),
       CHAOS_PREFETCH: String(spec.prefetch ?? 0), CHAOS_MAX_RECOVERIES: String(spec.maxRecoveries ?? 3),
       CHAOS_GRACE_MS: String(spec.graceMs ?? 2000), CHAOS_CLOCK_SKEW_MS: String(spec.clockSkewMs ?? 0),
-      CHAOS_LOG_LEVEL: spec.logLevel ?? 'warn', MILLRACE_HEALTH_FILE: 'false',
+      CHAOS_LOG_LEVEL: spec.logLevel ?? 'warn', MILLRACE_HEALTH_FILE: 'false', CHAOS_MISBEHAVE: spec.misbehave ? '1' : '0',
     };
     // The app's settings come from the spec only.
     for (const k of OVERRIDING_ENV) delete env[k];
+    // The spec's log level governs (the test suite sets MILLRACE_LOG_LEVEL=silent, which would
+    // win over the code's level and hide the warnings a scenario reads).
+    delete env.MILLRACE_LOG_LEVEL;
     if (spec.maxHoldMs !== undefined) env.CHAOS_MAX_HOLD_MS = String(spec.maxHoldMs);
     this.proc = spawn(process.execPath, ['--import', 'tsx', CHILD], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));

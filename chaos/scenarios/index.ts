@@ -14,6 +14,11 @@ import { redisFull } from './redisFull.js';
 import { clockSkew } from './clockSkew.js';
 import { poison } from './poison.js';
 import { soak } from './soak.js';
+import { redisErrors } from './redisErrors.js';
+import { lostReplies } from './lostReplies.js';
+import { fullDrain } from './fullDrain.js';
+import { pubsubLoss } from './pubsubLoss.js';
+import { userCode } from './userCode.js';
 
 export const SCENARIOS: Record<string, (size: Size) => Promise<ScenarioResult>> = {
   'kill-9': killNine,
@@ -29,4 +34,9 @@ export const SCENARIOS: Record<string, (size: Size) => Promise<ScenarioResult>> 
   'clock-skew': clockSkew,
   poison,
   soak,
+  'user-code': userCode,
+  'pubsub-loss': pubsubLoss,
+  'redis-errors': redisErrors,
+  'lost-replies': lostReplies,
+  'full-drain': fullDrain,
 };

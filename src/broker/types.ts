@@ -84,6 +84,12 @@ export interface ReclaimOptions {
   suspectMinIdleMs?: number;
   /** The caller's own idle entries it does not hold: claim them like others'. */
   orphans?: { level: number; entry: string }[];
+  /**
+   * Server ms the caller's process started: an orphan delivered after it was never received
+   * (a lost reply) and is claimed without counting a death; one delivered before is a former
+   * process's (same id) and counts.
+   */
+  since?: number;
 }
 
 export interface ReclaimOutcome {

@@ -10,7 +10,7 @@ const MODULE_EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'];
 /** What the CLI needs of an app. Duck-typed: the user's module may load its own copy of millrace. */
 export interface AppLike {
   readonly kind: 'millrace';
-  readonly log: { level: string };
+  readonly log: { level: string; error(obj: object, msg: string): void };
   queue(...args: unknown[]): unknown;
   worker(options: Record<string, unknown>): { run(): Promise<void>; readonly id: string };
   close(): Promise<void>;

@@ -82,9 +82,14 @@ async function runWorker(target: string, flags: WorkerFlags, out: Output): Promi
   // Flags are their own layer (the worker reads the keys it has): they win over the
   // environment, which wins over code options. A ConfigError (an unknown queue) is exit 2.
   const worker = app.worker({ handleSignals: true, ...(flags.burst ? { burst: true } : {}), flags: flagLayer(flags) });
+  // A task's promise that nobody awaited and that rejects would end the process (Node's default):
+  // the worker process this command owns logs it and goes on running jobs.
+  const onStray = (err: unknown) => app.log.error({ err }, 'unhandled promise rejection in the worker process (a promise a task left unawaited?); the worker goes on');
+  process.on('unhandledRejection', onStray);
   try {
     await worker.run();
   } finally {
+    process.off('unhandledRejection', onStray);
     await app.close();
   }
   return 0;

@@ -3,7 +3,8 @@
 
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { CONSUMER_GROUP, cronTickKey, healthKey, levelsKey, queuesSetKey, schedulesKey, workerKey, workersKey } from './keys.js';
+import { randomBytes } from 'node:crypto';
+import { callKey, CONSUMER_GROUP, cronTickKey, healthKey, levelsKey, queuesSetKey, schedulesKey, workerKey, workersKey } from './keys.js';
 import { callScript, SCRIPTS } from './scripts.js';
 import { connect } from './connection.js';
 import { RedisContext } from './context.js';
@@ -87,16 +88,8 @@ export class RedisBroker implements Broker {
   }
 
   async ensureGroups(queue: QueueRef): Promise<void> {
-    await Promise.all(
-      this.ctx.keys(queue).streams.map(async (stream) => {
-        // Only a missing group is created (a full Redis refuses XGROUP CREATE even when it exists).
-        const groups = (await this.conn.xinfo('GROUPS', stream).catch(() => [])) as unknown[][];
-        if (groups.some((g) => g[1] === CONSUMER_GROUP || g.includes(CONSUMER_GROUP))) return;
-        await this.conn.xgroup('CREATE', stream, CONSUMER_GROUP, '0', 'MKSTREAM').catch((err: Error) => {
-          if (!String(err.message).includes('BUSYGROUP')) throw err;
-        });
-      }),
-    );
+    // One script: writes nothing where the groups exist, and creates them on a full Redis too.
+    await callScript(this.conn, SCRIPTS.groups, { keys: {}, streams: this.ctx.keys(queue).streams, args: { group: CONSUMER_GROUP } });
   }
 
   /**
@@ -161,6 +154,14 @@ export class RedisBroker implements Broker {
     );
   }
 
+  /** Tokens of enqueue calls: unique per process (random) and per call (a counter). */
+  private readonly callPrefix = randomBytes(6).toString('base64url');
+  private calls = 0;
+
+  private nextCallToken(): string {
+    return this.callPrefix + (this.calls++).toString(36);
+  }
+
   private async enqueueNow(queue: QueueRef, items: EnqueueItem[], cron?: { schedule: string; tick: number }): Promise<EnqueueOutcome[]> {
     const k = this.ctx.keys(queue);
     const rest: (string | number | Buffer)[] = [];
@@ -176,7 +177,7 @@ export class RedisBroker implements Broker {
     const out = (await callScript(this.conn, SCRIPTS.enqueue, {
       keys: {
         last_id: k.lastId, delayed: k.delayed, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, events: k.events,
-        guard: cronTickKey(k, cron?.schedule ?? ''),
+        guard: cronTickKey(k, cron?.schedule ?? ''), call: callKey(k, this.nextCallToken()),
       },
       streams: k.streams,
       args: { queue: queue.name, events_max: this.eventsMaxLen, tick: cron ? Math.round(cron.tick) : '', plan, dues },
@@ -295,7 +296,7 @@ export class RedisBroker implements Broker {
     if (leases.length === 0) return { lost: [], abort: [] };
     const k = this.ctx.keys(queue);
     const [lost, abort] = (await callScript(this.conn, SCRIPTS.touch, {
-      keys: { aborting: k.aborting },
+      keys: { aborting: k.aborting, job_prefix: k.jobPrefix },
       streams: k.streams,
       args: { group: CONSUMER_GROUP, consumer },
       rest: this.leaseArgs(queue, leases),
@@ -320,6 +321,7 @@ export class RedisBroker implements Broker {
         group: CONSUMER_GROUP, consumer, min_idle: Math.round(opts.minIdleMs), count: opts.count,
         max_recoveries: opts.maxRecoveries, done_channel: k.doneChannel, queue: queue.name, ttl: opts.ttl,
         suspect_at: opts.suspectAt ?? opts.maxRecoveries + 1, suspect_idle: Math.round(opts.suspectMinIdleMs ?? opts.minIdleMs),
+        since: Math.round(opts.since ?? 0),
       },
       rest: orphans,
       buffers: this.ctx.binary,

@@ -109,6 +109,14 @@ export function workerKey(prefix: string, workerId: string): string {
   return `{${prefix}}:worker:${workerId}`;
 }
 
+/**
+ * The reply of one enqueue call, kept a minute under a token the client made for the call: a
+ * call sent again after its reply was lost answers it instead of adding its jobs twice.
+ */
+export function callKey(queue: QueueKeys, token: string): string {
+  return `${queue.base}:call:${token}`;
+}
+
 /** A worker's health record for one queue (counters, expires after the heartbeat TTL). */
 export function healthKey(queue: QueueKeys, workerId: string): string {
   return `${queue.base}:health:${workerId}`;

@@ -29,8 +29,9 @@ function spec<const K extends string, const A extends string>(
 }
 
 export const SCRIPTS = {
-  enqueue: spec('enqueue', ['last_id', 'delayed', 'job_prefix', 'result_prefix', 'events', 'guard'], ['queue', 'events_max', 'tick', 'plan', 'dues']),
+  enqueue: spec('enqueue', ['last_id', 'delayed', 'job_prefix', 'result_prefix', 'events', 'guard', 'call'], ['queue', 'events_max', 'tick', 'plan', 'dues']),
   fetch: spec('fetch', [], ['group', 'consumer', 'count']),
+  groups: spec('groups', [], ['group']),
   complete: spec('complete', ['result_prefix', 'job_prefix', 'waiters', 'aborting', 'taken'], ['group', 'consumer', 'done_channel', 'levels']),
   retry: spec('retry', ['delayed', 'job_prefix', 'last_id', 'stream', 'aborting', 'result_prefix', 'waiters', 'dlq'],
     ['group', 'consumer', 'entry', 'token', 'id', 'level', 'attempt', 'delay', 'error', 'aborted', 'ttl', 'done_channel', 'queue'], false),
@@ -40,9 +41,9 @@ export const SCRIPTS = {
   requeue: spec('requeue', ['last_id', 'job_prefix', 'aborting', 'result_prefix', 'waiters', 'dlq'], ['group', 'consumer', 'done_channel', 'ttl', 'queue']),
   dropworker: spec('dropworker', ['last_id', 'job_prefix', 'aborting', 'result_prefix', 'waiters', 'dlq', 'taken', 'health'],
     ['group', 'consumer', 'done_channel', 'ttl', 'queue', 'stale_ms', 'max']),
-  touch: spec('touch', ['aborting'], ['group', 'consumer']),
+  touch: spec('touch', ['aborting', 'job_prefix'], ['group', 'consumer']),
   reclaim: spec('reclaim', ['dlq', 'job_prefix', 'result_prefix', 'waiters', 'aborting'],
-    ['group', 'consumer', 'min_idle', 'count', 'max_recoveries', 'done_channel', 'queue', 'ttl', 'suspect_at', 'suspect_idle']),
+    ['group', 'consumer', 'min_idle', 'count', 'max_recoveries', 'done_channel', 'queue', 'ttl', 'suspect_at', 'suspect_idle', 'since']),
   promote: spec('promote', ['delayed', 'last_id', 'job_prefix'], ['count']),
   abort: spec('abort', ['delayed', 'job_prefix', 'result_prefix', 'waiters', 'aborting'],
     ['id', 'group', 'done_channel', 'abort_channel', 'record', 'ttl']),
@@ -64,7 +65,7 @@ export function scriptSource(file: string): string {
   let src = sources.get(file);
   if (src === undefined) {
     src = readFileSync(`${LUA_DIR}${file}.lua`, 'utf8').replace(
-      /^-- @include (\w+)$/m,
+      /^-- @include (\w+)$/gm,
       (_, name: string) => readFileSync(`${LUA_DIR}${name}.lua`, 'utf8'),
     );
     sources.set(file, src);

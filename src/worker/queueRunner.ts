@@ -52,11 +52,15 @@ export class QueueRunner {
     this.fetcher = new Fetcher(broker, queue, consumer, this.processor, settings.blockMs, qlog);
     this.processor.quiesceFetch = () => this.fetcher.quiesce();
     this.leaseKeeper = new LeaseKeeper(broker, queue, consumer, this.processor, settings.idleTimeout, qlog);
-    this.recoverer = new Recoverer(broker, queue, consumer, this.processor, settings.idleTimeout, () => this.leaseKeeper.wake(), qlog);
+    this.recoverer = new Recoverer(broker, queue, consumer, this.processor, settings.idleTimeout, () => this.leaseKeeper.wake(), () => this.startedAt, qlog);
     this.processor.onIsolationEnd = () => this.recoverer.wake();
   }
 
+  /** Server ms this runner started: entries delivered to its consumer since then reached this process. */
+  private startedAt = 0;
+
   async start(): Promise<void> {
+    this.startedAt = await this.broker.serverNow();
     await this.broker.registerQueue(this.queue, true);
     await this.broker.ensureGroups(this.queue);
     this.leaseKeeper.start();

@@ -4,7 +4,8 @@
 // This worker's own idle entries are never taken from itself while it still runs them (its
 // event loop was blocked past the idle timeout: the attempt goes on under the same lease, and
 // the lease keeper renews it at once). Own entries it does not hold (a fetch whose reply was
-// lost, a former process that had the same id) are orphans: they are claimed and run.
+// lost, a former process that had the same id) are orphans: they are claimed and run; one
+// delivered since this process started counts no death (it never reached this process).
 
 import type { Logger } from 'pino';
 import type { Broker, ReclaimOptions } from '../broker/types.js';
@@ -15,7 +16,7 @@ import { Periodic } from './periodic.js';
 export class Recoverer {
   private readonly periodic: Periodic;
 
-  constructor(broker: Broker, queue: Queue<unknown>, consumer: string, processor: Processor, idleTimeoutMs: number, renewNow: () => void, log: Logger) {
+  constructor(broker: Broker, queue: Queue<unknown>, consumer: string, processor: Processor, idleTimeoutMs: number, renewNow: () => void, since: () => number, log: Logger) {
     const interval = Math.min(5000, Math.max(250, Math.floor(idleTimeoutMs / 4)));
     this.periodic = new Periodic('recoverer', interval, async () => {
       const room = processor.room();
@@ -30,6 +31,7 @@ export class Recoverer {
         // for it) only after it waited 3 idle timeouts, so it is never stranded.
         suspectAt: suspectAt(queue.options.maxRecoveries),
         suspectMinIdleMs: processor.idle() ? idleTimeoutMs : 3 * idleTimeoutMs,
+        since: since(),
       };
       const first = await broker.reclaim(queue, consumer, opts);
       const { own } = first;

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
 import { parseDuration, type Duration } from '../duration.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, errorFacts } from '../errors.js';
 import { checkConnectionBudget, checkHeartbeat, resolveConfig, type Layer } from '../config.js';
 import type { Broker, Inspector, WorkerEntry } from '../broker/types.js';
 import type { Queue } from '../registry.js';
@@ -186,7 +186,7 @@ export class Worker {
       healthRecord: (queue) => JSON.stringify({ worker: this.id, at: Date.now(), ...this.runners.find((r) => r.queue.name === queue)?.stats() }),
     }, { intervalMs, ttlMs, healthFile }, this.log);
     if (host.eventsMaxLen > 0) this.publisher = new EventPublisher(host.broker, this.events, queues, this.log, this.id);
-    this.events.onError((err, e) => this.log.error({ err, event: e.type, job: 'id' in e ? e.id : undefined }, 'an event listener threw; the job goes on'));
+    this.events.onError((err, e) => this.log.error({ err: err instanceof Error ? err : errorFacts(err).text, event: e.type, job: 'id' in e ? e.id : undefined }, 'an event listener threw; the job goes on'));
     this.events.onAny((e) => logEvent(this.log, e));
     if (options.metrics) {
       this.prometheus = new WorkerMetrics(

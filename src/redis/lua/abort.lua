@@ -5,6 +5,7 @@
 -- ARGV: id, group, done_channel, abort_channel, record (the aborted outcome, empty value), ttl
 -- Returns: 'aborted', 'aborting' (a worker holds it and was told), 'finished', or 'not_found'
 -- @include lib
+-- @include jobs
 
 local NSTREAM = 6
 local id, group = ARGV[1], ARGV[2]

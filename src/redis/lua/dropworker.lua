@@ -8,6 +8,7 @@
 -- ARGV: group, consumer, done_channel, ttl, queue, stale_ms, max (entries handed back per call)
 -- Returns: {state, handed back, interrupted ids}; state 'alive', 'more' (call again) or 'done'
 -- @include lib
+-- @include jobs
 
 local NSTREAM = 9
 local group, consumer, stale, max = ARGV[1], ARGV[2], tonumber(ARGV[6]), tonumber(ARGV[7])

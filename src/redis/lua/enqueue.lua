@@ -1,6 +1,7 @@
 -- enqueue: adds a batch of jobs, each ready (XADD) or delayed (ZADD), skipping custom ids
 -- that already exist (as a job or a kept result).
--- KEYS: last_id, delayed, job_prefix, result_prefix, events, guard, streams... (highest first)
+-- KEYS: last_id, delayed, job_prefix, result_prefix, events, guard, call (this call's reply,
+--       kept a minute), streams... (highest first)
 -- ARGV: queue, events_max (length the event stream is capped at; 0: no events), tick (a cron
 --       tick in ms: the batch is added only if the guard key holds an older tick; '' for no
 --       guard), plan (two bytes per job: 48 + its level, a 1-based index into streams, then
@@ -12,7 +13,17 @@
 --   order from "ms-seq" (ms and seq integers); flags has one character per job: '0' its
 --   custom id already existed, '1' added, taking the next id (an auto job's id, a ready custom
 --   job's entry), '2' added without one (a delayed custom job)
+-- The same call sent again (the client re-sends a command whose reply a dropped connection
+-- lost) answers the first run's reply and adds nothing: an auto-id job is never added twice.
 -- @include lib
+
+local CALL = 7
+local before = redis.call('GET', KEYS[CALL])
+if before then
+  local ms, seq, flags = string.match(before, '^(%d+) (%d+) (%d*)$')
+  if ms then return { tonumber(ms), tonumber(seq), flags } end
+  return {}
+end
 
 if ARGV[3] ~= '' then
   -- A cron tick is enqueued once, however many workers fire it.
@@ -72,7 +83,7 @@ for i = 6, #ARGV, 2 do
       redis.call('ZADD', KEYS[2], due_at, id)
     else
       local entry = id_next()
-      redis.call('XADD', KEYS[6 + level], entry, 'h', h, 'd', data)
+      redis.call('XADD', KEYS[CALL + level], entry, 'h', h, 'd', data)
       if custom then
         redis.call('HSET', KEYS[3] .. id, 'st', 'queued', 'l', level, 'e', entry)
       else
@@ -104,4 +115,6 @@ if added > 0 then
   local cap = math.ceil(events_max / added)
   redis.call('XADD', KEYS[5], 'MAXLEN', cap < 100 and '=' or '~', cap, '*', 'e', '[' .. table.concat(rows, ',') .. ']')
 end
-return { first_ms, first_seq, table.concat(flags) }
+local reply = table.concat(flags)
+redis.call('SET', KEYS[CALL], string.format('%d %d ', first_ms, first_seq) .. reply, 'PX', 60000)
+return { first_ms, first_seq, reply }

@@ -11,6 +11,8 @@ for i = 1, #KEYS do
   if want <= 0 then break end
   local res = redis.pcall('XREADGROUP', 'GROUP', group, consumer, 'COUNT', want, 'STREAMS', KEYS[i], '>')
   if type(res) == 'table' and res.err then
+    -- No group yet (see groups.lua: the XACK first lets the creation pass on a full Redis).
+    redis.call('XACK', KEYS[i], group, '0-0')
     redis.call('XGROUP', 'CREATE', KEYS[i], group, '0', 'MKSTREAM')
     res = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', want, 'STREAMS', KEYS[i], '>')
   end

@@ -8,16 +8,22 @@
 -- KEYS: dlq, job_prefix, result_prefix, waiters, aborting, streams...
 -- ARGV: group, consumer, min_idle (ms), count, max_recoveries, done_channel, queue, ttl,
 --       suspect_at (deaths from which a job is suspect), suspect_idle (ms; min idle to claim
---       one), then orphans: pairs of level and entry of the caller's own entries to claim
+--       one), since (server ms the caller's process started), then orphans: pairs of level and
+--       entry of the caller's own entries to claim
 -- Returns: {claimed: list of {level, entry, fields, token, deaths}, dead: list of job ids,
 --   own: flat list of level, entry of the caller's idle entries not claimed}
 -- @include lib
+-- @include jobs
 
 local NSTREAM = 6
 local group, consumer, min_idle, budget, max_rec = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local claimed, dead, own = {}, {}, {}
 local orphans = {}
-for i = 11, #ARGV, 2 do orphans[ARGV[i] .. ':' .. ARGV[i + 1]] = true end
+for i = 12, #ARGV, 2 do orphans[ARGV[i] .. ':' .. ARGV[i + 1]] = true end
+-- An orphan delivered to the caller after its process started was never received by it (the
+-- reply of a fetch, a blocking read or a reclaim was lost): no worker died with it, so it is
+-- claimed without counting a delivery. One delivered before is a former process's: a death.
+local since, now = tonumber(ARGV[11]) or 0, now_ms()
 -- A suspect (it died with a worker before: deaths >= suspect_at) runs alone on its worker, so
 -- its next death is its own: one per call, only in a call that claims nothing else, and only
 -- once it has been idle suspect_idle (a busy worker leaves it to an idle one for a while).
@@ -25,14 +31,22 @@ local suspect_at, suspect_idle = tonumber(ARGV[9]) or (max_rec + 1), tonumber(AR
 local suspect
 
 -- Claims an entry whose fields are f; one gone from the stream leaves a trace in the DLQ.
-local function claim(stream, level, entry, f, pel, deliveries)
+local function claim(stream, level, entry, f, pel, deliveries, lost_here)
   if not f or not f.h then
     redis.call('XACK', stream, group, entry)
     dead_trace(KEYS[1], entry, level, ARGV[7], consumer, nil)
     return false
   end
-  local c = redis.call('XCLAIM', stream, group, consumer, min_idle, entry)
-  if not (c[1] and c[1][2]) then return false end
+  local fields
+  if lost_here then
+    if #redis.call('XCLAIM', stream, group, consumer, min_idle, entry, 'JUSTID') == 0 then return false end
+    fields = { 'h', f.h, 'd', f.d or '' }
+    if f.r then fields[5], fields[6] = 'r', f.r end
+  else
+    local c = redis.call('XCLAIM', stream, group, consumer, min_idle, entry)
+    if not (c[1] and c[1][2]) then return false end
+    fields = c[1][2]
+  end
   local id = header_id(f.h)
   if id == '' then id = entry end
   if redis.call('SREM', KEYS[5], id) == 1 then
@@ -43,7 +57,7 @@ local function claim(stream, level, entry, f, pel, deliveries)
     store_result(KEYS[3], KEYS[4], ARGV[6], id, aborted_record('aborted while its worker was gone', f.h, f.d, stream), ARGV[8])
     return true
   end
-  claimed[#claimed + 1] = { level, entry, c[1][2], pel + 1, deliveries }
+  claimed[#claimed + 1] = { level, entry, fields, lost_here and pel or pel + 1, deliveries }
   return true
 end
 
@@ -59,7 +73,8 @@ for i = NSTREAM, #KEYS do
       else
         -- Deliveries before a janitor's hand-back (field r) count too.
         local f = entry_fields(stream, entry)
-        local deliveries = pel + (f and tonumber(f.r) or 0)
+        local lost_here = p[2] == consumer and now - tonumber(p[3]) >= since
+        local deliveries = pel + (f and tonumber(f.r) or 0) - (lost_here and 1 or 0)
         if deliveries > max_rec then
           redis.call('XACK', stream, group, entry)
           redis.call('XDEL', stream, entry)
@@ -80,13 +95,13 @@ for i = NSTREAM, #KEYS do
           end
         elseif deliveries < suspect_at then
           -- Past the budget (0 for a full worker) only poison and suspects are looked at.
-          if budget > 0 and claim(stream, level, entry, f, pel, deliveries) then budget = budget - 1 end
+          if budget > 0 and claim(stream, level, entry, f, pel, deliveries, lost_here) then budget = budget - 1 end
         elseif not suspect and tonumber(p[3]) >= suspect_idle then
-          suspect = { stream, level, entry, f, pel, deliveries }
+          suspect = { stream, level, entry, f, pel, deliveries, lost_here }
         end
       end
     end
   end
 end
-if suspect and #claimed == 0 then claim(suspect[1], suspect[2], suspect[3], suspect[4], suspect[5], suspect[6]) end
+if suspect and #claimed == 0 then claim(suspect[1], suspect[2], suspect[3], suspect[4], suspect[5], suspect[6], suspect[7]) end
 return { claimed, dead, own }

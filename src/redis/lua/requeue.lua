@@ -5,6 +5,7 @@
 --       ('' for any), id ('' to take it from the header)
 -- Returns: number of jobs handed back (or ended, when their abort was asked for)
 -- @include lib
+-- @include jobs
 
 local NSTREAM = 6
 local k = { group = ARGV[1], job_prefix = KEYS[2], aborting = KEYS[3], result_prefix = KEYS[4], waiters = KEYS[5],

@@ -7,6 +7,7 @@
 --       aborted), ttl (seconds its record is kept), done_channel, queue
 -- Returns: 1 if scheduled, 0 if refused (lease lost), 2 if it ended aborted
 -- @include lib
+-- @include jobs
 
 local group, consumer, entry, token, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local stream = KEYS[4]
