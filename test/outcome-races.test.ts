@@ -128,6 +128,23 @@ describe('outcome races', () => {
     expect(await t.app.deadLetters('q').count()).toBe(0);
   });
 
+  it('claims its own lost delivery before another worker takes it for a dead worker\'s', async () => {
+    t = testApp({}, 'ownfirst');
+    const q = t.app.queue('q', { idleTimeout: 4000 });
+    const task = q.task('t', async (ctx) => ctx.workerId);
+    const job = await task.enqueue();
+    // The job was delivered to worker-a's consumer, which never got it (a lost reply, or a former
+    // process with that id); then worker-a and an idle worker-b run.
+    expect(await t.app.broker.fetch(q, 'worker-a', 1)).toHaveLength(1);
+    const b = await tracker.start(t.app, { id: 'worker-b' });
+    await new Promise((r) => setTimeout(r, 500));
+    const a = await tracker.start(t.app, { id: 'worker-a' });
+    const ranOn = await job.result({ timeout: 15_000 });
+    expect(ranOn).toBe('worker-a');
+    expect(b.stats().queues.q!.completed).toBe(0);
+    expect(a.stats().queues.q!.completed).toBe(1);
+  });
+
   it('leaves a dead-letter trace for a pending entry whose fields vanished from the stream', async () => {
     t = testApp({}, 'vanished');
     const q = t.app.queue('q', { idleTimeout: 1000 });

@@ -90,6 +90,8 @@ export interface ProxyStats {
   byCommand: Record<string, Partial<Record<FaultKind, number>>>;
   /** Injections per labelled fault. */
   byLabel: Record<string, number>;
+  /** Commands a labelled fault's matcher accepted (hit or not). */
+  seenByLabel: Record<string, number>;
   /** Connections reset by resetConnections() or cut(). */
   resetOnDemand: number;
 }
@@ -140,7 +142,7 @@ export class FaultProxy {
   private nextId = 1;
   private readonly random: () => number;
   private readonly counts: ProxyStats = {
-    connections: 0, commands: 0, forwarded: 0, injected: { error: 0, 'drop-reply': 0, reset: 0 }, byCommand: {}, byLabel: {}, resetOnDemand: 0,
+    connections: 0, commands: 0, forwarded: 0, injected: { error: 0, 'drop-reply': 0, reset: 0 }, byCommand: {}, byLabel: {}, seenByLabel: {}, resetOnDemand: 0,
   };
   port = 0;
 
@@ -237,6 +239,7 @@ export class FaultProxy {
     for (const armed of this.faults) {
       const { fault } = armed;
       if (armed.left <= 0 || (fault.match && !fault.match(cmd, conn))) continue;
+      if (fault.label) this.counts.seenByLabel[fault.label] = (this.counts.seenByLabel[fault.label] ?? 0) + 1;
       // Drawn only for matching commands, so the same command sequence meets the same faults.
       if (this.random() >= fault.rate) continue;
       armed.left--;

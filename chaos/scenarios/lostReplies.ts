@@ -16,7 +16,11 @@ import { SCRIPTS } from '../../src/redis/scripts.js';
 function dropEveryScript(rate: number): Fault[] {
   // Scripts called a few times a second at most (renewals, heartbeats, hand-backs, ...) lose more.
   const frequent = new Set(['enqueue', 'fetch', 'complete']);
-  const faults: Fault[] = Object.values(SCRIPTS).map((s) => ({ kind: 'drop-reply', rate: frequent.has(s.file) ? rate : Math.min(0.5, rate * 4), match: scriptNamed(s.file), label: s.file }));
+  // Every script loses the reply of its first call under the faults, then of a share of the others.
+  const faults: Fault[] = Object.values(SCRIPTS).flatMap((s): Fault[] => [
+    { kind: 'drop-reply', rate: 1, times: 1, match: scriptNamed(s.file), label: s.file },
+    { kind: 'drop-reply', rate: frequent.has(s.file) ? rate : Math.min(0.5, rate * 4), match: scriptNamed(s.file), label: s.file },
+  ]);
   faults.push({ kind: 'drop-reply', rate: rate * 3, match: commandIn('XREADGROUP'), label: 'XREADGROUP' });
   return faults;
 }
@@ -50,9 +54,11 @@ export async function lostReplies(size: Size): Promise<ScenarioResult> {
         await add('delayed', client.hold.enqueueMany(of('delayed').map((k) => ({ args: [k, 30] as [string, number], options: { delay: 500 } }))));
       }
       const long = await client.hold.enqueueMany(Array.from({ length: 10 }, (_, i) => [`long${i}`, 600_000] as [string, number]));
-      await waitFor(() => long.every((_, i) => readLedger(stage.ledger).some((l) => l.key === `long${i}` && l.event === 'start')), { timeout: 30_000, what: 'the long jobs running' }).catch(async (e: Error) => {
+      await waitFor(() => long.every((_, i) => readLedger(stage.ledger).some((l) => l.key === `long${i}` && l.event === 'start')), { timeout: 30_000 + n * 5, interval: 250, what: 'the long jobs running' }).catch(async (e: Error) => {
         const l = readLedger(stage.ledger);
-        throw new Error(`${e.message}: ledger ${l.length} lines, ${l.filter((x) => x.event === 'done').length} done; counts ${JSON.stringify(await stage.client.app.inspector.counts(stage.client.work))}; stats ${JSON.stringify(proxy.stats.byLabel)}; keep: ${keeper.output().slice(-1500)}`);
+        const pel = await redis.xpending(`{${PREFIX}:work}:s:normal`, 'millrace');
+        const ws = (await stage.client.app.workers()).map((w) => `${w.id}: held ${w.held} running ${w.running}`).join('; ');
+        throw new Error(`${e.message}: pel ${JSON.stringify(pel)}; workers ${ws}; ledger ${l.length} lines, ${l.filter((x) => x.event === 'done').length} done; counts ${JSON.stringify(await stage.client.app.inspector.counts(stage.client.work))}; stats ${JSON.stringify(proxy.stats.byLabel)}; keep: ${keeper.output().slice(-1500)}`);
       });
       const aborts = await Promise.all(long.map((j) => j.abort()));
       // A graceful stop (hand-back) and a crash (reclaim by the others) under the faults.
@@ -62,8 +68,12 @@ export async function lostReplies(size: Size): Promise<ScenarioResult> {
       await victim.exited;
       const replacement = stage.spawn({ tag: 'again', ...spec });
       const finishing = jobs.filter((j) => j.kind === 'hold' || j.kind === 'delayed' || j.kind === 'once');
-      await waitFor(() => checkLedger(readLedger(stage.ledger), finishing.map((j) => j.key)).lost.length <= jobs.filter((j) => j.kind === 'once').length,
-        { timeout: 60_000 + n * 5, interval: 250, what: 'the jobs done' }).catch(() => undefined);
+      // The faults last until the always-failing jobs (whose retries go to the back of the
+      // queue) reached the DLQ too.
+      const failingCount = jobs.filter((j) => j.kind === 'fail').length;
+      await waitFor(async () => checkLedger(readLedger(stage.ledger), finishing.map((j) => j.key)).lost.length <= jobs.filter((j) => j.kind === 'once').length
+        && (await stage.client.app.deadLetters('work').count()) >= failingCount,
+      { timeout: 60_000 + n * 5, interval: 250, what: 'the jobs done' }).catch(() => undefined);
       proxy.clearFaults();
       const dropped = proxy.stats;
       // The killed worker's at-most-once jobs: dead-lettered as interrupted once it is known dead.
@@ -90,8 +100,11 @@ export async function lostReplies(size: Size): Promise<ScenarioResult> {
       const streamEntries = await Promise.all(['critical', 'high', 'normal', 'low'].map((l) => redis.xlen(`{${PREFIX}:work}:s:${l}`)));
       const dlq = await stage.client.app.deadLetters('work').list({ limit: 100_000 });
       const failing = jobs.filter((j) => j.kind === 'fail');
+      const failIds = new Set(failing.map((j) => j.id));
+      const strays = dlq.filter((e) => !failIds.has(e.id) && !interrupted.has(e.id));
+      if (strays.length) r.set({ strayDeadLetters: JSON.stringify(strays.slice(0, 5).map((e) => ({ id: e.id, task: e.task, reason: e.reason, error: e.error, attempts: e.attempts, worker: e.worker }))) });
       r.set({
-        jobs: jobs.length + long.length, dropped: dropped.injected['drop-reply'], byScript: Object.entries(dropped.byLabel).map(([k, v]) => `${k}:${v}`).join(','),
+        jobs: jobs.length + long.length, dropped: dropped.injected['drop-reply'], byScript: Object.entries(dropped.seenByLabel).map(([k, v]) => `${k}:${dropped.byLabel[k] ?? 0}/${v}`).join(','),
         lost: c.lost.length, duplicateCompletions: c.duplicates.length, reruns: c.reruns, interrupted: interrupted.size, results,
         dlq: dlq.length, aborted: aborts.join(',').replace(/aborting/g, 'a'), stopExit: String(stopped.code),
       });

@@ -96,8 +96,8 @@ export interface ReclaimOutcome {
   claimed: Delivery[];
   /** Ids of poison jobs dead-lettered. */
   dead: string[];
-  /** The caller's own idle entries (level, entry), not claimed. */
-  own: { level: number; entry: string }[];
+  /** The caller's own entries idle for half the idle timeout or more (level, entry, idle), not claimed. */
+  own: { level: number; entry: string; idleMs: number }[];
 }
 
 export interface Location {
@@ -198,8 +198,9 @@ export interface Broker {
   /**
    * Claims expired leases of other consumers (poison ones go to the DLQ, aborted ones end). A
    * suspect (deaths >= suspectAt) is claimed alone, at most one per call, once idle for
-   * suspectMinIdleMs. The caller's own idle entries are listed in `own`, not claimed, unless
-   * named in `orphans` (entries the caller does not hold).
+   * suspectMinIdleMs. The caller's own entries idle for half minIdleMs are listed in `own`, not
+   * claimed, unless named in `orphans` (entries the caller does not hold): those are claimed
+   * whatever `count` says.
    */
   reclaim(queue: QueueRef, consumer: string, opts: ReclaimOptions): Promise<ReclaimOutcome>;
   /** Now on the Redis server's clock: the local clock corrected by an offset measured with TIME (and each heartbeat). */

@@ -326,8 +326,8 @@ export class RedisBroker implements Broker {
       rest: orphans,
       buffers: this.ctx.binary,
     })) as [[number, string | Buffer, unknown[], number, number][], (string | Buffer)[], (number | string | Buffer)[]];
-    const mine: { level: number; entry: string }[] = [];
-    for (let i = 0; i + 1 < own.length; i += 2) mine.push({ level: this.ctx.levelOf(queue, Number(own[i])), entry: String(own[i + 1]) });
+    const mine: { level: number; entry: string; idleMs: number }[] = [];
+    for (let i = 0; i + 2 < own.length; i += 3) mine.push({ level: this.ctx.levelOf(queue, Number(own[i])), entry: String(own[i + 1]), idleMs: Number(own[i + 2]) });
     return {
       claimed: claimed.map(([level, entry, fields, token, deaths]) => ({ ...this.ctx.delivery(queue, level, entry, fields, String(token)), deaths: Number(deaths) })),
       dead: dead.map(String),

@@ -38,12 +38,14 @@ export class Recoverer {
       let { claimed, dead } = first;
       if (own.length) {
         const orphans = own.filter((e) => !processor.holdsEntry(e.level, e.entry));
-        if (orphans.length < own.length) {
-          log.warn({ queue: queue.name, jobs: own.length - orphans.length }, 'leases of running jobs went idle (event loop blocked?); renewing them');
+        const held = own.filter((e) => processor.holdsEntry(e.level, e.entry));
+        if (held.length) {
+          if (held.some((e) => e.idleMs >= idleTimeoutMs)) log.warn({ queue: queue.name, jobs: held.length }, 'leases of running jobs went idle (event loop blocked?); renewing them');
           renewNow();
         }
-        if (orphans.length && opts.count > 0) {
-          const again = await broker.reclaim(queue, consumer, { ...opts, count: Math.max(0, opts.count - claimed.length), orphans });
+        if (orphans.length) {
+          // They are this worker's in Redis already: claimed whatever its room.
+          const again = await broker.reclaim(queue, consumer, { ...opts, count: Math.max(0, opts.count - claimed.length), orphans: orphans.map(({ level, entry }) => ({ level, entry })) });
           claimed = [...claimed, ...again.claimed];
           dead = [...dead, ...again.dead];
         }

@@ -11,7 +11,8 @@
 --       one), since (server ms the caller's process started), then orphans: pairs of level and
 --       entry of the caller's own entries to claim
 -- Returns: {claimed: list of {level, entry, fields, token, deaths}, dead: list of job ids,
---   own: flat list of level, entry of the caller's idle entries not claimed}
+--   own: flat list of level, entry, idle ms of the caller's entries idle for half the idle
+--   timeout or more, not claimed}
 -- @include lib
 -- @include jobs
 
@@ -31,7 +32,7 @@ local suspect_at, suspect_idle = tonumber(ARGV[9]) or (max_rec + 1), tonumber(AR
 local suspect
 
 -- Claims an entry whose fields are f; one gone from the stream leaves a trace in the DLQ.
-local function claim(stream, level, entry, f, pel, deliveries, lost_here)
+local function claim(stream, level, entry, f, pel, deliveries, lost_here, idle_at_least)
   if not f or not f.h then
     redis.call('XACK', stream, group, entry)
     dead_trace(KEYS[1], entry, level, ARGV[7], consumer, nil)
@@ -39,11 +40,11 @@ local function claim(stream, level, entry, f, pel, deliveries, lost_here)
   end
   local fields
   if lost_here then
-    if #redis.call('XCLAIM', stream, group, consumer, min_idle, entry, 'JUSTID') == 0 then return false end
+    if #redis.call('XCLAIM', stream, group, consumer, idle_at_least, entry, 'JUSTID') == 0 then return false end
     fields = { 'h', f.h, 'd', f.d or '' }
     if f.r then fields[5], fields[6] = 'r', f.r end
   else
-    local c = redis.call('XCLAIM', stream, group, consumer, min_idle, entry)
+    local c = redis.call('XCLAIM', stream, group, consumer, idle_at_least, entry)
     if not (c[1] and c[1][2]) then return false end
     fields = c[1][2]
   end
@@ -61,19 +62,26 @@ local function claim(stream, level, entry, f, pel, deliveries, lost_here)
   return true
 end
 
+-- The caller's own entries are looked at from half the idle timeout: its orphans are its to
+-- claim (without a death) before another worker takes them for a dead worker's (with one).
+local own_idle = math.floor(tonumber(min_idle) / 2)
 for i = NSTREAM, #KEYS do
   local stream, level = KEYS[i], i - NSTREAM + 1
-  local pending = redis.pcall('XPENDING', stream, group, 'IDLE', min_idle, '-', '+', budget + 20)
+  local pending = redis.pcall('XPENDING', stream, group, 'IDLE', own_idle, '-', '+', budget + 20 + #ARGV - 11)
   if type(pending) == 'table' and not pending.err then
     for _, p in ipairs(pending) do
-      local entry, pel = p[1], tonumber(p[4])
-      if p[2] == consumer and not orphans[level .. ':' .. entry] then
+      local entry, pel, idle = p[1], tonumber(p[4]), tonumber(p[3])
+      local mine = p[2] == consumer
+      local orphan = mine and orphans[level .. ':' .. entry]
+      if mine and not orphan then
         own[#own + 1] = level
         own[#own + 1] = entry
-      else
-        -- Deliveries before a janitor's hand-back (field r) count too.
+        own[#own + 1] = idle
+      elseif orphan or idle >= tonumber(min_idle) then
+        -- Deliveries before a janitor's hand-back (field r) count too; a lost delivery to the
+        -- caller does not.
         local f = entry_fields(stream, entry)
-        local lost_here = p[2] == consumer and now - tonumber(p[3]) >= since
+        local lost_here = orphan and now - idle >= since
         local deliveries = pel + (f and tonumber(f.r) or 0) - (lost_here and 1 or 0)
         if deliveries > max_rec then
           redis.call('XACK', stream, group, entry)
@@ -93,15 +101,19 @@ for i = NSTREAM, #KEYS do
           else
             dead_trace(KEYS[1], entry, level, ARGV[7], p[2], nil)
           end
+        elseif orphan then
+          -- Already this worker's in Redis: claimed whatever room it has (a suspect among them
+          -- is isolated when it arrives).
+          claim(stream, level, entry, f, pel, deliveries, lost_here, own_idle)
         elseif deliveries < suspect_at then
           -- Past the budget (0 for a full worker) only poison and suspects are looked at.
-          if budget > 0 and claim(stream, level, entry, f, pel, deliveries, lost_here) then budget = budget - 1 end
-        elseif not suspect and tonumber(p[3]) >= suspect_idle then
-          suspect = { stream, level, entry, f, pel, deliveries, lost_here }
+          if budget > 0 and claim(stream, level, entry, f, pel, deliveries, false, min_idle) then budget = budget - 1 end
+        elseif not suspect and idle >= suspect_idle then
+          suspect = { stream, level, entry, f, pel, deliveries }
         end
       end
     end
   end
 end
-if suspect and #claimed == 0 then claim(suspect[1], suspect[2], suspect[3], suspect[4], suspect[5], suspect[6], suspect[7]) end
+if suspect and #claimed == 0 then claim(suspect[1], suspect[2], suspect[3], suspect[4], suspect[5], suspect[6], false, min_idle) end
 return { claimed, dead, own }
