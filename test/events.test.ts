@@ -140,6 +140,16 @@ describe('stored event rows', () => {
     ];
     const packed = packEvents(events, w);
     expect(packed.length).toBeLessThan(JSON.stringify(events).length * 0.75);
+    // The hand-written rows are the JSON of the rows (values of every kind, escapes, no NaN).
+    const odd: MillraceEvent[] = [
+      { type: 'job.failed', at: 4, queue: 'q', id: 'ü\u2028\n"\\', task: 't', attempt: Number.NaN, worker: w, durationMs: Infinity, error: '\u0000', willRetry: false },
+      { type: 'worker.started', at: 1, worker: w, queues: [], hostname: '', pid: -0 },
+    ];
+    expect(JSON.parse(packEvents(odd, w))).toEqual([
+      ['job.failed', 4, 'ü\u2028\n"\\', 't', null, null, '\u0000', false],
+      ['worker.started', 1, w, [], '', 0],
+    ]);
+    expect(packEvents([], w)).toBe('[]');
     expect(unpackEvents(packed, 'q', w)).toEqual(events);
     // Rows written by the enqueue script (no worker), and whole objects, read back as well.
     expect(unpackEvents('[["job.enqueued",5,"1-2","t"],{"type":"job.enqueued","at":6,"queue":"q","id":"c","task":"t"}]', 'q', undefined)).toEqual([

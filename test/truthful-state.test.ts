@@ -76,6 +76,31 @@ describe('truthful state', () => {
     expect(await waiting.info()).toMatchObject({ status: 'aborted', task: 'add', args: [5, { n: 6 }], priority: 'critical' });
   });
 
+  it('keeps the arguments of an at-most-once job, an ignored failure and a binary (msgpack) job, which the broker adds to the record', async () => {
+    t = testApp({ serializer: 'msgpack' }, 'info-args');
+    const q = t.app.queue('q', { maxTries: 1 });
+    const once = q.task('once', async (_ctx, s: string) => s.length, { atMostOnce: true });
+    const ignored = q.task('ignored', async (_ctx, _b: Uint8Array) => {
+      throw new RangeError('ignored');
+    }, { ignoreOn: [RangeError] });
+    const bytes = q.task('bytes', async (_ctx, b: Uint8Array, s: string) => b.length + s.length);
+    await tracker.start(t.app);
+    const a = await once.enqueue('héllo');
+    const b = await ignored.enqueue(new Uint8Array([0, 10, 255]));
+    const c = await bytes.with({ priority: 'low' }).enqueue(new Uint8Array([125, 10, 0]), '}\n');
+    expect(await a.result({ timeout: 5000 })).toBe(5);
+    await expect(b.result({ timeout: 5000 })).rejects.toThrow(/ignored/);
+    expect(await c.result({ timeout: 5000 })).toBe(5);
+    expect(await a.info()).toMatchObject({ status: 'completed', args: ['héllo'], result: 5 });
+    const bi = await b.info();
+    expect(bi.status).toBe('failed');
+    expect([...(bi.args![0] as Uint8Array)]).toEqual([0, 10, 255]);
+    const ci = await c.info();
+    expect(ci).toMatchObject({ status: 'completed', priority: 'low', result: 5 });
+    expect([...(ci.args![0] as Uint8Array)]).toEqual([125, 10, 0]);
+    expect(ci.args![1]).toBe('}\n');
+  });
+
   it('rejects an unknown status or limit in listings, naming what is accepted', async () => {
     t = testApp({}, 'list');
     t.app.queue('q');

@@ -69,6 +69,11 @@ export class Fetcher {
       // for half the prefetch window so fetches come in batches rather than one by one.
       const half = Math.max(1, Math.ceil(this.processor.capacity / 2));
       await this.processor.waitForRoom(this.processor.buffered() === 0 ? 1 : half);
+      // In a narrow window, room frees as jobs finish, and the jobs finishing in this same turn
+      // of the event loop free more: the fetch asks once the turn is over, for all of it (at c=1
+      // two jobs a fetch, not one or two depending on which promise of the turn resolved first).
+      // A wide window is split anyway, and a turn's wait there only delays the next half.
+      if (this.processor.capacity < 2 * SPLIT_FROM) await new Promise<void>((resolve) => setImmediate(resolve));
       // A wide window is fetched half at a time: the next fetch goes out as soon as this one's
       // jobs are accepted, so Redis reads it while they run (double buffering). A narrow one
       // (below 2 x SPLIT_FROM) is fetched whole: a round trip per job or two costs more there.

@@ -314,31 +314,40 @@ export class Processor {
     }
   }
 
-  /** A job's whole life, supervised: nothing that fails in it escapes. */
+  /**
+   * A job's whole life, supervised: nothing that fails in it escapes. (One then() on the
+   * attempt, not an async wrapper: this runs once per job, and every promise hop shows.)
+   */
   private start(job: HeldJob): void {
-    this.run(job).catch((err: unknown) => {
-      // A bug in millrace itself: the job stays pending in Redis and runs again after the idle timeout.
-      this.internalFailures++;
-      this.d.log.error({ err, job: job.id }, 'internal error while handling a job; it stays pending and runs again after the idle timeout');
-      if (job.listed) this.release(job);
-    });
-  }
-
-  private async run(job: HeldJob): Promise<void> {
     job.state = 'running';
     this.running++;
     const attempt = job.header.attempt + 1;
     const startedAt = Date.now();
-    let outcome: Outcome;
+    this.attempts.run(job, attempt, startedAt).then(
+      (outcome) => this.ended(job, attempt, startedAt, outcome, undefined),
+      (err: unknown) => this.ended(job, attempt, startedAt, undefined, err),
+    );
+  }
+
+  /** The attempt is over (an Outcome, or a millrace bug as `err`): free its slot and settle it. */
+  private ended(job: HeldJob, attempt: number, startedAt: number, outcome: Outcome | undefined, err: unknown): void {
     try {
-      outcome = await this.attempts.run(job, attempt, startedAt);
-    } finally {
       this.running--;
       if (this.running === 0) for (const w of this.idleWaiters.splice(0)) w();
       this.pump();
+      if (outcome === undefined) throw err;
+      const settled = this.settler.settle(job, attempt, startedAt, outcome);
+      if (settled) this.track(settled);
+    } catch (failure) {
+      // A bug in millrace itself: the job stays pending in Redis and runs again after the idle timeout.
+      this.internalFailures++;
+      try {
+        this.d.log.error({ err: failure, job: job.id }, 'internal error while handling a job; it stays pending and runs again after the idle timeout');
+        if (job.listed) this.release(job);
+      } catch {
+        // Nothing is left to report to; the job is reclaimed after the idle timeout.
+      }
     }
-    const settled = this.settler.settle(job, attempt, startedAt, outcome);
-    if (settled) this.track(settled);
   }
 
   /** Keeps an outcome write in the set a stop waits for, until it ends. */

@@ -153,9 +153,14 @@ export class Settler {
     return { queue: this.d.queue.name, id: job.id, task: job.task.name, worker: this.d.consumer };
   }
 
-  /** What a record keeps of the job: its priority, enqueue time and arguments. */
-  private facts(job: HeldJob): JobFacts {
-    return { priority: this.d.queue.levels[job.delivery.level], enqueuedAt: job.header.opts.q, args: job.delivery.data };
+  /**
+   * What a record keeps of the job: its priority, enqueue time and (unless `args` is false)
+   * arguments. A record that is not kept (result ttl 'none': it lives only for a waiter, at
+   * most a minute) carries no arguments: they would cross to Redis for nothing, once per job.
+   */
+  private facts(job: HeldJob, args = true): JobFacts {
+    const priority = this.d.queue.levels[job.delivery.level];
+    return args ? { priority, enqueuedAt: job.header.opts.q, args: job.delivery.data } : { priority, enqueuedAt: job.header.opts.q };
   }
 
   /** Records a final outcome without dead-lettering (batched with other completions). */
@@ -169,7 +174,7 @@ export class Settler {
    */
   private record(job: HeldJob, status: FinalStatus, meta: ResultMeta | undefined, value: string | Buffer | undefined, attempts: number, startedAt: number | undefined, then?: () => void): void {
     job.state = 'settling';
-    const facts = this.facts(job);
+    const facts = this.facts(job, job.task.options.resultTtl !== 0);
     const record = status === 'completed'
       ? encodeCompleted(this.json(job.task.name), attempts, startedAt, Date.now(), this.json(this.d.consumer), value, facts)
       : encodeResult(status, { ...meta, task: job.task.name, attempts, startedAt, finishedAt: Date.now(), worker: this.d.consumer }, value, facts);
