@@ -8,13 +8,15 @@ import { Client, type DeadLetterQueue } from './client.js';
 import { Job } from './job.js';
 import { RedisBroker } from './redis/broker.js';
 import { RedisInspector } from './redis/inspector.js';
+import { MemoryBroker } from './memory/broker.js';
+import { MemoryInspector } from './memory/inspector.js';
 import { resolveRedisSettings, type RedisOption } from './settings.js';
 import { resolveConfig } from './config.js';
 import { resolveSerializer, type Serializer, type SerializerOption } from './serializer.js';
 import { Worker, type WorkerHost, type WorkerOptions } from './worker/worker.js';
 import type { Broker, Inspector, JobSummary, StaleCleanup, StoredEvent, WorkerEntry } from './broker/types.js';
 import { parseDuration, type Duration } from './duration.js';
-import type { EnqueueOptions } from './options.js';
+import type { BrokerOption, EnqueueOptions } from './options.js';
 import type { Middleware } from './types.js';
 import { cronJobId, defineSchedule, nextTick, type CronOptions, type ScheduleDefinition, type ScheduleInfo } from './cron.js';
 import type { CronHost } from './worker/cronScheduler.js';
@@ -24,6 +26,11 @@ type Hook<D> = (deps: D) => unknown;
 export interface MillraceOptions<D> {
   /** A Redis URL or settings; REDIS_URL and friends in the environment override it. */
   redis?: RedisOption;
+  /**
+   * 'redis' (default), or 'memory' / a MemoryBroker: an in-process broker for tests and local
+   * tinkering (single process, not production); no Redis connection is opened then.
+   */
+  broker?: BrokerOption;
   /** Prefix of every key (default 'millrace', or MILLRACE_PREFIX). */
   prefix?: string;
   serializer?: SerializerOption;
@@ -54,6 +61,8 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
   private readonly options: MillraceOptions<D>;
   private redisBroker: RedisBroker | undefined;
   private redisInspector: RedisInspector | undefined;
+  /** The memory broker and its inspector, when the app uses one (kept over close(): they are the data). */
+  private readonly memory: { broker: MemoryBroker; inspector: MemoryInspector } | undefined;
   private jobClient: Client | undefined;
   private readonly included: Registry<D>[] = [];
   private readonly codeSchedules = new Map<string, ScheduleDefinition>();
@@ -78,6 +87,7 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
     this.middleware = [...(options.middleware ?? [])] as Middleware<unknown>[];
     this.eventsMaxLen = cfg.events!;
     this.log = options.logger ?? pino({ name: 'millrace', level: cfg.logLevel! });
+    this.memory = memoryBroker(options.broker, this.eventsMaxLen);
   }
 
   /** Adds the queues and tasks of a registry defined in another module. */
@@ -106,10 +116,11 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
   }
 
   get broker(): Broker {
-    return this.redis();
+    return this.memory?.broker ?? this.redis();
   }
 
   get inspector(): Inspector {
+    if (this.memory) return this.memory.inspector;
     this.redisInspector ??= new RedisInspector(this.redis().ctx);
     return this.redisInspector;
   }
@@ -356,13 +367,22 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
     }
   }
 
-  /** Closes the app's Redis connections. */
+  /** Closes the app's Redis connections (a memory broker ends its blocked reads and waits, and keeps its data). */
   async close(): Promise<void> {
+    await this.memory?.broker.close();
     await this.redisBroker?.close();
     this.redisBroker = undefined;
     this.redisInspector = undefined;
     this.jobClient = undefined;
   }
+}
+
+function memoryBroker(option: BrokerOption | undefined, eventsMaxLen: number): { broker: MemoryBroker; inspector: MemoryInspector } | undefined {
+  if (option === undefined || option === 'redis') return undefined;
+  if (option !== 'memory' && !(option instanceof MemoryBroker)) throw new ConfigError('broker', "'redis', 'memory' or a MemoryBroker", option);
+  const broker = option === 'memory' ? new MemoryBroker({ eventsMaxLen }) : option;
+  broker.adopt({ eventsMaxLen });
+  return { broker, inspector: new MemoryInspector(broker) };
 }
 
 function hooks<D>(h: Hook<D> | Hook<D>[] | undefined): Hook<D>[] {

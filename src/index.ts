@@ -4,6 +4,9 @@ export { Millrace, type MillraceOptions } from './app.js';
 export { Registry, Queue, Task, type TaskCall, type ThreadTaskOptions } from './registry.js';
 export { Job } from './job.js';
 export { DeadLetterQueue } from './client.js';
+export { MemoryBroker, type MemoryBrokerOptions } from './memory/broker.js';
+export { MemoryInspector } from './memory/inspector.js';
+export { ManualClock, type Clock } from './memory/clock.js';
 export { Worker, type WorkerOptions, type WorkerStats, type HealthReport } from './worker/worker.js';
 export type { ThreadPoolOptions } from './worker/threads.js';
 export type { ProcessorStats as QueueStats } from './worker/processor.js';
@@ -14,7 +17,7 @@ export {
 export { parseDuration, type Duration } from './duration.js';
 export { jsonSerializer, msgpackSerializer, type Serializer, type SerializerOption } from './serializer.js';
 export type {
-  BackoffOptions, EnqueueOptions, QueueOptions, TaskOptions, Retention, ErrorClass,
+  BackoffOptions, BrokerOption, EnqueueOptions, QueueOptions, TaskOptions, Retention, ErrorClass,
 } from './options.js';
 export type {
   JobContext, Handler, JobStatus, JobInfo, JobError, Middleware, OutgoingJob, Logger,

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { parseDuration, type Duration } from './duration.js';
+import type { MemoryBroker } from './memory/broker.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type ErrorClass = abstract new (...args: any[]) => Error;
@@ -310,3 +311,11 @@ export function backoffDelay(b: ResolvedBackoff, attempt: number, random = Math.
   const capped = Math.min(raw, b.max);
   return b.jitter ? capped / 2 + random() * (capped / 2) : capped;
 }
+
+/**
+ * Which broker an app uses: Redis (the default), or `'memory'` / a `MemoryBroker` instance (give
+ * one to choose its clock, e.g. a `ManualClock`). The memory broker is for tests and local
+ * tinkering: one process, nothing persisted, not for production. With it, the app never opens a
+ * Redis connection; see docs/memory-broker.md.
+ */
+export type BrokerOption = 'redis' | 'memory' | MemoryBroker;

@@ -1,0 +1,254 @@
+// The Broker in memory: the same operations and semantics as the Redis broker, as plain state
+// transitions over the structures of ./state.ts (./transitions.ts, ./reclaim.ts). For tests
+// and local tinkering in one process: nothing is persisted or shared with other processes.
+
+import type {
+  AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, Delivery, EnqueueItem, EnqueueOutcome, EventReader,
+  HeldLease, Location, QueueRef, ReclaimOptions, ReclaimOutcome, RetryOutcome, WorkerEntry,
+} from '../broker/types.js';
+import type { MillraceEvent } from '../events.js';
+import { realClock, type Clock } from './clock.js';
+import { MemoryEventReader } from './events.js';
+import { MemoryStreamReader } from './reader.js';
+import { reclaim } from './reclaim.js';
+import { lrange, type Bytes } from './records.js';
+import { MemoryState, type QueueState } from './state.js';
+import * as t from './transitions.js';
+
+export interface MemoryBrokerOptions {
+  /** The clock of every broker-side time (default: the host's). Pass a ManualClock to drive time in tests. */
+  clock?: Clock;
+  /** Events each queue's stream keeps (default: the app's `events` option, else 10,000; 0: none). */
+  eventsMaxLen?: number;
+}
+
+export class MemoryBroker implements Broker {
+  readonly clock: Clock;
+  /** @internal the broker's data, shared with its inspector */
+  readonly state: MemoryState;
+  private eventsMaxLen: number;
+  private readonly eventsMaxLenGiven: boolean;
+  private readonly readers = new Set<{ close(): Promise<void> }>();
+  private readonly waits = new Set<() => void>();
+
+  constructor(options: MemoryBrokerOptions = {}) {
+    this.clock = options.clock ?? realClock;
+    this.state = new MemoryState(this.clock);
+    this.eventsMaxLenGiven = options.eventsMaxLen !== undefined;
+    this.eventsMaxLen = options.eventsMaxLen ?? 10_000;
+    // A clock moved forward makes delayed jobs due now: promoted at once, blocked readers woken.
+    this.clock.onAdvance?.(() => {
+      for (const q of this.state.queues.values()) t.promote(q, Number.MAX_SAFE_INTEGER);
+    });
+  }
+
+  /** @internal the app's events cap, unless the broker was given its own */
+  adopt(settings: { eventsMaxLen: number }): void {
+    if (!this.eventsMaxLenGiven) this.eventsMaxLen = settings.eventsMaxLen;
+  }
+
+  private q(queue: QueueRef | string): QueueState {
+    return this.state.queue(typeof queue === 'string' ? queue : queue.name);
+  }
+
+  async registerQueue(queue: QueueRef, defines: boolean): Promise<void> {
+    this.state.queueNames.add(queue.name);
+    if (defines) this.state.levels.set(queue.name, [...queue.levels]);
+  }
+
+  async queueLevels(queue: string): Promise<string[] | undefined> {
+    const levels = this.state.levels.get(queue);
+    return levels ? [...levels] : undefined;
+  }
+
+  async ensureGroups(queue: QueueRef): Promise<void> {
+    for (const level of queue.levels) this.q(queue).stream(level);
+  }
+
+  async enqueue(queue: QueueRef, items: EnqueueItem[], cron?: { schedule: string; tick: number }): Promise<EnqueueOutcome[]> {
+    return t.enqueue(this.q(queue), queue, items, cron, this.eventsMaxLen);
+  }
+
+  async enqueueOne(queue: QueueRef, item: EnqueueItem): Promise<EnqueueOutcome> {
+    return t.enqueue(this.q(queue), queue, [item], undefined, this.eventsMaxLen)[0]!;
+  }
+
+  async fetch(queue: QueueRef, consumer: string, count: number): Promise<Delivery[]> {
+    return t.fetch(this.q(queue), queue, consumer, count);
+  }
+
+  blockingReader(queue: QueueRef, consumer: string): BlockingReader {
+    const reader = new MemoryStreamReader(this.q(queue), queue, consumer, (r) => this.readers.delete(r));
+    this.readers.add(reader);
+    return reader;
+  }
+
+  async complete(queue: QueueRef, consumer: string, items: Completion[]): Promise<boolean[]> {
+    return t.complete(this.q(queue), queue, consumer, items);
+  }
+
+  async retry(queue: QueueRef, consumer: string, lease: HeldLease, attempt: number, delayMs: number, error: string, ifAborted: { record: string | Buffer; ttl: number }): Promise<RetryOutcome> {
+    return t.retry(this.q(queue), queue, consumer, lease, attempt, delayMs, error, ifAborted);
+  }
+
+  async deadLetter(queue: QueueRef, consumer: string, item: DeadLetter): Promise<boolean> {
+    return t.deadLetter(this.q(queue), queue, consumer, item);
+  }
+
+  async take(queue: QueueRef, consumer: string, lease: HeldLease): Promise<boolean> {
+    return t.take(this.q(queue), queue, consumer, lease);
+  }
+
+  async requeue(queue: QueueRef, consumer: string, leases: HeldLease[], ttl: number): Promise<number> {
+    return t.requeue(this.q(queue), queue, consumer, leases, ttl);
+  }
+
+  async touch(queue: QueueRef, consumer: string, leases: HeldLease[]): Promise<{ lost: string[]; abort: string[] }> {
+    return t.touch(this.q(queue), queue, consumer, leases);
+  }
+
+  async reclaim(queue: QueueRef, consumer: string, opts: ReclaimOptions): Promise<ReclaimOutcome> {
+    return reclaim(this.q(queue), queue, consumer, opts);
+  }
+
+  async serverNow(): Promise<number> {
+    return this.clock.now();
+  }
+
+  async time(): Promise<number> {
+    return this.clock.now();
+  }
+
+  async promote(queue: QueueRef, count: number): Promise<{ moved: number; nextDueMs: number }> {
+    return t.promote(this.q(queue), count);
+  }
+
+  async abort(queue: QueueRef, id: string, record: string | Buffer, ttl: number): Promise<AbortOutcome> {
+    return t.abort(this.q(queue), id, record, ttl);
+  }
+
+  async unschedule(queue: QueueRef, id: string): Promise<boolean> {
+    return t.unschedule(this.q(queue), id);
+  }
+
+  async locate(queue: QueueRef, id: string): Promise<Location> {
+    return t.locate(this.q(queue), queue, id);
+  }
+
+  async getResult(queue: QueueRef, id: string): Promise<string | Buffer | null> {
+    return this.q(queue).results.get(id) ?? null;
+  }
+
+  /** Resolves when the result is stored (no polling), null after timeoutMs (a real timer), 'not_found' at once. */
+  waitForResult(queue: QueueRef, id: string, timeoutMs: number): Promise<string | Buffer | null | 'not_found'> {
+    const q = this.q(queue);
+    const existing = q.results.get(id);
+    if (existing !== undefined) return Promise.resolve(existing);
+    if (t.locate(q, queue, id).state === 'unknown') return Promise.resolve('not_found');
+    return new Promise((resolve) => {
+      let set = q.waiters.get(id);
+      if (!set) q.waiters.set(id, (set = new Set()));
+      const waiters = set;
+      const finish = (v: Bytes | null) => {
+        clearTimeout(timer);
+        waiters.delete(onResult);
+        if (waiters.size === 0 && q.waiters.get(id) === waiters) q.waiters.delete(id);
+        this.waits.delete(stop);
+        resolve(v);
+      };
+      const onResult = (record: Bytes) => finish(record);
+      const stop = () => finish(q.results.get(id) ?? null);
+      const timer = setTimeout(stop, timeoutMs);
+      waiters.add(onResult);
+      this.waits.add(stop);
+    });
+  }
+
+  async onAbort(queues: QueueRef[], onAbort: (queue: string, id: string) => void): Promise<() => Promise<void>> {
+    const subs = queues.map((q) => {
+      let set = this.state.abortListeners.get(q.name);
+      if (!set) this.state.abortListeners.set(q.name, (set = new Set()));
+      const fn = (id: string) => onAbort(q.name, id);
+      set.add(fn);
+      return () => set.delete(fn);
+    });
+    return async () => {
+      for (const off of subs) off();
+    };
+  }
+
+  async publishEvents(queue: QueueRef, events: MillraceEvent[], worker: string): Promise<void> {
+    if (this.eventsMaxLen <= 0 || events.length === 0) return;
+    this.q(queue).events.append(events, worker, Math.max(1, Math.ceil(this.eventsMaxLen / events.length)));
+  }
+
+  eventReader(): EventReader {
+    const reader = new MemoryEventReader(this.state, (r) => this.readers.delete(r));
+    this.readers.add(reader);
+    return reader;
+  }
+
+  async saveSchedule(name: string, definition: string): Promise<void> {
+    this.state.schedules.set(name, definition);
+  }
+
+  async deleteSchedule(name: string, queue: QueueRef): Promise<boolean> {
+    this.q(queue).cronTicks.delete(name);
+    return this.state.schedules.delete(name);
+  }
+
+  async schedules(): Promise<Record<string, string>> {
+    return Object.fromEntries(this.state.schedules);
+  }
+
+  async setProgress(queue: QueueRef, id: string, progress: string, ttlMs: number): Promise<void> {
+    this.q(queue).progress.set(id, progress, Math.round(ttlMs));
+  }
+
+  async getProgress(queue: QueueRef, id: string): Promise<string | null> {
+    return this.q(queue).progress.get(id) ?? null;
+  }
+
+  async appendLog(queue: QueueRef, id: string, line: string, maxLines: number, ttlMs: number): Promise<void> {
+    const logs = this.q(queue).logs;
+    const lines = [...(logs.get(id) ?? []), line];
+    logs.set(id, lines.slice(Math.max(0, lines.length - maxLines)), Math.round(ttlMs));
+  }
+
+  async getLogs(queue: QueueRef, id: string, start: number, end: number): Promise<string[]> {
+    return lrange(this.q(queue).logs.get(id) ?? [], start, end);
+  }
+
+  async heartbeat(entry: WorkerEntry, ttlMs: number, health: { queue: QueueRef; record: string }[]): Promise<void> {
+    this.state.beats.set(entry.id, this.clock.now());
+    this.state.workerEntries.set(entry.id, JSON.stringify(entry), Math.round(ttlMs));
+    for (const h of health) this.q(h.queue).health.set(entry.id, h.record, Math.round(ttlMs));
+  }
+
+  async removeWorker(workerId: string, queues: QueueRef[]): Promise<void> {
+    this.state.beats.delete(workerId);
+    this.state.workerEntries.delete(workerId);
+    for (const q of queues) this.q(q).health.delete(workerId);
+  }
+
+  async ping(): Promise<number> {
+    return 0;
+  }
+
+  async saveDocument(kind: string, id: string, json: string, ttlMs: number): Promise<void> {
+    this.state.documents.set(`${kind}:${id}`, json, Math.max(1, Math.round(ttlMs)));
+  }
+
+  async loadDocument(kind: string, id: string): Promise<string | null> {
+    return this.state.documents.get(`${kind}:${id}`) ?? null;
+  }
+
+  /**
+   * Ends blocking reads, event reads and result waits (a wait answers the result if there is one,
+   * else null). The data stays: the broker can be used again.
+   */
+  async close(): Promise<void> {
+    for (const r of [...this.readers]) await r.close();
+    for (const stop of [...this.waits]) stop();
+  }
+}

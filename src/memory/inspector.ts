@@ -1,0 +1,191 @@
+// The Inspector in memory: counts, listings, dead-letter operations and stale-worker cleanup
+// over a MemoryBroker's data, with the semantics of src/redis/inspector.ts.
+
+import type { DeadLetterEntry, Inspector, JobSummary, QueueCounts, QueueRef, StaleCleanup, WorkerEntry } from '../broker/types.js';
+import { decodeHeader } from '../envelope.js';
+import { ConfigError } from '../errors.js';
+import { decodeResult } from '../results.js';
+import type { MemoryBroker } from './broker.js';
+import { dropWorker } from './reclaim.js';
+import { compareIds, headerId, headerWith, jobIdOf, type Bytes } from './records.js';
+import type { DlqRecord, MemoryState, QueueState } from './state.js';
+import { levelIndex } from './transitions.js';
+
+const JOB_STATES: readonly JobSummary['state'][] = ['waiting', 'active', 'delayed', 'completed', 'failed', 'aborted', 'expired'];
+
+const str = (v: Bytes | undefined): string | undefined => (v === undefined ? undefined : String(v));
+
+export class MemoryInspector implements Inspector {
+  private readonly state: MemoryState;
+
+  constructor(broker: MemoryBroker) {
+    this.state = broker.state;
+  }
+
+  private q(queue: QueueRef): QueueState {
+    return this.state.queue(queue.name);
+  }
+
+  async queueNames(): Promise<string[]> {
+    return [...this.state.queueNames].sort();
+  }
+
+  async workers(): Promise<WorkerEntry[]> {
+    const ids = [...this.state.beats].sort((a, b) => a[1] - b[1]).map(([id]) => id);
+    return ids.flatMap((id) => {
+      const raw = this.state.workerEntries.get(id);
+      return raw === undefined ? [] : [JSON.parse(raw) as WorkerEntry];
+    });
+  }
+
+  async cleanupStaleWorkers(staleMs: number, queues: QueueRef[] = []): Promise<StaleCleanup> {
+    const cutoff = this.state.clock.now() - staleMs;
+    const alive = new Set<string>();
+    const removed = new Set<string>();
+    for (const [id, at] of [...this.state.beats]) {
+      if (at >= cutoff) {
+        alive.add(id);
+        continue;
+      }
+      this.state.beats.delete(id);
+      this.state.workerEntries.delete(id);
+      removed.add(id);
+    }
+    const interrupted: string[] = [];
+    let jobs = 0;
+    for (const queue of queues) {
+      const q = this.q(queue);
+      const now = this.state.clock.now();
+      const silent = [...q.consumers].filter(([name, seen]) => !alive.has(name) && now - seen >= staleMs).map(([name]) => name);
+      for (const name of silent) {
+        const out = dropWorker(q, queue, name, staleMs);
+        jobs += out.jobs;
+        interrupted.push(...out.interrupted);
+        if (out.state === 'done') removed.add(name);
+      }
+    }
+    return { workers: [...removed], jobs, interrupted };
+  }
+
+  async counts(queue: QueueRef): Promise<QueueCounts> {
+    const q = this.q(queue);
+    const waiting: Record<string, number> = {};
+    let active = 0;
+    for (const level of [...queue.levels].reverse()) {
+      const s = q.streams.get(level);
+      waiting[level] = s?.waiting ?? 0;
+      active += s?.pending.size ?? 0;
+    }
+    // At-most-once jobs run off their stream: they are active too.
+    return { waiting, delayed: q.delayed.size, active: active + q.taken.size, dlq: q.dlq.size, consumers: q.consumers.size };
+  }
+
+  async listJobs(queue: QueueRef, state: JobSummary['state'], limit: number): Promise<JobSummary[]> {
+    if (!JOB_STATES.includes(state)) throw new ConfigError('listJobs status', JOB_STATES.join(', '), state);
+    if (!Number.isInteger(limit) || limit < 1) throw new ConfigError('listJobs limit', 'an integer >= 1', limit);
+    const q = this.q(queue);
+    const out: JobSummary[] = [];
+    if (state === 'delayed') {
+      for (const { id, at } of q.delayed.first(limit)) {
+        const rec = q.records.get(id);
+        out.push({ id, state, level: levelIndex(queue, rec?.level), header: str(rec?.h), dueAt: at });
+      }
+      return out;
+    }
+    if (state === 'waiting' || state === 'active') {
+      if (state === 'active') {
+        for (const [id, t] of q.taken) {
+          if (out.length >= limit) break;
+          const rec = q.records.get(id);
+          out.push({ id, state, level: levelIndex(queue, rec?.level), header: str(rec?.h), owner: t.worker });
+        }
+      }
+      for (let i = queue.levels.length - 1; i >= 0 && out.length < limit; i--) {
+        const stream = q.streams.get(queue.levels[i]!);
+        if (!stream) continue;
+        for (const [entry, f] of stream.entries) {
+          if (out.length >= limit) break;
+          const p = stream.pending.get(entry);
+          if ((state === 'active') !== (p !== undefined)) continue;
+          const header = str(f.h);
+          out.push({ id: jobIdOf(header, entry), state, level: i, header, ...(p ? { owner: p.owner } : {}) });
+        }
+      }
+      return out;
+    }
+    // Ended jobs are found through their kept results.
+    for (const [id, raw] of q.results.entries()) {
+      if (out.length >= limit) break;
+      if (decodeResult(raw).status === state) out.push({ id, state, level: 0, result: raw });
+    }
+    return out;
+  }
+
+  async dlqList(queue: QueueRef, opts: { limit: number; after?: string }): Promise<DeadLetterEntry[]> {
+    const out: DeadLetterEntry[] = [];
+    for (const [dlqId, rec] of this.q(queue).dlq) {
+      if (out.length >= opts.limit) break;
+      if (opts.after === undefined || compareIds(dlqId, opts.after) > 0) out.push(dlqEntry(queue, dlqId, rec));
+    }
+    return out;
+  }
+
+  async dlqGet(queue: QueueRef, dlqId: string): Promise<DeadLetterEntry | null> {
+    const rec = this.q(queue).dlq.get(dlqId);
+    return rec ? dlqEntry(queue, dlqId, rec) : null;
+  }
+
+  async dlqCount(queue: QueueRef): Promise<number> {
+    return this.q(queue).dlq.size;
+  }
+
+  /** replay.lua: entries back on their ready stream (attempts reset when asked), their failed result cleared. */
+  async dlqReplay(queue: QueueRef, dlqIds: string[] | 'all', resetAttempts: boolean): Promise<string[]> {
+    const q = this.q(queue);
+    const fallback = queue.levels.includes('normal') ? 'normal' : queue.levels[0]!;
+    const out: string[] = [];
+    for (const dlqId of dlqIds === 'all' ? [...q.dlq.keys()] : dlqIds) {
+      const f = q.dlq.get(dlqId);
+      if (!f) continue;
+      const level = queue.levels.includes(f.level) ? f.level : fallback;
+      const h = resetAttempts ? headerWith(f.h, undefined, '0') : f.h;
+      const entry = q.append(level, { h, d: f.d });
+      const id = headerId(h) || entry;
+      if (id !== entry) q.setRecord(id, { st: 'queued', level, e: entry });
+      q.results.delete(id);
+      q.dlq.delete(dlqId);
+      out.push(id);
+    }
+    return out;
+  }
+
+  async dlqDelete(queue: QueueRef, dlqIds: string[]): Promise<number> {
+    const q = this.q(queue);
+    return dlqIds.filter((id) => q.dlq.delete(id)).length;
+  }
+
+  async dlqPurge(queue: QueueRef): Promise<number> {
+    const q = this.q(queue);
+    const n = q.dlq.size;
+    q.dlq.clear();
+    return n;
+  }
+}
+
+function dlqEntry(queue: QueueRef, dlqId: string, f: DlqRecord): DeadLetterEntry {
+  const header = String(f.h);
+  return {
+    dlqId, ...idAndTask(header), queue: f.queue || queue.name, level: levelIndex(queue, f.level), reason: f.reason, error: f.error,
+    stack: f.stack, attempts: f.attempts, worker: f.worker, failedAt: f.failedAt, header, data: f.d,
+  };
+}
+
+/** A dead-lettered header's job id and task; a malformed one was dead-lettered as found, its id still first. */
+function idAndTask(header: string): { id: string; task: string } {
+  try {
+    const { id, task } = decodeHeader(header);
+    return { id, task };
+  } catch {
+    return { id: headerId(header), task: '' };
+  }
+}

@@ -1,0 +1,58 @@
+// A blocking read over a queue's streams on a memory broker (XREADGROUP ... BLOCK): it delivers
+// at once what is there, else waits on a promise that the next added entry (enqueue, promote,
+// retry, hand-back, replay) resolves, with blockMs on a real timer; interrupt() and close() end it.
+
+import type { BlockingReader, Delivery, QueueRef } from '../broker/types.js';
+import type { QueueState } from './state.js';
+import { fetch } from './transitions.js';
+
+export class MemoryStreamReader implements BlockingReader {
+  private closed = false;
+  /** Ends the read in progress (with what it found, or nothing). */
+  private end: (() => void) | undefined;
+
+  constructor(
+    private readonly q: QueueState,
+    private readonly ref: QueueRef,
+    private readonly consumer: string,
+    private readonly onClose: (reader: MemoryStreamReader) => void,
+  ) {}
+
+  read(count: number, blockMs: number): Promise<Delivery[]> {
+    if (this.closed) return Promise.resolve([]);
+    const now = fetch(this.q, this.ref, this.consumer, count);
+    if (now.length > 0) return Promise.resolve(now);
+    return new Promise<Delivery[]>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (got: Delivery[]) => {
+        clearTimeout(timer);
+        this.q.readers.delete(wake);
+        this.end = undefined;
+        resolve(got);
+      };
+      // Woken by an added entry: another reader may have taken it first, then wait on.
+      const wake = () => {
+        const got = fetch(this.q, this.ref, this.consumer, count);
+        if (got.length > 0) finish(got);
+      };
+      this.q.readers.add(wake);
+      this.end = () => finish([]);
+      // BLOCK 0 waits until an entry comes (or an interrupt).
+      if (blockMs > 0) {
+        timer = setTimeout(() => finish([]), blockMs);
+        timer.unref();
+      }
+    });
+  }
+
+  async interrupt(): Promise<void> {
+    this.end?.();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.end?.();
+    this.onClose(this);
+  }
+}
