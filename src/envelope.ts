@@ -42,6 +42,20 @@ export function encodeHeader(id: string, task: string, opts: WireOptions | undef
   return `${id}|${task}||${sig}|${optsRaw}`;
 }
 
+/**
+ * The id and task a dead-lettered header names: a malformed one is kept as it was found, and
+ * its id still leads it (the task is then '').
+ */
+export function headerIdAndTask(header: string): { id: string; task: string } {
+  try {
+    const { id, task } = decodeHeader(header);
+    return { id, task };
+  } catch {
+    const bar = header.indexOf('|');
+    return { id: bar < 0 ? '' : header.slice(0, bar), task: '' };
+  }
+}
+
 export function decodeHeader(raw: string | Buffer | undefined): Header {
   if (raw === undefined) throw new BadJobError('malformed', 'the entry has no header field');
   const h = typeof raw === 'string' ? raw : raw.toString('utf8');

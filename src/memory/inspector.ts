@@ -2,7 +2,7 @@
 // over a MemoryBroker's data, with the semantics of src/redis/inspector.ts.
 
 import type { DeadLetterEntry, Inspector, JobSummary, QueueCounts, QueueRef, StaleCleanup, WorkerEntry } from '../broker/types.js';
-import { decodeHeader } from '../envelope.js';
+import { headerIdAndTask } from '../envelope.js';
 import { ConfigError } from '../errors.js';
 import { decodeResult } from '../results.js';
 import type { MemoryBroker } from './broker.js';
@@ -175,17 +175,9 @@ export class MemoryInspector implements Inspector {
 function dlqEntry(queue: QueueRef, dlqId: string, f: DlqRecord): DeadLetterEntry {
   const header = String(f.h);
   return {
-    dlqId, ...idAndTask(header), queue: f.queue || queue.name, level: levelIndex(queue, f.level), reason: f.reason, error: f.error,
+    dlqId, ...headerIdAndTask(header), queue: f.queue || queue.name, level: levelIndex(queue, f.level), reason: f.reason, error: f.error,
     stack: f.stack, attempts: f.attempts, worker: f.worker, failedAt: f.failedAt, header, data: f.d,
   };
 }
 
 /** A dead-lettered header's job id and task; a malformed one was dead-lettered as found, its id still first. */
-function idAndTask(header: string): { id: string; task: string } {
-  try {
-    const { id, task } = decodeHeader(header);
-    return { id, task };
-  } catch {
-    return { id: headerId(header), task: '' };
-  }
-}

@@ -4,7 +4,7 @@
 import { CONSUMER_GROUP, healthKey, queuesSetKey, workerKey, workersKey } from './keys.js';
 import { callScript, SCRIPTS } from './scripts.js';
 import type { RedisContext } from './context.js';
-import { decodeHeader } from '../envelope.js';
+import { headerIdAndTask } from '../envelope.js';
 import { ConfigError } from '../errors.js';
 import { decodeResult } from '../results.js';
 import type { DeadLetterEntry, Inspector, JobSummary, QueueCounts, QueueRef, StaleCleanup, WorkerEntry } from '../broker/types.js';
@@ -219,16 +219,7 @@ export class RedisInspector implements Inspector {
     const f: Record<string, Buffer> = {};
     for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!.toString()] = fields[i + 1]!;
     const header = f.h?.toString() ?? '';
-    let id = '';
-    let task = '';
-    try {
-      const h = decodeHeader(header);
-      id = h.id;
-      task = h.task;
-    } catch {
-      // Malformed jobs are dead-lettered as they were found; the id still leads the header.
-      id = header.includes('|') ? header.slice(0, header.indexOf('|')) : '';
-    }
+    const { id, task } = headerIdAndTask(header);
     const str = (name: string) => f[name]?.toString() ?? '';
     const data = this.ctx.binary ? (f.d ?? Buffer.alloc(0)) : str('d');
     return {

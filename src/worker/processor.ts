@@ -72,8 +72,6 @@ export class Processor {
   private readonly persistence: Persistence;
   private readonly attempts: Attempts;
   private readonly settler: Settler;
-  /** Jobs whose path failed inside millrace itself (a bug): logged, left pending in Redis. */
-  internalFailures = 0;
 
   /** The suspect job held alone (others handed back, no fetching) until it ends. */
   private isolated: HeldJob | undefined;
@@ -340,7 +338,6 @@ export class Processor {
       if (settled) this.track(settled);
     } catch (failure) {
       // A bug in millrace itself: the job stays pending in Redis and runs again after the idle timeout.
-      this.internalFailures++;
       try {
         this.d.log.error({ err: failure, job: job.id }, 'internal error while handling a job; it stays pending and runs again after the idle timeout');
         if (job.listed) this.release(job);
