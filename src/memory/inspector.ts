@@ -103,12 +103,21 @@ export class MemoryInspector implements Inspector {
       for (let i = queue.levels.length - 1; i >= 0 && out.length < limit; i--) {
         const stream = q.streams.get(queue.levels[i]!);
         if (!stream) continue;
+        if (state === 'active') {
+          // The group's pending entries (XPENDING), in id order: one whose fields were deleted
+          // from the stream is still listed, by its entry id.
+          for (const [entry, p] of stream.pending) {
+            if (out.length >= limit) break;
+            const header = str(stream.entries.get(entry)?.h);
+            out.push({ id: jobIdOf(header, entry), state, level: i, header, owner: p.owner });
+          }
+          continue;
+        }
         for (const [entry, f] of stream.entries) {
           if (out.length >= limit) break;
-          const p = stream.pending.get(entry);
-          if ((state === 'active') !== (p !== undefined)) continue;
+          if (stream.pending.has(entry)) continue;
           const header = str(f.h);
-          out.push({ id: jobIdOf(header, entry), state, level: i, header, ...(p ? { owner: p.owner } : {}) });
+          out.push({ id: jobIdOf(header, entry), state, level: i, header });
         }
       }
       return out;

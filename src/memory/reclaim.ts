@@ -29,17 +29,19 @@ export function reclaim(q: QueueState, ref: QueueRef, consumer: string, opts: Re
   const ownIdle = Math.floor(opts.minIdleMs / 2);
   let budget = opts.count;
   let suspect: Candidate | undefined;
-  q.seen(consumer);
 
   /** XCLAIM with its min-idle check; one whose abort was asked for ends here. */
   const claim = (c: Candidate, lostHere: boolean, idleAtLeast: number): boolean => {
     const stream = q.stream(c.level);
     if (!c.f?.h) {
-      stream.pending.delete(c.entry);
+      // XACK + XDEL: an entry without a header leaves its stream too.
+      stream.remove(c.entry);
       q.deadTrace(c.entry, c.level, consumer);
       return false;
     }
     if (now - c.p.at < idleAtLeast) return false;
+    // XCLAIM makes the caller a consumer of the group when it claims something (and only then).
+    q.seen(consumer);
     c.p.owner = consumer;
     c.p.at = now;
     // A delivery lost on its way to the caller is claimed without counting one (JUSTID).

@@ -59,9 +59,13 @@ export class Stream {
     this.pending.delete(id);
   }
 
-  /** Entries not delivered yet: every entry is waiting or pending. */
+  /**
+   * Entries not delivered yet, counted as the Redis inspector does (every entry is waiting or
+   * pending: length less pending, at least 0; a pending entry deleted from the stream counts
+   * as pending only).
+   */
   get waiting(): number {
-    return this.entries.size - this.pending.size;
+    return Math.max(0, this.entries.size - this.pending.size);
   }
 }
 
@@ -154,6 +158,8 @@ export class QueueState {
   readonly dlqIds = new IdCounter();
   /** Blocked readers to wake when entries are added. */
   readonly readers = new Set<() => void>();
+  /** The queue's levels, lowest first, as the last call naming the queue gave them. */
+  levels: readonly string[] | undefined;
 
   constructor(
     readonly name: string,
@@ -243,6 +249,15 @@ export class QueueState {
     this.addDlq({
       h, d: '', level, reason: 'malformed', stack: '', attempts: 0, worker: consumer,
       error: `BadJobError: malformed: entry ${entry} was pending but its fields are gone from the stream`,
+    });
+  }
+
+  /** promote.lua: a due delayed job whose record lost its envelope goes to the DLQ, its record with it. */
+  malformedDelayed(id: string, rec: JobRecord | undefined): void {
+    this.records.delete(id);
+    this.addDlq({
+      h: `${id}|||`, d: rec?.d ?? '', level: rec?.level ?? this.levels?.at(-1) ?? '', reason: 'malformed', stack: '', attempts: 0, worker: '',
+      error: `BadJobError: malformed: delayed job ${id} came due but its record holds no envelope`,
     });
   }
 

@@ -190,6 +190,7 @@ export function handBack(q: QueueState, level: string, entry: string, consumer: 
   stream.remove(entry);
   if (!f?.h) {
     q.deadTrace(entry, level, consumer, id !== '' ? id : undefined);
+    if (id !== '') q.records.delete(id);
     return 1;
   }
   const jobId = id || jobIdOf(f.h, entry);
@@ -215,10 +216,11 @@ export function touch(q: QueueState, ref: QueueRef, consumer: string, leases: He
   const lost: string[] = [];
   const abort: string[] = [];
   const now = q.clock.now();
-  if (leases.length) q.seen(consumer);
   for (const l of leases) {
     const p = q.holds(levelName(ref, l.delivery.level), l.delivery.entry, consumer, l.delivery.token);
     if (p) {
+      // XCLAIM ... JUSTID of a held entry: the consumer is seen.
+      q.seen(consumer);
       p.at = now;
       if (q.aborting.has(l.id)) abort.push(l.id);
     } else {
@@ -236,8 +238,12 @@ export function promote(q: QueueState, count: number): { moved: number; nextDueM
   for (const { id } of due) {
     q.delayed.remove(id);
     const rec = q.records.get(id);
-    if (rec?.h === undefined) continue;
-    const level = rec.level ?? '';
+    if (rec?.h === undefined) {
+      q.malformedDelayed(id, rec);
+      continue;
+    }
+    // A record without its level goes to the highest one, as promote.lua reads a missing l as 1.
+    const level = rec.level ?? q.levels?.at(-1) ?? '';
     const entry = q.append(level, { h: rec.h, d: rec.d ?? '' });
     Object.assign(rec, { st: 'queued', e: entry, level });
     delete rec.h;

@@ -338,9 +338,9 @@ export class RedisBroker implements Broker {
   async promote(queue: QueueRef, count: number): Promise<{ moved: number; nextDueMs: number }> {
     const k = this.ctx.keys(queue);
     const [moved, next] = (await callScript(this.conn, SCRIPTS.promote, {
-      keys: { delayed: k.delayed, last_id: k.lastId, job_prefix: k.jobPrefix },
+      keys: { delayed: k.delayed, last_id: k.lastId, job_prefix: k.jobPrefix, dlq: k.dlq },
       streams: k.streams,
-      args: { count },
+      args: { count, queue: queue.name },
     })) as [number, number];
     return { moved, nextDueMs: next };
   }
@@ -667,9 +667,11 @@ class StreamReader implements BlockingReader {
   }
 
   async interrupt(): Promise<void> {
-    if (this.clientId !== undefined && !this.closed) {
-      await this.broker.ctx.conn.client('UNBLOCK', this.clientId).catch(() => undefined);
-    }
+    if (!this.closed) await this.unblock();
+  }
+
+  private async unblock(): Promise<void> {
+    if (this.clientId !== undefined) await this.broker.ctx.conn.client('UNBLOCK', this.clientId).catch(() => undefined);
   }
 
   async close(): Promise<void> {
@@ -677,9 +679,10 @@ class StreamReader implements BlockingReader {
     this.closed = true;
     this.rejectClosing(new Error('the blocking reader was closed'));
     this.broker.forgetReader(this);
-    // Neither may wait for an unreachable Redis: past a moment, the connection is dropped (which
-    // also ends a read still blocked on it).
-    await settleWithin(this.interrupt(), 1000);
+    // A read still blocked is unblocked, so QUIT need not wait for it (interrupt() is a no-op
+    // once closed). Neither may wait for an unreachable Redis: past a moment, the connection is
+    // dropped (which also ends a read still blocked on it).
+    await settleWithin(this.unblock(), 1000);
     if (!(await settleWithin(this.conn.quit(), 1000))) this.conn.disconnect();
   }
 }

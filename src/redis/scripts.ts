@@ -44,7 +44,7 @@ export const SCRIPTS = {
   touch: spec('touch', ['aborting', 'job_prefix'], ['group', 'consumer']),
   reclaim: spec('reclaim', ['dlq', 'job_prefix', 'result_prefix', 'waiters', 'aborting'],
     ['group', 'consumer', 'min_idle', 'count', 'max_recoveries', 'done_channel', 'queue', 'ttl', 'suspect_at', 'suspect_idle', 'since']),
-  promote: spec('promote', ['delayed', 'last_id', 'job_prefix'], ['count']),
+  promote: spec('promote', ['delayed', 'last_id', 'job_prefix', 'dlq'], ['count', 'queue']),
   abort: spec('abort', ['delayed', 'job_prefix', 'result_prefix', 'waiters', 'aborting'],
     ['id', 'group', 'done_channel', 'abort_channel', 'record', 'ttl']),
   locate: spec('locate', ['delayed', 'job_prefix', 'result_prefix', 'aborting'], ['id', 'group']),

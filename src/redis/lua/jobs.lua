@@ -60,6 +60,8 @@ local function hand_back(k, stream, level, entry, consumer, token, id)
   redis.call('XDEL', stream, entry)
   if not f or not f.h then
     dead_trace(k.dlq, entry, level, k.queue, consumer, id ~= '' and k.job_prefix .. id or nil)
+    -- Its record goes with it, as in retry.lua: left behind, it would refuse its custom id forever.
+    if id ~= '' then redis.call('DEL', k.job_prefix .. id) end
     return 1
   end
   if id == '' then id = header_id(f.h) end

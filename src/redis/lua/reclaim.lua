@@ -34,7 +34,9 @@ local suspect
 -- Claims an entry whose fields are f; one gone from the stream leaves a trace in the DLQ.
 local function claim(stream, level, entry, f, pel, deliveries, lost_here, idle_at_least)
   if not f or not f.h then
+    -- An entry without a header leaves its stream too (it was delivered: nothing reads it again).
     redis.call('XACK', stream, group, entry)
+    redis.call('XDEL', stream, entry)
     dead_trace(KEYS[1], entry, level, ARGV[7], consumer, nil)
     return false
   end

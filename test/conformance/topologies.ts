@@ -1,0 +1,170 @@
+// The brokers the conformance suite runs against. A Topology opens a Subject: a Broker and its
+// Inspector on fresh, empty data, a way to let time pass for it, and the few hooks the contract
+// tests need to reach under the interface (to tamper with an entry or a job record, as a bug or
+// an operator with redis-cli could).
+//
+// Which topologies run is a parameter: MILLRACE_CONFORMANCE, a comma list of names (default
+// 'redis,memory'). To add one (Sentinel, Cluster, ...), write its `open()` below and add it to
+// TOPOLOGIES: every contract test then runs against it too. Run one topology alone with
+// `MILLRACE_CONFORMANCE=memory npx vitest run test/conformance`.
+
+import type { Broker, Inspector, QueueRef } from '../../src/broker/types.js';
+import { ManualClock } from '../../src/memory/clock.js';
+import { MemoryBroker } from '../../src/memory/broker.js';
+import { MemoryInspector } from '../../src/memory/inspector.js';
+import type { Entry } from '../../src/memory/state.js';
+import { RedisBroker } from '../../src/redis/broker.js';
+import { RedisInspector } from '../../src/redis/inspector.js';
+import { resolveRedisSettings } from '../../src/settings.js';
+import { REDIS_URL, removeKeys, uniquePrefix } from '../helpers.js';
+
+/** The job record fields a test may set or remove (st, e, h, d as the scripts name them; l is the level). */
+export type RecordField = 'st' | 'e' | 'h' | 'd' | 'l';
+
+export interface Subject {
+  broker: Broker;
+  inspector: Inspector;
+  /**
+   * Lets `ms` pass on the broker's clock: real time on Redis (its TIME), the manual clock's
+   * advance on the memory broker. Keep it small: tens of ms.
+   */
+  elapse(ms: number): Promise<void>;
+  /** Whether letting time pass promotes due delayed jobs by itself (the memory broker's clock does). */
+  readonly promotesOnElapse: boolean;
+  /** Adds an entry with exactly these fields (no check of its header) under the queue's next entry id. */
+  addRawEntry(queue: QueueRef, level: number, fields: { h?: string; d?: string; r?: number }): Promise<string>;
+  /** Deletes an entry's fields from its stream, leaving its pending entry (lease), as XDEL does. */
+  dropEntry(queue: QueueRef, level: number, entry: string): Promise<void>;
+  /** Sets and removes fields of a job record (l: the level, by index). */
+  editRecord(queue: QueueRef, id: string, set: Partial<Record<Exclude<RecordField, 'l'>, string>>, remove?: RecordField[]): Promise<void>;
+  /** Whether a result wait for the job is registered (so a result landing now is kept for it). */
+  hasWaiter(queue: QueueRef, id: string): Promise<boolean>;
+  /** Ends the broker and removes its data. */
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** Events each queue's event stream keeps (default 1000). */
+  eventsMaxLen?: number;
+}
+
+export interface Topology {
+  name: string;
+  open(options?: OpenOptions): Promise<Subject>;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Real time: at least `ms` by the host's clock (a timer may fire a little early). */
+async function realElapse(ms: number): Promise<void> {
+  const until = Date.now() + ms + 1;
+  while (Date.now() < until) await sleep(until - Date.now());
+}
+
+// The next entry id of a queue as lib.lua's id_begin / id_next / id_end hand it out, then XADD.
+const ADD_RAW = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ms, seq = now, 0
+local last = redis.call('GET', KEYS[1])
+if last then
+  local dash = string.find(last, '-', 1, true)
+  local lms = tonumber(string.sub(last, 1, dash - 1))
+  if lms >= now then ms, seq = lms, tonumber(string.sub(last, dash + 1)) + 1 end
+end
+local id = string.format('%d-%d', ms, seq)
+redis.call('SET', KEYS[1], id)
+redis.call('XADD', KEYS[2], id, unpack(ARGV))
+return id`;
+
+/** Redis standalone: the shared server at REDIS_URL, under a key prefix of its own (never flushed). */
+const redis: Topology = {
+  name: 'redis',
+  async open(options = {}) {
+    const prefix = uniquePrefix('conf');
+    const broker = new RedisBroker(resolveRedisSettings(REDIS_URL), { prefix, binary: false, eventsMaxLen: options.eventsMaxLen ?? 1000 });
+    const inspector = new RedisInspector(broker.ctx);
+    const conn = broker.ctx.conn;
+    const stream = (q: QueueRef, level: number) => broker.ctx.keys(q).streams[broker.ctx.luaLevel(q, level) - 1]!;
+    return {
+      broker,
+      inspector,
+      elapse: realElapse,
+      promotesOnElapse: false,
+      async addRawEntry(q, level, fields) {
+        const args: string[] = [];
+        for (const [k, v] of Object.entries(fields)) args.push(k, String(v));
+        return String(await conn.eval(ADD_RAW, 2, broker.ctx.keys(q).lastId, stream(q, level), ...args));
+      },
+      async dropEntry(q, level, entry) {
+        await conn.xdel(stream(q, level), entry);
+      },
+      async editRecord(q, id, set, remove = []) {
+        const key = broker.ctx.keys(q).jobPrefix + id;
+        const pairs = Object.entries(set).flat();
+        if (pairs.length) await conn.hset(key, ...pairs);
+        if (remove.length) await conn.hdel(key, ...remove);
+      },
+      async hasWaiter(q, id) {
+        return (await conn.zscore(broker.ctx.keys(q).waiters, id)) !== null;
+      },
+      async close() {
+        await broker.close();
+        await removeKeys(prefix);
+      },
+    };
+  },
+};
+
+/** The memory broker on a manual clock. */
+const memory: Topology = {
+  name: 'memory',
+  async open(options = {}) {
+    const clock = new ManualClock(Date.UTC(2030, 0, 1));
+    const broker = new MemoryBroker({ clock, eventsMaxLen: options.eventsMaxLen ?? 1000 });
+    const inspector = new MemoryInspector(broker);
+    const queue = (q: QueueRef) => broker.state.queue(q.name);
+    const level = (q: QueueRef, i: number) => q.levels[i]!;
+    return {
+      broker,
+      inspector,
+      async elapse(ms) {
+        // Resolves once what came due settled (readers woken by the promotion included).
+        await clock.advance(ms);
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      },
+      promotesOnElapse: true,
+      async addRawEntry(q, i, fields) {
+        const entry: Entry = { h: fields.h, d: fields.d };
+        if (fields.r !== undefined) entry.r = fields.r;
+        return queue(q).append(level(q, i), entry);
+      },
+      async dropEntry(q, i, entry) {
+        queue(q).stream(level(q, i)).entries.delete(entry);
+      },
+      async editRecord(q, id, set, remove = []) {
+        const rec = queue(q).setRecord(id, { ...(set as object) });
+        for (const f of remove) delete rec[f === 'l' ? 'level' : f];
+      },
+      async hasWaiter(q, id) {
+        return (queue(q).waiters.get(id)?.size ?? 0) > 0;
+      },
+      async close() {
+        await broker.close();
+      },
+    };
+  },
+};
+
+/** Every topology the suite knows; MILLRACE_CONFORMANCE picks among them. */
+export const TOPOLOGIES: readonly Topology[] = [redis, memory];
+
+/** The topologies to run: MILLRACE_CONFORMANCE (comma list of names), default 'redis,memory'. */
+export function topologies(): Topology[] {
+  const wanted = (process.env.MILLRACE_CONFORMANCE ?? 'redis,memory').split(',').map((s) => s.trim()).filter(Boolean);
+  return wanted.map((name) => {
+    const t = TOPOLOGIES.find((x) => x.name === name);
+    if (!t) throw new Error(`MILLRACE_CONFORMANCE: unknown topology '${name}' (known: ${TOPOLOGIES.map((x) => x.name).join(', ')})`);
+    return t;
+  });
+}
