@@ -64,6 +64,8 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
   /** The memory broker and its inspector, when the app uses one (kept over close(): they are the data). */
   private readonly memory: { broker: MemoryBroker; inspector: MemoryInspector } | undefined;
   private jobClient: Client | undefined;
+  /** The broker a test kit runs the app on instead of its own (millrace/testing). */
+  private substitute: { broker: Broker; inspector: Inspector } | undefined;
   private readonly included: Registry<D>[] = [];
   private readonly codeSchedules = new Map<string, ScheduleDefinition>();
   private lifespan: AsyncGenerator<D, unknown, unknown> | undefined;
@@ -116,10 +118,11 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
   }
 
   get broker(): Broker {
-    return this.memory?.broker ?? this.redis();
+    return this.substitute?.broker ?? this.memory?.broker ?? this.redis();
   }
 
   get inspector(): Inspector {
+    if (this.substitute) return this.substitute.inspector;
     if (this.memory) return this.memory.inspector;
     this.redisInspector ??= new RedisInspector(this.redis().ctx);
     return this.redisInspector;
@@ -308,6 +311,8 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
         await this.client.enqueueScheduled(def, undefined, `cron:${def.name}:startup:${workerId}`);
       },
       serverTime: () => this.broker.time(),
+      clock: this.broker.clock,
+      onChange: this.broker.onSchedulesChanged?.bind(this.broker),
     };
   }
 
@@ -365,6 +370,27 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
         if (!next.done) await gen.return(undefined);
       }
     }
+  }
+
+  /**
+   * @internal millrace/testing: runs the app (its tasks' enqueues, its workers, its job handles)
+   * on another broker and inspector until the returned function gives it back its own.
+   */
+  substituteBroker(broker: Broker, inspector: Inspector): () => void {
+    if (this.substitute) throw new Error('this app already runs under a test kit: close that one first (one createTestApp per app at a time)');
+    const sub = { broker, inspector };
+    this.substitute = sub;
+    this.jobClient = undefined;
+    return () => {
+      if (this.substitute !== sub) return;
+      this.substitute = undefined;
+      this.jobClient = undefined;
+    };
+  }
+
+  /** @internal millrace/testing: what a Redis broker of this app's own is made from. */
+  redisSetup(): { settings: ReturnType<typeof resolveRedisSettings>; binary: boolean; eventsMaxLen: number; log: Logger } {
+    return { settings: resolveRedisSettings(this.options.redis), binary: this.serializer.binary, eventsMaxLen: this.eventsMaxLen, log: this.log };
   }
 
   /** Closes the app's Redis connections (a memory broker ends its blocked reads and waits, and keeps its data). */

@@ -78,7 +78,9 @@ function cronOf(def: Pick<ScheduleDefinition, 'pattern' | 'tz'>): Cron {
 
 /** The latest tick at or before `now` (epoch ms), if any. */
 export function latestTick(def: ScheduleDefinition, now: number): number | undefined {
-  const [prev] = cronOf(def).previousRuns(1, new Date(now + 1));
+  // Croner counts in whole seconds and answers runs strictly before the date it is given: the
+  // start of the next second, so that a tick at exactly `now` counts and none after it does.
+  const [prev] = cronOf(def).previousRuns(1, new Date(Math.floor(now / 1000) * 1000 + 1000));
   return prev?.getTime();
 }
 

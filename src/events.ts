@@ -33,7 +33,11 @@ export class EventHub {
    * Listeners are user code run inside a job's path: one that throws (or returns a promise that
    * rejects) must not strand the job or kill the worker, so its failure is handed here.
    */
-  constructor(private onListenerError: ListenerErrorHandler = reportToStderr) {}
+  constructor(
+    private onListenerError: ListenerErrorHandler = reportToStderr,
+    /** The clock of the events' `at` (a memory broker's manual clock, in a worker on one). */
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Sets where listener failures go (the worker's logger). */
   onError(handler: ListenerErrorHandler): void {
@@ -66,7 +70,7 @@ export class EventHub {
 
   emit<K extends EventType>(type: K, fields: EventMap[K]): void {
     if (!this.wants(type)) return;
-    this.send({ type, at: Date.now(), ...fields } as MillraceEvent);
+    this.send({ type, at: this.now(), ...fields } as MillraceEvent);
   }
 
   private call(fn: Listener, event: MillraceEvent): void {

@@ -2,6 +2,21 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, type Worker } from '../src/index.js';
 import { testApp, uniquePrefix, waitFor, type TestApp } from './helpers.js';
+import { defineSchedule, latestTick, nextTick } from '../src/cron.js';
+
+describe('cron ticks', () => {
+  it('counts a tick at exactly now as the latest, and none after now, at minute and second patterns', () => {
+    const minutely = defineSchedule('* * * * *', 't', 'q', {}, 'code');
+    const secondly = defineSchedule('* * * * * *', 't', 'q', {}, 'code');
+    const tick = Date.UTC(2030, 0, 1, 0, 1, 0);
+    expect(latestTick(minutely, tick)).toBe(tick);
+    expect(latestTick(minutely, tick - 1)).toBe(tick - 60_000);
+    expect(latestTick(minutely, tick + 59_999)).toBe(tick);
+    expect(nextTick(minutely, tick)).toBe(tick + 60_000);
+    expect(latestTick(secondly, tick + 500)).toBe(tick);
+    expect(latestTick(secondly, tick + 1000)).toBe(tick + 1000);
+  });
+});
 
 describe('cron', () => {
   const apps: TestApp<Record<string, never>>[] = [];

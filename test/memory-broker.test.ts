@@ -83,7 +83,7 @@ describe('memory broker: wiring', () => {
     const { app, clock } = memoryApp();
     const task = app.queue('q').task('t', async () => 1);
     expect(await app.broker.time()).toBe(START);
-    clock.advance('1s');
+    await clock.advance('1s');
     expect(await app.broker.serverNow()).toBe(START + 1000);
     const job = await task.enqueue();
     expect(job.id).toBe(`${START + 1000}-0`);
@@ -122,10 +122,10 @@ describe('memory broker: the job path', () => {
     const job = await task.with({ delay: '10m' }).enqueue();
     expect(await job.status()).toBe('delayed');
     expect((await job.info()).dueAt).toBe(START + 600_000);
-    clock.advance(600_000 - 1);
+    await clock.advance(600_000 - 1);
     expect(await app.inspector.counts(app.queues.get('q')!)).toMatchObject({ delayed: 1, waiting: { normal: 0 } });
     expect(await job.status()).toBe('delayed');
-    clock.advance(1);
+    await clock.advance(1);
     expect(await job.result({ timeout: 5000 })).toBe(1);
     expect(runs).toBe(1);
   });
@@ -152,9 +152,9 @@ describe('memory broker: the job path', () => {
     const job = await task.enqueue();
     expect(await retried).toMatchObject({ id: job.id, attempt: 1, delayMs: 5000, error: 'Error: first try fails' });
     expect(await job.info()).toMatchObject({ status: 'delayed', dueAt: START + 5000, lastError: 'Error: first try fails', attempts: 1 });
-    clock.advance(4999);
+    await clock.advance(4999);
     expect(await job.status()).toBe('delayed');
-    clock.advance(1);
+    await clock.advance(1);
     expect(await job.result({ timeout: 5000 })).toBe('ok');
     expect(attempts).toEqual([1, 2]);
     expect((await job.info()).attempts).toBe(2);
@@ -171,7 +171,7 @@ describe('memory broker: the job path', () => {
     const retried = next(worker, 'job.retried');
     const job = await task.enqueue();
     await retried;
-    clock.advance(1000);
+    await clock.advance(1000);
     await expect(job.result({ timeout: 5000 })).rejects.toMatchObject({ name: 'JobFailedError', attempts: 2 });
     const dlq = app.deadLetters('q');
     const [entry] = await dlq.list();
@@ -246,15 +246,20 @@ describe('memory broker: aborts, timeouts, at-most-once', () => {
     expect(await job.status()).toBe('aborted');
   });
 
-  it('aborts an attempt past its timeout and dead-letters it with reason timeout', async () => {
-    const { app } = memoryApp();
+  it('aborts an attempt once the clock passes its timeout and dead-letters it with reason timeout', async () => {
+    const { app, clock } = memoryApp();
     let reason: unknown;
+    const running = deferred();
     const task = app.queue('q').task('slow', async (ctx) => {
       ctx.signal.addEventListener('abort', () => (reason = ctx.signal.reason));
+      running.resolve();
       return aborted(ctx.signal);
-    }, { timeout: 50, maxTries: 1 });
+    }, { timeout: '10m', maxTries: 1 });
     await startWorker(app);
     const job = await task.enqueue();
+    await running.promise;
+    // The timeout runs on the broker's clock: ten minutes of real time would never end it.
+    await clock.advance('10m');
     await expect(job.result({ timeout: 5000 })).rejects.toThrow(/JobTimeoutError/);
     expect(reason).toBeInstanceOf(JobTimeoutError);
     expect((await app.deadLetters('q').list())[0]).toMatchObject({ id: job.id, reason: 'timeout' });
@@ -288,7 +293,7 @@ describe('memory broker: aborts, timeouts, at-most-once', () => {
 });
 
 describe('memory broker: leases and recovery', () => {
-  it('refuses the late outcome of a worker whose lease another consumer reclaimed after the idle timeout', async () => {
+  it('keeps a live worker\'s lease over a jump of the clock, and refuses its late outcome once another consumer took the job', async () => {
     const { app, clock } = memoryApp();
     const q = app.queue('q', { idleTimeout: 1000 });
     const gate = deferred();
@@ -305,9 +310,14 @@ describe('memory broker: leases and recovery', () => {
     await running.promise;
     // Nothing is idle on a healthy worker until the clock moves past the idle timeout.
     expect((await app.broker.reclaim(q, 'thief', { minIdleMs: 1000, count: 10, maxRecoveries: 3, ttl: 60 })).claimed).toEqual([]);
-    clock.advance(1500);
-    const { claimed } = await app.broker.reclaim(q, 'thief', { minIdleMs: 1000, count: 10, maxRecoveries: 3, ttl: 60 });
+    // A jump past the idle timeout renews the running job's lease (as a worker that kept running would).
+    await clock.advance(1500);
+    expect((await app.broker.reclaim(q, 'thief', { minIdleMs: 1000, count: 10, maxRecoveries: 3, ttl: 60 })).claimed).toEqual([]);
+    // A consumer that takes it anyway (as after a blocked event loop) fences the running worker out.
+    const { claimed } = await app.broker.reclaim(q, 'thief', { minIdleMs: 0, count: 10, maxRecoveries: 3, ttl: 60 });
     expect(claimed).toMatchObject([{ entry: job.id, token: '2', deaths: 1 }]);
+    // The running worker finds out at its next renewal, a third of the idle timeout later.
+    await clock.advance(334);
     expect(await lost.promise).toBeInstanceOf(LeaseLostError);
     gate.resolve();
     const late = { level: 1, entry: job.id, token: '1', header: undefined, data: undefined };
@@ -324,7 +334,7 @@ describe('memory broker: leases and recovery', () => {
     const task = q.task('t', async (ctx) => ctx.attempt);
     const job = await task.enqueue();
     expect(await app.broker.fetch(q, 'ghost', 10)).toHaveLength(1);
-    clock.advance(1001);
+    await clock.advance(1001);
     await startWorker(app);
     expect(await job.result({ timeout: 5000 })).toBe(1);
     expect((await job.info()).deliveries).toBe(0);
@@ -337,9 +347,9 @@ describe('memory broker: leases and recovery', () => {
     const task = q.task('poison', async () => ++runs);
     const job = await task.enqueue();
     await app.broker.fetch(q, 'ghost-a', 1);
-    clock.advance(1001);
+    await clock.advance(1001);
     expect((await app.broker.reclaim(q, 'ghost-b', { minIdleMs: 1000, count: 1, maxRecoveries: 1, ttl: 3600 })).claimed).toHaveLength(1);
-    clock.advance(1001);
+    await clock.advance(1001);
     await startWorker(app);
     await expect(job.result({ timeout: 5000 })).rejects.toThrow(/PoisonJobError/);
     expect((await app.deadLetters('q').list())[0]).toMatchObject({ id: job.id, reason: 'poison', attempts: 2, worker: 'ghost-b' });
@@ -378,7 +388,7 @@ describe('memory broker: leases and recovery', () => {
     expect(await app.broker.take(q, 'ghost', { delivery: taken!, id: b.id })).toBe(true);
     expect(delivery!.entry).toBe(a.id);
     expect(await app.cleanupStaleWorkers('1m')).toEqual({ workers: [], jobs: 0, interrupted: [] });
-    clock.advance('2m');
+    await clock.advance('2m');
     expect(await app.cleanupStaleWorkers('1m')).toEqual({ workers: ['ghost'], jobs: 1, interrupted: [b.id] });
     expect(await app.inspector.counts(q)).toMatchObject({ waiting: { normal: 1 }, active: 0, dlq: 1 });
     await expect(b.result({ timeout: 1000 })).rejects.toThrow(/WorkerLostError/);
@@ -393,9 +403,9 @@ describe('memory broker: state, results and inspection', () => {
     await startWorker(app);
     const job = await task.enqueue();
     expect(await job.result({ timeout: 5000 })).toBe('v');
-    clock.advance(9999);
+    await clock.advance(9999);
     expect(await job.status()).toBe('completed');
-    clock.advance(1);
+    await clock.advance(1);
     expect(await job.status()).toBe('unknown');
     await expect(job.result({ timeout: 5000 })).rejects.toThrow(JobNotFoundError);
     await expect(job.info()).rejects.toThrow(JobNotFoundError);
@@ -409,7 +419,7 @@ describe('memory broker: state, results and inspection', () => {
     await startWorker(app);
     expect(await result).toBe('v');
     expect(await job.status()).toBe('completed');
-    clock.advance('60s');
+    await clock.advance('60s');
     expect(await job.status()).toBe('unknown');
   });
 
@@ -457,7 +467,7 @@ describe('memory broker: state, results and inspection', () => {
     const logs = await job.logs();
     expect(logs.map((l) => l.split(' ').slice(1).join(' '))).toEqual(['half way', 'done']);
     expect(await job.logs({ start: -1 })).toEqual([logs[1]]);
-    clock.advance('25h');
+    await clock.advance('25h');
     expect(await job.progress()).toBeUndefined();
     expect(await job.logs()).toEqual([]);
   });
@@ -488,15 +498,20 @@ describe('memory broker: state, results and inspection', () => {
     expect(Buffer.isBuffer((await app.broker.getResult(app.queues.get('q')!, job.id))!)).toBe(true);
   });
 
-  it('lists live workers by heartbeat; an entry expires on the clock; stop removes it', async () => {
+  it('lists live workers by heartbeat, beating over a jump of the clock; a silent entry expires on the clock; stop removes it', async () => {
     const { app, clock } = memoryApp();
     app.queue('q');
     const worker = await startWorker(app, { heartbeatTtl: '30s', heartbeatInterval: '10s' });
     expect((await app.workers()).map((w) => w.id)).toEqual([worker.id]);
     expect(await worker.healthcheck()).toMatchObject({ healthy: true, broker: { connected: true } });
-    clock.advance('31s');
-    expect(await app.workers()).toEqual([]);
+    await clock.advance('31s');
+    const [entry] = await app.workers();
+    expect(entry).toMatchObject({ id: worker.id, heartbeatAt: START + 31_000 });
+    // An entry nobody renews (a worker that died) is gone once its TTL passed.
+    await app.broker.heartbeat({ ...entry!, id: 'ghost' }, 30_000, []);
     await worker.stop();
+    expect((await app.workers()).map((w) => w.id)).toEqual(['ghost']);
+    await clock.advance('30s');
     expect(await app.workers()).toEqual([]);
   });
 });
@@ -512,7 +527,7 @@ describe('memory broker: blocking reads, events, cron, documents', () => {
     expect((await first).map((d) => d.entry)).toEqual([job.id]);
     const second = reader.read(10, 60_000);
     const later = await task.with({ delay: '5s' }).enqueue();
-    clock.advance('5s');
+    await clock.advance('5s');
     const [promoted] = await second;
     expect(String(promoted!.header)).toMatch(new RegExp(`^${later.id}\\|t\\|`));
     const third = reader.read(10, 60_000);
@@ -569,7 +584,7 @@ describe('memory broker: blocking reads, events, cron, documents', () => {
     await ran[0]!.promise;
     // Its outcome recorded first: a minute's jump would leave its lease idle past the idle timeout.
     await app.job('q', runs[0]!).result({ timeout: 5000 });
-    clock.advance('1m');
+    await clock.advance('1m');
     await ran[1]!.promise;
     const tick = START + 30_000;
     const again = await app.broker.enqueue(q, [{ level: 1, id: `cron:minutely:${tick}`, task: 'tick', header: `cron:minutely:${tick}|tick|||`, data: '[]' }], { schedule: 'minutely', tick });
@@ -588,7 +603,7 @@ describe('memory broker: blocking reads, events, cron, documents', () => {
     expect(await app.removeSchedule('hourly')).toBe(false);
     await app.broker.saveDocument('report', 'r1', '{"ok":true}', 1000);
     expect(await app.broker.loadDocument('report', 'r1')).toBe('{"ok":true}');
-    clock.advance(1000);
+    await clock.advance(1000);
     expect(await app.broker.loadDocument('report', 'r1')).toBeNull();
   });
 });

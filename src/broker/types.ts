@@ -3,6 +3,7 @@
 // Nothing above this layer sees a Redis client or a key name.
 
 import type { MillraceEvent } from '../events.js';
+import type { Clock } from '../memory/clock.js';
 
 /** A queue as the broker sees it: its name and its priority levels, lowest first. */
 export interface QueueRef {
@@ -172,6 +173,8 @@ export interface WorkerEntry extends JobCounters {
 }
 
 export interface Broker {
+  /** The clock of the broker's times, which the worker's timers then read too (a memory broker's); absent: the host's. */
+  readonly clock?: Clock;
   /** Records the queue's name, and its priority levels when this process defines it. */
   registerQueue(queue: QueueRef, defines: boolean): Promise<void>;
   /** The priority levels a defining process registered for a queue, if any. */
@@ -230,6 +233,8 @@ export interface Broker {
   saveSchedule(name: string, definition: string): Promise<void>;
   /** Removes a cron schedule and its tick record; false when there was none. */
   deleteSchedule(name: string, queue: QueueRef): Promise<boolean>;
+  /** Calls fn after a schedule was saved or deleted, where the broker can tell (the memory broker); returns the unsubscribe. */
+  onSchedulesChanged?(fn: () => void): () => void;
   /** Cron schedules by name (definitions as JSON). */
   schedules(): Promise<Record<string, string>>;
   setProgress(queue: QueueRef, id: string, progress: string, ttlMs: number): Promise<void>;

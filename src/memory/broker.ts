@@ -30,6 +30,7 @@ export class MemoryBroker implements Broker {
   private readonly eventsMaxLenGiven: boolean;
   private readonly readers = new Set<{ close(): Promise<void> }>();
   private readonly waits = new Set<() => void>();
+  private readonly scheduleListeners = new Set<() => void>();
 
   constructor(options: MemoryBrokerOptions = {}) {
     this.clock = options.clock ?? realClock;
@@ -37,9 +38,20 @@ export class MemoryBroker implements Broker {
     this.eventsMaxLenGiven = options.eventsMaxLen !== undefined;
     this.eventsMaxLen = options.eventsMaxLen ?? 10_000;
     // A clock moved forward makes delayed jobs due now: promoted at once, blocked readers woken.
-    this.clock.onAdvance?.(() => {
-      for (const q of this.state.queues.values()) t.promote(q, Number.MAX_SAFE_INTEGER);
-    });
+    this.clock.onAdvance?.(
+      () => {
+        for (const q of this.state.queues.values()) t.promote(q, Number.MAX_SAFE_INTEGER);
+      },
+      // An advance stops at each delayed job's due time, so jobs run in the order they come due.
+      () => {
+        let next: number | undefined;
+        for (const q of this.state.queues.values()) {
+          const at = q.delayed.first(1)[0]?.at;
+          if (at !== undefined && (next === undefined || at < next)) next = at;
+        }
+        return next;
+      },
+    );
   }
 
   /** @internal the app's events cap, unless the broker was given its own */
@@ -48,7 +60,10 @@ export class MemoryBroker implements Broker {
   }
 
   private q(queue: QueueRef | string): QueueState {
-    return this.state.queue(typeof queue === 'string' ? queue : queue.name);
+    if (typeof queue === 'string') return this.state.queue(queue);
+    const q = this.state.queue(queue.name);
+    q.levels = queue.levels;
+    return q;
   }
 
   async registerQueue(queue: QueueRef, defines: boolean): Promise<void> {
@@ -190,11 +205,19 @@ export class MemoryBroker implements Broker {
 
   async saveSchedule(name: string, definition: string): Promise<void> {
     this.state.schedules.set(name, definition);
+    for (const fn of [...this.scheduleListeners]) fn();
   }
 
   async deleteSchedule(name: string, queue: QueueRef): Promise<boolean> {
     this.q(queue).cronTicks.delete(name);
-    return this.state.schedules.delete(name);
+    const deleted = this.state.schedules.delete(name);
+    for (const fn of [...this.scheduleListeners]) fn();
+    return deleted;
+  }
+
+  onSchedulesChanged(fn: () => void): () => void {
+    this.scheduleListeners.add(fn);
+    return () => this.scheduleListeners.delete(fn);
   }
 
   async schedules(): Promise<Record<string, string>> {

@@ -1,6 +1,7 @@
 // A blocking read over a queue's streams on a memory broker (XREADGROUP ... BLOCK): it delivers
 // at once what is there, else waits on a promise that the next added entry (enqueue, promote,
-// retry, hand-back, replay) resolves, with blockMs on a real timer; interrupt() and close() end it.
+// retry, hand-back, replay) resolves, with blockMs on a real timer that holds the process like a socket would; interrupt() and
+// close() end it.
 
 import type { BlockingReader, Delivery, QueueRef } from '../broker/types.js';
 import type { QueueState } from './state.js';
@@ -23,9 +24,11 @@ export class MemoryStreamReader implements BlockingReader {
     const now = fetch(this.q, this.ref, this.consumer, count);
     if (now.length > 0) return Promise.resolve(now);
     return new Promise<Delivery[]>((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
+      // BLOCK 0 waits until an entry comes (or an interrupt). The timer is kept referenced: a
+      // worker waiting for jobs keeps its process alive, as one blocked on a Redis socket does.
+      const timer = blockMs > 0 ? setTimeout(() => finish([]), blockMs) : setInterval(() => undefined, 2 ** 30);
       const finish = (got: Delivery[]) => {
-        clearTimeout(timer);
+        clearTimeout(timer); // clears an interval too
         this.q.readers.delete(wake);
         this.end = undefined;
         resolve(got);
@@ -37,11 +40,6 @@ export class MemoryStreamReader implements BlockingReader {
       };
       this.q.readers.add(wake);
       this.end = () => finish([]);
-      // BLOCK 0 waits until an entry comes (or an interrupt).
-      if (blockMs > 0) {
-        timer = setTimeout(() => finish([]), blockMs);
-        timer.unref();
-      }
     });
   }
 

@@ -7,6 +7,7 @@
 import { AUTO_ID, entryTime, type Header } from '../envelope.js';
 import { BadJobError, errorFacts, JobAbortedError, JobTimeoutError, ResultEncodingError } from '../errors.js';
 import type { EventHub } from '../events.js';
+import { clockOf } from '../memory/clock.js';
 import { runTraced, type OtelApi } from '../tracing.js';
 import type { Broker, Delivery } from '../broker/types.js';
 import type { AnyTask, Queue } from '../registry.js';
@@ -105,7 +106,7 @@ export class Attempts {
     if (job.abortRequested) abort.abort(new JobAbortedError(job.id));
     this.d.shared.deps = this.d.deps();
     const timeout = header.opts.t ?? task.options.timeout;
-    const timer = setTimeout(() => abort.abort(new JobTimeoutError(timeout)), timeout);
+    const cancelTimeout = clockOf(this.d.broker).timer(timeout, () => abort.abort(new JobTimeoutError(timeout)));
     const ctx = new Context(this.d.shared, abort, job.id, task.name, attempt, header.opts.m ?? task.options.maxTries, enqueuedAt, task.options.resultTtl);
     try {
       const otel = header.opts.c ? this.d.otel() : null;
@@ -122,7 +123,7 @@ export class Attempts {
     } catch (error) {
       return { kind: 'failed', error: abort.aborted ? abort.reason : error };
     } finally {
-      clearTimeout(timer);
+      cancelTimeout();
     }
   }
 

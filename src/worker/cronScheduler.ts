@@ -4,6 +4,7 @@
 
 import type { Logger } from 'pino';
 import { latestTick, nextTick, type ScheduleDefinition } from '../cron.js';
+import type { Clock } from '../memory/clock.js';
 import { Periodic } from './periodic.js';
 
 export interface CronHost {
@@ -14,6 +15,10 @@ export interface CronHost {
   /** Enqueues the schedule's job once for this worker's start. */
   fireAtStartup(def: ScheduleDefinition): Promise<void>;
   serverTime(): Promise<number>;
+  /** The clock of serverTime, when it is not the host's (a memory broker's). */
+  clock?: Clock;
+  /** Calls fn when a schedule was added or removed, where that can be known; returns the unsubscribe. */
+  onChange?(fn: () => void): () => void;
 }
 
 /** Longest sleep between checks, so schedules added at runtime are seen soon. */
@@ -21,23 +26,29 @@ const MAX_SLEEP_MS = 1000;
 
 export class CronScheduler {
   private readonly periodic: Periodic;
+  /** Longest sleep: on a clock that moves only when told, until the next tick (changes wake it). */
+  private readonly maxSleepMs: number;
+  private unsubscribe: (() => void) | undefined;
 
   constructor(
     private readonly host: CronHost,
     private readonly queues: Set<string>,
     private readonly log: Logger,
   ) {
-    this.periodic = new Periodic('cron', MAX_SLEEP_MS, () => this.check(), log);
+    this.maxSleepMs = host.clock?.driven && host.onChange ? Infinity : MAX_SLEEP_MS;
+    this.periodic = new Periodic('cron', this.maxSleepMs, () => this.check(), log, { clock: host.clock, kind: 'due' });
   }
 
   async start(): Promise<void> {
     for (const def of await this.mine()) {
       if (def.runAtStartup) await this.host.fireAtStartup(def);
     }
+    this.unsubscribe = this.host.onChange?.(() => this.periodic.wake());
     this.periodic.start(0);
   }
 
   stop(): Promise<void> {
+    this.unsubscribe?.();
     return this.periodic.stop();
   }
 
@@ -48,9 +59,9 @@ export class CronScheduler {
   /** Fires each schedule's latest tick unless it is older than its drift; returns ms to sleep. */
   private async check(): Promise<number> {
     const defs = await this.mine();
-    if (defs.length === 0) return MAX_SLEEP_MS;
+    if (defs.length === 0) return this.maxSleepMs;
     const now = await this.host.serverTime();
-    let sleep = MAX_SLEEP_MS;
+    let sleep = this.maxSleepMs;
     for (const def of defs) {
       try {
         const tick = latestTick(def, now);

@@ -34,7 +34,7 @@ export class Heartbeater {
     private readonly settings: HeartbeatSettings,
     private readonly log: Logger,
   ) {
-    this.periodic = new Periodic('heartbeater', settings.intervalMs, () => this.beat(), log);
+    this.periodic = new Periodic('heartbeater', settings.intervalMs, () => this.beat(), log, { clock: broker.clock, kind: 'renew' });
   }
 
   /** Writes the first heartbeat and the health file, then beats every interval. */

@@ -4,17 +4,18 @@
 
 import type { Logger } from 'pino';
 import type { Inspector, QueueRef } from '../broker/types.js';
+import type { Clock } from '../memory/clock.js';
 import { Periodic } from './periodic.js';
 
 export class Janitor {
   private readonly periodic: Periodic;
 
-  constructor(inspector: Inspector, queues: QueueRef[], staleMs: number, intervalMs: number, log: Logger) {
+  constructor(inspector: Inspector, queues: QueueRef[], staleMs: number, intervalMs: number, log: Logger, clock?: Clock) {
     this.periodic = new Periodic('janitor', intervalMs, async () => {
       const { workers, jobs, interrupted } = await inspector.cleanupStaleWorkers(staleMs, queues);
       if (workers.length) log.warn({ workers, jobs }, 'removed stale workers and handed their jobs back');
       if (interrupted.length) log.error({ jobs: interrupted }, "at-most-once jobs of dead workers dead-lettered (reason 'interrupted')");
-    }, log);
+    }, log, { clock, kind: 'check' });
   }
 
   start(): void {

@@ -23,7 +23,7 @@ export class LeaseKeeper {
         }
         for (const id of abort) processor.requestAbort(id);
       }
-    }, log);
+    }, log, { clock: broker.clock, kind: 'renew' });
   }
 
   start(): void {

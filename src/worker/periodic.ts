@@ -2,15 +2,17 @@
 // step may choose; can be woken early and stopped (waiting for a run in progress).
 
 import type { Logger } from 'pino';
+import { realClock, type Clock, type TimerKind } from '../memory/clock.js';
 
 /** How long stop() waits for a step in progress. */
 const STOP_WAIT_MS = 2000;
 
 export class Periodic {
-  private timer: NodeJS.Timeout | undefined;
+  private cancel: (() => void) | undefined;
   private running: Promise<void> | undefined;
   private stopped = true;
   private dueAt = 0;
+  private again = false;
 
   constructor(
     private readonly name: string,
@@ -18,7 +20,13 @@ export class Periodic {
     /** Returns the ms until the next run, or nothing for the interval. */
     private readonly step: () => Promise<number | void>,
     private readonly log: Logger,
+    /** The clock whose timers pace the runs (a memory broker's), and what the runs are for. */
+    private readonly timing: { clock?: Clock; kind: TimerKind } = { kind: 'check' },
   ) {}
+
+  private get clock(): Clock {
+    return this.timing.clock ?? realClock;
+  }
 
   start(initialDelayMs = 0): void {
     this.stopped = false;
@@ -27,8 +35,13 @@ export class Periodic {
 
   /** Runs the step within `inMs` if it was due later. */
   wake(inMs = 0): void {
-    if (this.stopped || this.running) return;
-    if (Date.now() + inMs < this.dueAt) this.schedule(inMs);
+    if (this.stopped) return;
+    // Woken during a run: the run may have read the state before what woke it; run again after.
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.clock.now() + inMs < this.dueAt) this.schedule(inMs);
   }
 
   /**
@@ -37,15 +50,15 @@ export class Periodic {
    */
   async stop(maxWaitMs = STOP_WAIT_MS): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.cancel?.();
     if (this.running) await withTimeout(this.running, maxWaitMs).catch(() => undefined);
   }
 
   private schedule(delayMs: number): void {
-    clearTimeout(this.timer);
-    this.dueAt = Date.now() + delayMs;
-    this.timer = setTimeout(() => void this.tick(), delayMs);
-    this.timer.unref();
+    this.cancel?.();
+    this.dueAt = this.clock.now() + delayMs;
+    // A run due never (Infinity, on a manual clock) waits for wake().
+    this.cancel = delayMs === Infinity ? undefined : this.clock.timer(delayMs, () => this.tick(), { kind: this.timing.kind, unref: true });
   }
 
   private async tick(): Promise<void> {
@@ -61,7 +74,9 @@ export class Periodic {
     })();
     await this.running;
     this.running = undefined;
-    if (!this.stopped) this.schedule(typeof next === 'number' ? Math.max(0, next) : this.intervalMs);
+    const again = this.again;
+    this.again = false;
+    if (!this.stopped) this.schedule(again ? 0 : typeof next === 'number' ? Math.max(0, next) : this.intervalMs);
   }
 }
 

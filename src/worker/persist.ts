@@ -33,6 +33,9 @@ export class Persistence {
     this.overTimer = setTimeout(() => {
       for (const fire of [...this.onOver]) fire();
     }, Math.max(0, at - Date.now()));
+    // It only ends writes still being retried, which keep the process alive themselves: a
+    // stopped worker must not hold its process for the rest of the grace period.
+    this.overTimer.unref();
   }
 
   /** Whether the time for writes is over. */

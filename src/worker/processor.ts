@@ -15,6 +15,7 @@ import { BadJobError, JobAbortedError, LeaseLostError, ShutdownError } from '../
 import type { EventHub } from '../events.js';
 import type { OtelApi } from '../tracing.js';
 import type { Broker, Delivery, HeldLease, JobCounters } from '../broker/types.js';
+import { clockOf, type Clock } from '../memory/clock.js';
 import type { Queue, AnyTask } from '../registry.js';
 import type { Serializer } from '../serializer.js';
 import type { Middleware } from '../types.js';
@@ -80,8 +81,13 @@ export class Processor {
   quiesceFetch: () => Promise<void> = () => Promise.resolve();
   /** Called when a suspect's run ended (the recoverer looks for the next one at once). */
   onIsolationEnd: () => void = () => undefined;
+  /** Called after a job left the held list (its outcome recorded, or given up). */
+  onRelease: () => void = () => undefined;
+
+  private readonly clock: Clock;
 
   constructor(private readonly d: ProcessorDeps) {
+    this.clock = clockOf(d.broker);
     this.persistence = new Persistence(d.log);
     const shared: ContextShared = { broker: d.broker, queue: d.queue, log: d.log, workerId: d.consumer, deps: undefined, threads: d.threads };
     this.attempts = new Attempts({
@@ -320,7 +326,7 @@ export class Processor {
     job.state = 'running';
     this.running++;
     const attempt = job.header.attempt + 1;
-    const startedAt = Date.now();
+    const startedAt = this.clock.now();
     this.attempts.run(job, attempt, startedAt).then(
       (outcome) => this.ended(job, attempt, startedAt, outcome, undefined),
       (err: unknown) => this.ended(job, attempt, startedAt, undefined, err),
@@ -371,6 +377,7 @@ export class Processor {
       this.onIsolationEnd();
     } else if (this.isolated) this.pump();
     this.notifyRoom();
+    this.onRelease();
   }
 
   private notifyRoom(): void {

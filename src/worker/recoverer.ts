@@ -53,7 +53,7 @@ export class Recoverer {
       if (claimed.length) log.warn({ queue: queue.name, jobs: claimed.length }, 'reclaimed jobs of an unresponsive worker');
       if (dead.length) log.error({ queue: queue.name, jobs: dead }, 'poison jobs dead-lettered: their workers kept dying');
       processor.accept(claimed);
-    }, log);
+    }, log, { clock: broker.clock, kind: 'check' });
   }
 
   start(): void {

@@ -15,7 +15,7 @@ export class Scheduler {
       const { moved, nextDueMs } = await broker.promote(queue, BATCH);
       if (moved === BATCH) return 0;
       return nextDueMs >= 0 ? Math.min(pollMs, nextDueMs) : pollMs;
-    }, log);
+    }, log, { clock: broker.clock, kind: 'check' });
   }
 
   start(): void {

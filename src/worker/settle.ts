@@ -11,6 +11,7 @@ import {
 } from '../errors.js';
 import type { EventHub } from '../events.js';
 import type { Broker, Delivery, JobCounters } from '../broker/types.js';
+import { clockOf, type Clock } from '../memory/clock.js';
 import type { Queue } from '../registry.js';
 import { Acker, type AckResult } from './acker.js';
 import type { HeldJob, Outcome } from './attempt.js';
@@ -42,7 +43,11 @@ export class Settler {
   private readonly acker: Acker;
   private readonly jsonNames = new Map<string, string>();
 
+  /** The broker's clock: records and events tell times as the broker does (a manual clock in tests). */
+  private readonly clock: Clock;
+
   constructor(private readonly d: SettleDeps) {
+    this.clock = clockOf(d.broker);
     this.acker = new Acker(d.broker, d.queue, d.consumer, d.persistence, d.log);
   }
 
@@ -84,7 +89,7 @@ export class Settler {
     this.stats.processed++;
     this.stats.completed++;
     if (this.d.events.wants('job.completed')) {
-      const at = Date.now();
+      const at = this.clock.now();
       this.d.events.send({ type: 'job.completed', at, queue: this.d.queue.name, id: job.id, task: job.task.name, attempt, worker: this.d.consumer, durationMs: at - startedAt });
     }
     this.record(job, 'completed', undefined, value, attempt, startedAt);
@@ -94,7 +99,7 @@ export class Settler {
   private async failed(job: HeldJob, attempt: number, startedAt: number, error: unknown): Promise<void> {
     job.state = 'settling';
     this.stats.processed++;
-    const durationMs = Date.now() - startedAt;
+    const durationMs = this.clock.now() - startedAt;
     const kind = classify(error);
     if (job.lost || kind === 'lease-lost') return this.d.release(job);
     if (kind === 'shutdown') {
@@ -123,7 +128,7 @@ export class Settler {
     if (retryable && attempt < maxTries && !options.atMostOnce) {
       const delay = kind === 'retry' ? (error as Retry).delay : backoffDelay(options.backoff, attempt);
       this.d.events.emit('job.failed', { ...failed, willRetry: true });
-      const aborted = encodeResult('aborted', { ...describe(facts, 'aborted'), name: 'JobAbortedError', message: `aborted while its retry was being scheduled (last error: ${facts.text})`, task: job.task.name, attempts: attempt, finishedAt: Date.now(), worker: this.d.consumer }, '', this.facts(job));
+      const aborted = encodeResult('aborted', { ...describe(facts, 'aborted'), name: 'JobAbortedError', message: `aborted while its retry was being scheduled (last error: ${facts.text})`, task: job.task.name, attempts: attempt, finishedAt: this.clock.now(), worker: this.d.consumer }, '', this.facts(job));
       const out = await this.d.persistence.write('scheduling a retry', () => !job.lost, () =>
         this.d.broker.retry(this.d.queue, this.d.consumer, { delivery: job.delivery, id: job.id }, attempt, delay, facts.text, { record: aborted, ttl: job.task.options.resultTtl }));
       if (out === 'scheduled') {
@@ -176,8 +181,8 @@ export class Settler {
     job.state = 'settling';
     const facts = this.facts(job, job.task.options.resultTtl !== 0);
     const record = status === 'completed'
-      ? encodeCompleted(this.json(job.task.name), attempts, startedAt, Date.now(), this.json(this.d.consumer), value, facts)
-      : encodeResult(status, { ...meta, task: job.task.name, attempts, startedAt, finishedAt: Date.now(), worker: this.d.consumer }, value, facts);
+      ? encodeCompleted(this.json(job.task.name), attempts, startedAt, this.clock.now(), this.json(this.d.consumer), value, facts)
+      : encodeResult(status, { ...meta, task: job.task.name, attempts, startedAt, finishedAt: this.clock.now(), worker: this.d.consumer }, value, facts);
     const hasRecord = job.header.id !== '' || job.delivery.entry === '';
     this.acking++;
     this.acker.push({
@@ -199,7 +204,7 @@ export class Settler {
   }
 
   private async deadLetter(job: HeldJob, err: ErrorFacts, reason: string, attempts: number, startedAt: number): Promise<void> {
-    const meta = { ...describe(err, reason), task: job.task.name, attempts, startedAt, finishedAt: Date.now(), worker: this.d.consumer };
+    const meta = { ...describe(err, reason), task: job.task.name, attempts, startedAt, finishedAt: this.clock.now(), worker: this.d.consumer };
     const recorded = await this.d.persistence.write('dead-lettering a job', () => !job.lost, () => this.d.broker.deadLetter(this.d.queue, this.d.consumer, {
       delivery: job.delivery, id: job.id, reason, error: err.text, stack: err.stack ?? '', attempts,
       worker: this.d.consumer, record: encodeResult('failed', meta, '', this.facts(job)), ttl: job.task.options.resultTtl, useDlq: this.d.deadLetter ?? this.d.queue.options.deadLetter,
@@ -218,7 +223,7 @@ export class Settler {
     if (job) job.state = 'settling';
     const recorded = await this.d.persistence.write('dead-lettering a bad job', () => !job?.lost, () => this.d.broker.deadLetter(this.d.queue, this.d.consumer, {
       delivery, id, reason, error: err.text, stack: '', attempts: 0, worker: this.d.consumer,
-      record: encodeResult('failed', { ...describe(err, reason), finishedAt: Date.now(), worker: this.d.consumer }, '', { priority: this.d.queue.levels[delivery.level], args: delivery.data }),
+      record: encodeResult('failed', { ...describe(err, reason), finishedAt: this.clock.now(), worker: this.d.consumer }, '', { priority: this.d.queue.levels[delivery.level], args: delivery.data }),
       ttl: this.d.queue.options.resultTtl, useDlq: true,
     }));
     if (recorded === true) {

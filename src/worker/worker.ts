@@ -16,6 +16,7 @@ import { QueueRunner } from './queueRunner.js';
 import type { ProcessorStats } from './processor.js';
 import { Heartbeater } from './heartbeater.js';
 import { withTimeout } from './periodic.js';
+import { clockOf, type Clock } from '../memory/clock.js';
 import { CronScheduler, type CronHost } from './cronScheduler.js';
 import { loadOtel, type OtelApi } from '../tracing.js';
 import { EventPublisher } from './eventPublisher.js';
@@ -111,13 +112,18 @@ export class Worker {
   private stopAbortListener: (() => Promise<void>) | undefined;
   private deps: unknown;
   private startedAt = 0;
+  private readonly releaseListeners = new Set<() => void>();
+  /** The broker's clock (a memory broker's manual one) for the times the worker publishes. */
+  private get clock(): Clock {
+    return clockOf(this.host.broker);
+  }
   private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
   private signalledWhileStarting = false;
   private otel: OtelApi | null = null;
   private readonly log: Logger;
   private readonly heartbeater: Heartbeater;
   /** Lifecycle events of this worker, in process. */
-  readonly events = new EventHub();
+  readonly events: EventHub;
   private readonly publisher: EventPublisher | undefined;
   private readonly janitor: Janitor;
   private readonly cron: CronScheduler;
@@ -139,6 +145,7 @@ export class Worker {
     private readonly host: WorkerHost,
     options: WorkerOptions = {},
   ) {
+    this.events = new EventHub(undefined, () => this.clock.now());
     this.id = options.id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.log = host.log.child({ worker: this.id });
     // Code options < environment (MILLRACE_*, WORKER_*) < CLI flags; see src/config.ts.
@@ -174,6 +181,11 @@ export class Worker {
         this.log,
       );
     });
+    for (const r of this.runners) {
+      r.processor.onRelease = () => {
+        for (const fn of [...this.releaseListeners]) fn();
+      };
+    }
     checkHeartbeat(config);
     const intervalMs = cfg.heartbeatInterval!;
     const ttlMs = cfg.heartbeatTtl!;
@@ -183,7 +195,7 @@ export class Worker {
     this.heartbeater = new Heartbeater(host.broker, {
       queues,
       entry: () => this.entry(),
-      healthRecord: (queue) => JSON.stringify({ worker: this.id, at: Date.now(), ...this.runners.find((r) => r.queue.name === queue)?.stats() }),
+      healthRecord: (queue) => JSON.stringify({ worker: this.id, at: this.clock.now(), ...this.runners.find((r) => r.queue.name === queue)?.stats() }),
     }, { intervalMs, ttlMs, healthFile }, this.log);
     if (host.eventsMaxLen > 0) this.publisher = new EventPublisher(host.broker, this.events, queues, this.log, this.id);
     this.events.onError((err, e) => this.log.error({ err: err instanceof Error ? err : errorFacts(err).text, event: e.type, job: 'id' in e ? e.id : undefined }, 'an event listener threw; the job goes on'));
@@ -195,14 +207,14 @@ export class Worker {
       );
     }
     this.cron = new CronScheduler(host.cron(this.id), new Set(queues.map((q) => q.name)), this.log);
-    this.janitor = new Janitor(host.inspector, queues, ttlMs * 2, Math.max(ttlMs, 60_000), this.log);
+    this.janitor = new Janitor(host.inspector, queues, ttlMs * 2, Math.max(ttlMs, 60_000), this.log, host.broker.clock);
   }
 
   /** Starts the worker in the background; resolves once it is fetching. */
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error(`worker ${this.id} was already started`);
     this.state = 'starting';
-    this.startedAt = Date.now();
+    this.startedAt = this.clock.now();
     // Handlers go in first: a signal while starting must still end in a graceful stop.
     if (this.handleSignals) this.installSignalHandlers();
     this.publisher?.start();
@@ -320,6 +332,12 @@ export class Worker {
     return this.runners.every((r) => r.stats().held === 0);
   }
 
+  /** @internal millrace/testing: calls fn each time a job left the worker's hands; returns the unsubscribe. */
+  onRelease(fn: () => void): () => void {
+    this.releaseListeners.add(fn);
+    return () => this.releaseListeners.delete(fn);
+  }
+
   get status(): 'new' | 'starting' | 'running' | 'stopping' | 'stopped' {
     return this.state;
   }
@@ -350,7 +368,7 @@ export class Worker {
   entry(): WorkerEntry {
     const per = this.runners.map((r) => r.stats());
     const sum = (k: keyof ProcessorStats) => per.reduce((a, s) => a + s[k], 0);
-    const now = Date.now();
+    const now = this.clock.now();
     return {
       id: this.id,
       hostname: hostname(),
