@@ -4,7 +4,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { prefixPatterns } from '../src/redis/keys.js';
+import { deleteKeysUnder } from '../src/testing/prefix.js';
 import { Millrace, type MillraceOptions, type Worker, type WorkerOptions } from '../src/index.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -16,20 +16,11 @@ export function uniquePrefix(name = 't'): string {
 /** Deletes every key under a prefix: the queue keys `{prefix:queue}:...` and `prefix:...`. */
 export async function removeKeys(prefix: string): Promise<number> {
   const redis = new Redis(REDIS_URL);
-  let removed = 0;
   try {
-    for (const pattern of prefixPatterns(prefix)) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length) removed += await redis.del(...keys);
-      } while (cursor !== '0');
-    }
+    return await deleteKeysUnder(redis, prefix);
   } finally {
     redis.disconnect();
   }
-  return removed;
 }
 
 export interface TestApp<D> {

@@ -1,7 +1,9 @@
 // The package as a clone installs it: `npm ci` builds dist/ (the prepare script), so that code in
 // the clone can `import 'millrace'`; the image installs without dev dependencies, so without it.
 
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const read = (file: string) => readFileSync(new URL(`../${file}`, import.meta.url), 'utf8');
@@ -11,6 +13,23 @@ describe('packaging', () => {
     const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string>; exports: Record<string, { import: string }> };
     expect(pkg.scripts.prepare).toBe('npm run build');
     expect(pkg.exports['.']!.import).toBe('./dist/index.js');
+  });
+
+  it("exports the testing kit as 'millrace/testing', usable from the built package", () => {
+    const pkg = JSON.parse(read('package.json')) as { exports: Record<string, { import: string; types: string }> };
+    expect(pkg.exports['./testing']).toEqual({ types: './dist/testing/index.d.ts', import: './dist/testing/index.js' });
+    // The package imports itself by name (as a user's project would), no Redis reachable.
+    const script = [
+      "import { Millrace } from 'millrace';",
+      "import { createTestApp } from 'millrace/testing';",
+      "const app = new Millrace({ redis: 'redis://127.0.0.1:1', logLevel: 'silent' });",
+      "const add = app.queue('q').task('add', async (_ctx, a, b) => a + b);",
+      'const t = await createTestApp(app);',
+      'console.log(await t.run(add, 2, 3));',
+      'await t.close();',
+    ].join('\n');
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8', timeout: 20_000 });
+    expect(out.trim()).toBe('5');
   });
 
   it('installs the image without lifecycle scripts (tsc is a dev dependency; the image runs the source through tsx)', () => {
