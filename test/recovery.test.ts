@@ -44,10 +44,11 @@ describe('recovery after kill -9', () => {
     expect((await first.exited).signal).toBe('SIGKILL');
     for (const job of jobs) expect(await job.status()).toBe('active');
 
-    const killedAt = Date.now();
     worker('B', { MAX_HOLD_MS: '50' });
+    // Within 15 s: only the reclaim after the 1 s idle timeout can do that (A's hold is a minute,
+    // and a stale-worker cleanup waits twice the 30 s heartbeat TTL). No tighter wall-time bound
+    // here: B's process start alone takes seconds on a loaded machine.
     const results = (await Promise.all(jobs.map((job) => job.result({ timeout: 15_000 })))) as { key: string; tag: string }[];
-    const recoveredIn = Date.now() - killedAt;
 
     expect(results.map((r) => r.key)).toEqual(keys);
     expect(results.every((r) => r.tag === 'B')).toBe(true);
@@ -60,8 +61,6 @@ describe('recovery after kill -9', () => {
     expect(lines.filter((l) => l.event === 'done').every((l) => l.worker === 'B')).toBe(true);
     // Each job ran once on A (killed) and once on B, never more.
     expect([...countByKey(lines, (l) => l.event === 'start' && l.worker === 'B').values()]).toEqual(keys.map(() => 1));
-    // Idle timeout 1 s + a process start: well within the idle timeout + 5 s.
-    expect(recoveredIn).toBeLessThan(6000);
   });
 });
 

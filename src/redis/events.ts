@@ -10,6 +10,10 @@ import { unpackEvents } from '../events.js';
 type Entry = [id: string, fields: string[]];
 
 export class RedisEventReader implements EventReader {
+  private closed = false;
+  /** Blocking reads in flight: close() drops the connection under them rather than queue QUIT behind them. */
+  private blocked = 0;
+
   constructor(
     private readonly conn: Redis,
     private readonly ctx: RedisContext,
@@ -33,7 +37,17 @@ export class RedisEventReader implements EventReader {
     const args: (string | number)[] = ['COUNT', count];
     if (wait !== undefined) args.push('BLOCK', wait);
     args.push('STREAMS', ...queues.map((q) => this.ctx.eventsKey(q)), ...after);
-    const reply = (await (this.conn.xread as (...a: unknown[]) => Promise<unknown>)(...args)) as [string, Entry[]][] | null;
+    if (wait !== undefined) this.blocked++;
+    let reply: [string, Entry[]][] | null;
+    try {
+      reply = (await (this.conn.xread as (...a: unknown[]) => Promise<unknown>)(...args)) as [string, Entry[]][] | null;
+    } catch (err) {
+      // Closed while it waited: the read ends empty, as a memory broker's does.
+      if (this.closed) return out;
+      throw err;
+    } finally {
+      if (wait !== undefined) this.blocked--;
+    }
     for (const [stream, entries] of reply ?? []) {
       const queue = queues.find((q) => this.ctx.eventsKey(q) === stream)!;
       for (const entry of entries) out.push(...unpack(queue, entry, 0));
@@ -51,7 +65,10 @@ export class RedisEventReader implements EventReader {
   }
 
   async close(): Promise<void> {
-    await this.conn.quit().catch(() => this.conn.disconnect());
+    this.closed = true;
+    // QUIT would wait for a blocked XREAD to time out first (up to its block time).
+    if (this.blocked > 0) this.conn.disconnect();
+    else await this.conn.quit().catch(() => this.conn.disconnect());
   }
 }
 

@@ -81,6 +81,16 @@ conformance('events', (s) => {
       expect((await more).map((e) => [e.queue, e.event.type])).toEqual([['other', 'job.completed']]);
     });
   });
+
+  it('ends a blocked read at once, empty, when its reader is closed (not when the block time is up)', async () => {
+    const { broker } = s();
+    const reader = broker.eventReader();
+    // Blocked far past the test's own time limit: only close() can end it.
+    const waiting = reader.read({ q: '$' }, 10, 600_000);
+    await new Promise((r) => setTimeout(r, 50));
+    await reader.close();
+    expect(await waiting).toEqual([]);
+  });
 });
 
 conformance('events capped', (s) => {
