@@ -128,6 +128,16 @@ describe('millrace/testing: fake mode', () => {
     expect((await rec!.job.info()).status).toBe('completed');
   });
 
+  it('runs several run() calls at once, each to its own result, and shuts the gate after the last', async () => {
+    const { app, charge, ship } = shopApp();
+    const t = await kit(app);
+    const [a, b, c] = await Promise.all([t.run(charge, 1, 'visa'), t.run(charge, 2, 'amex'), t.run(ship, 'o-2')]);
+    expect([a.charged, b.charged, c]).toEqual([2, 4, 'shipped o-2']);
+    const after = await ship.enqueue('o-3');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await after.status()).toBe('waiting');
+  });
+
   it('run() answers a timeout on the clock as JobTimeoutError', async () => {
     const app = new Millrace({ logLevel: 'silent' });
     let started!: () => void;

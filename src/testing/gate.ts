@@ -20,16 +20,29 @@ export class DeliveryGate {
   private epoch = 0;
   private waiters = new Set<() => void>();
   private readonly readers = new Set<BlockingReader>();
+  /** Calls to allow() not released yet: the gate shuts when the last one is. */
+  private holders = 0;
 
-  /** Lets `n` jobs be delivered (Infinity: every job, until shut()), in one queue or in all. */
-  allow(n: number, queue?: string): void {
-    if (queue === undefined) this.allowance = n;
-    else this.perQueue.set(queue, n);
+  /**
+   * Lets `n` more jobs be delivered (Infinity: every job), in one queue or in all, until the
+   * returned release is called and no other allow() holds the gate open.
+   */
+  allow(n: number, queue?: string): () => Promise<void> {
+    if (queue === undefined) this.allowance += n;
+    else this.perQueue.set(queue, (this.perQueue.get(queue) ?? 0) + n);
+    this.holders++;
     for (const wake of [...this.waiters]) wake();
+    let released = false;
+    return async () => {
+      if (released) return;
+      released = true;
+      if (--this.holders === 0) await this.shut();
+    };
   }
 
-  /** Lets no job be delivered; a blocked read in progress returns at once. */
+  /** Lets no job be delivered, whoever holds it open; a blocked read in progress returns at once. */
   async shut(): Promise<void> {
+    this.holders = 0;
     this.allowance = 0;
     this.perQueue.clear();
     this.epoch++;

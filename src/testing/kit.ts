@@ -187,11 +187,11 @@ export class TestApp {
    */
   async drain(options: DrainOptions = {}): Promise<DrainReport> {
     const worker = await this.startWorker();
-    if (this.mode === 'fake') this.gate.allow(Infinity);
+    const release = this.mode === 'fake' ? this.gate.allow(Infinity) : undefined;
     try {
       return await new Drain(this.app, worker, this.queueRefs(worker), this.clock, options, (id) => this.thrown.get(id)).run();
     } finally {
-      if (this.mode === 'fake') await this.gate.shut();
+      await release?.();
     }
   }
 
@@ -207,11 +207,11 @@ export class TestApp {
     const top = task.queue.levels.at(-1)!;
     const ahead = this.mode === 'fake' ? ((await this.inspector.counts(task.queue)).waiting[top] ?? 0) : 0;
     const job = await task.with({ maxTries: 1, priority: top }).enqueue(...args);
-    if (this.mode === 'fake') this.gate.allow(ahead + 1, task.queue.name);
+    const release = this.mode === 'fake' ? this.gate.allow(ahead + 1, task.queue.name) : undefined;
     try {
       await this.waitFor(job, 'completed').catch(() => undefined);
     } finally {
-      if (this.mode === 'fake') await this.gate.shut();
+      await release?.();
     }
     try {
       return await job.result({ timeout: 5000 });
