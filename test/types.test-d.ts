@@ -2,6 +2,7 @@
 
 import { describe, expectTypeOf, it } from 'vitest';
 import { Millrace, Registry, type Job, type JobContext } from '../src/index.js';
+import { createTestApp, type TestApp } from '../src/testing/index.js';
 
 interface Deps {
   db: { query(sql: string): Promise<number[]> };
@@ -161,5 +162,23 @@ describe('registries included in an app', () => {
     const other = new Registry<{ redis: string }>();
     // @ts-expect-error the app's deps have no `redis`
     app.include(other);
+  });
+});
+
+describe('millrace/testing is typed by the tasks it is given', () => {
+  it('types recorded arguments, run() arguments and results, for an app of any deps', async () => {
+    const t = await createTestApp(app);
+    expectTypeOf(t).toEqualTypeOf<TestApp>();
+    expectTypeOf(t.enqueued(add)[0]!.args).toEqualTypeOf<[a: number, b: number]>();
+    expectTypeOf(t.enqueued(nested)[0]!.job).toEqualTypeOf<Job<number>>();
+    expectTypeOf(t.run(add, 1, 2)).toEqualTypeOf<Promise<number>>();
+    expectTypeOf(t.run(greet, 'x')).toEqualTypeOf<Promise<string>>();
+    // @ts-expect-error b is a number
+    void t.run(add, 1, '2');
+    // @ts-expect-error greet needs a name
+    void t.run(greet);
+    expectTypeOf(t.waitFor(await add.enqueue(1, 2), 'completed')).toEqualTypeOf<Promise<Job<number>>>();
+    // @ts-expect-error not an outcome
+    void t.waitFor(await add.enqueue(1, 2), 'finished');
   });
 });
