@@ -118,14 +118,14 @@ conformance('enqueue', (s) => {
   it('promotes due jobs to their level as new entries, their ids kept in their headers; not before they are due', async () => {
     const { broker, inspector } = s();
     const [auto, custom, far] = await broker.enqueue(Q, [
-      item({ level: HIGH, due: { delay: 30 } }), item({ id: 'd', level: LOW, due: { delay: 30 } }), item({ id: 'far', due: { delay: NOT_YET } }),
+      item({ level: HIGH, due: { delay: s().short } }), item({ id: 'd', level: LOW, due: { delay: s().short } }), item({ id: 'far', due: { delay: NOT_YET } }),
     ]);
     const early = await broker.promote(Q, 100);
     expect(early.moved).toBe(0);
     expect(early.nextDueMs).toBeGreaterThanOrEqual(0);
-    expect(early.nextDueMs).toBeLessThanOrEqual(30);
+    expect(early.nextDueMs).toBeLessThanOrEqual(s().short);
     expect(await broker.fetch(Q, 'w1', 10)).toEqual([]);
-    await s().elapse(40);
+    await s().elapse(s().short + 10);
     const first = await broker.promote(Q, 1);
     const second = await broker.promote(Q, 100);
     // The memory broker's clock promotes on advance; Redis moves them when promote is called.

@@ -146,11 +146,11 @@ conformance('inspector', (s) => {
     // A reclaim that claims nothing does not make its caller a consumer of the queue.
     expect((await broker.reclaim(Q, 'w-looker', reclaimOpts({ minIdleMs: NOT_YET }))).claimed).toEqual([]);
     expect(await inspector.cleanupStaleWorkers(NOT_YET, [Q])).toEqual({ workers: [], jobs: 0, interrupted: [] });
-    // Silent for 600 ms, stale after 500: w-live's beat right before the cleanup is younger than
-    // that (the one margin on real time in the suite: these two calls within 500 ms).
-    await s().elapse(600);
+    // Silent for longer than the stale time: w-live's beat right before the cleanup is younger
+    // than that (these two calls within `short` of each other).
+    await s().elapse(s().short + 100);
     await broker.heartbeat(workerEntry('w-live', t), NOT_YET, []);
-    const out = await inspector.cleanupStaleWorkers(500, [Q]);
+    const out = await inspector.cleanupStaleWorkers(s().short, [Q]);
     expect({ ...out, workers: [...out.workers].sort() }).toEqual({ workers: ['ghost', 'w-health', 'w-old'], jobs: 1, interrupted: ['once'] });
     expect((await inspector.workers()).map((w) => w.id)).toEqual(['w-live']);
     expect(await broker.locate(Q, plain!.id)).toMatchObject({ state: 'waiting' });

@@ -22,7 +22,7 @@ conformance('registry, schedules, documents, time', (s) => {
     const t = await broker.time();
     await broker.heartbeat(workerEntry('w1', t, 4), NOT_YET, [{ queue: Q, record: '{"ok":true}' }]);
     await s().elapse(5);
-    await broker.heartbeat(workerEntry('w2', t, 4), 30, []);
+    await broker.heartbeat(workerEntry('w2', t, 4), s().short, []);
     await s().elapse(5);
     await broker.heartbeat(workerEntry('w3', t, 4), NOT_YET, []);
     expect((await inspector.workers()).map((w) => w.id)).toEqual(['w1', 'w2', 'w3']);
@@ -31,7 +31,7 @@ conformance('registry, schedules, documents, time', (s) => {
     await s().elapse(5);
     await broker.heartbeat({ ...workerEntry('w1', t, 4), processed: 5 }, NOT_YET, []);
     expect((await inspector.workers()).map((w) => [w.id, w.processed])).toEqual([['w2', 0], ['w3', 0], ['w1', 5]]);
-    await s().elapse(40);
+    await s().elapse(s().short + 10);
     expect((await inspector.workers()).map((w) => w.id)).toEqual(['w3', 'w1']);
     await broker.removeWorker('w3', [Q]);
     expect((await inspector.workers()).map((w) => w.id)).toEqual(['w1']);
@@ -51,12 +51,12 @@ conformance('registry, schedules, documents, time', (s) => {
 
   it('keeps documents until their ttl', async () => {
     const { broker } = s();
-    await broker.saveDocument('report', 'r1', '{"n":1}', 30);
+    await broker.saveDocument('report', 'r1', '{"n":1}', s().short);
     await broker.saveDocument('report', 'r2', '{"n":2}', NOT_YET);
     await broker.saveDocument('other', 'r1', '{"n":3}', NOT_YET);
     expect(await broker.loadDocument('report', 'r1')).toBe('{"n":1}');
     expect(await broker.loadDocument('report', 'none')).toBeNull();
-    await s().elapse(40);
+    await s().elapse(s().short + 10);
     expect(await broker.loadDocument('report', 'r1')).toBeNull();
     expect(await broker.loadDocument('report', 'r2')).toBe('{"n":2}');
     expect(await broker.loadDocument('other', 'r1')).toBe('{"n":3}');

@@ -31,6 +31,13 @@ export interface Subject {
   elapse(ms: number): Promise<void>;
   /** Whether letting time pass promotes due delayed jobs by itself (the memory broker's clock does). */
   readonly promotesOnElapse: boolean;
+  /**
+   * A TTL or delay (ms) that surely has not run out between two calls one right after the other:
+   * tests that look at something before its TTL runs out use it. On real time a loaded machine
+   * can stall for hundreds of ms between two calls, so a second; on a manual clock nothing
+   * passes between calls, so tens of ms.
+   */
+  readonly short: number;
   /** Adds an entry with exactly these fields (no check of its header) under the queue's next entry id. */
   addRawEntry(queue: QueueRef, level: number, fields: { h?: string; d?: string; r?: number }): Promise<string>;
   /** Deletes an entry's fields from its stream, leaving its pending entry (lease), as XDEL does. */
@@ -91,6 +98,7 @@ const redis: Topology = {
       inspector,
       elapse: realElapse,
       promotesOnElapse: false,
+      short: 1000,
       async addRawEntry(q, level, fields) {
         const args: string[] = [];
         for (const [k, v] of Object.entries(fields)) args.push(k, String(v));
@@ -134,6 +142,7 @@ const memory: Topology = {
         await new Promise<void>((resolve) => setImmediate(resolve));
       },
       promotesOnElapse: true,
+      short: 30,
       async addRawEntry(q, i, fields) {
         const entry: Entry = { h: fields.h, d: fields.d };
         if (fields.r !== undefined) entry.r = fields.r;
