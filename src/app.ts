@@ -10,7 +10,7 @@ import { RedisBroker } from './redis/broker.js';
 import { RedisInspector } from './redis/inspector.js';
 import { MemoryBroker } from './memory/broker.js';
 import { MemoryInspector } from './memory/inspector.js';
-import { resolveRedisSettings, type RedisOption } from './settings.js';
+import { resolveRedisSettings, type RedisOption, type RedisSettings } from './settings.js';
 import { resolveConfig } from './config.js';
 import { resolveSerializer, type Serializer, type SerializerOption } from './serializer.js';
 import { Worker, type WorkerHost, type WorkerOptions } from './worker/worker.js';
@@ -389,7 +389,7 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
   }
 
   /** @internal millrace/testing: what a Redis broker of this app's own is made from. */
-  redisSetup(): { settings: ReturnType<typeof resolveRedisSettings>; binary: boolean; eventsMaxLen: number; log: Logger } {
+  redisSetup(): { settings: RedisSettings; binary: boolean; eventsMaxLen: number; log: Logger } {
     return { settings: resolveRedisSettings(this.options.redis), binary: this.serializer.binary, eventsMaxLen: this.eventsMaxLen, log: this.log };
   }
 

@@ -138,12 +138,17 @@ export class DeliveryGate {
       this.readers.add(reader);
       return reader;
     };
+    // The broker's own methods, bound once (not per call: tests enqueue and complete a lot).
+    const bound = new Map<PropertyKey, unknown>();
     return new Proxy(broker, {
-      get(target, key, receiver) {
+      get(target, key) {
         if (key === 'fetch') return fetch;
         if (key === 'blockingReader') return blockingReader;
-        const value = Reflect.get(target, key, receiver) as unknown;
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        const value = Reflect.get(target, key) as unknown;
+        if (typeof value !== 'function') return value;
+        let fn = bound.get(key);
+        if (fn === undefined) bound.set(key, (fn = (value as (...a: unknown[]) => unknown).bind(target)));
+        return fn;
       },
     });
   }
