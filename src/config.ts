@@ -36,6 +36,116 @@ const seconds = (min = 0) => duration(1000, min);
 const msInCode = (min: number, example: string) => ({
   schema: duration(1, min), accepts: `milliseconds ${min > 0 ? '> 0' : '>= 0'} or a duration like '${example}'`,
 });
+/** A Sentinel's address, as ioredis takes it. */
+export interface SentinelAddress {
+  host: string;
+  port: number;
+}
+
+/** The problem with a piece of a Redis setting; parse() adds it to what the setting accepts. */
+class Problem extends Error {}
+
+/** 'host:port' ('[::1]:26379' for IPv6) as an address; throws a Problem saying what is wrong. */
+function hostPort(text: string): SentinelAddress {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(.*)$/.exec(text);
+  if (!m) throw new Problem(`'${text}' has no port`);
+  const host = m[1] ?? m[2]!;
+  if (host === '') throw new Problem(`'${text}' has no host`);
+  if (!/^\d+$/.test(m[3]!)) throw new Problem(`'${text}' has a port that is not a number`);
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) throw new Problem(`'${text}' has port ${port}, out of 1-65535`);
+  return { host, port };
+}
+
+/** 'host:port,host:port' as addresses. */
+export function parseHostPorts(text: string): SentinelAddress[] {
+  const parts = text.split(',').map((s) => s.trim());
+  if (parts.every((p) => p === '')) throw new Problem('no address given');
+  return parts.map((p) => {
+    if (p === '') throw new Problem('an empty address between commas');
+    return hostPort(p);
+  });
+}
+
+/** What a `redis-sentinel://` URL says. */
+export interface SentinelUrl {
+  sentinels: SentinelAddress[];
+  name: string;
+  username?: string;
+  password?: string;
+  db?: number;
+}
+
+const SENTINEL_SCHEME = 'redis-sentinel://';
+
+/**
+ * `redis-sentinel://[user:password@]host:port[,host:port...]/<master name>[?db=N]` (ioredis reads
+ * no such URL). The user and password are the data nodes'; throws a Problem saying what is wrong.
+ */
+export function parseSentinelUrl(url: string): SentinelUrl {
+  if (!url.startsWith(SENTINEL_SCHEME)) throw new Problem(`it does not start with '${SENTINEL_SCHEME}'`);
+  let rest = url.slice(SENTINEL_SCHEME.length);
+  if (rest.includes('#')) throw new Problem('a URL fragment (#...) is not read');
+  let query = '';
+  const q = rest.indexOf('?');
+  if (q >= 0) [rest, query] = [rest.slice(0, q), rest.slice(q + 1)];
+  const slash = rest.indexOf('/');
+  const authority = slash >= 0 ? rest.slice(0, slash) : rest;
+  const path = slash >= 0 ? rest.slice(slash + 1) : '';
+  const at = authority.lastIndexOf('@');
+  const out: SentinelUrl = { sentinels: [], name: '' };
+  if (at >= 0) {
+    const userinfo = authority.slice(0, at);
+    const colon = userinfo.indexOf(':');
+    if (colon < 0) throw new Problem("the credentials need a colon: 'user:password@', or ':password@' for a password alone");
+    try {
+      const [username, password] = [decodeURIComponent(userinfo.slice(0, colon)), decodeURIComponent(userinfo.slice(colon + 1))];
+      if (username) out.username = username;
+      if (password) out.password = password;
+    } catch {
+      throw new Problem('the credentials have a malformed %-escape');
+    }
+  }
+  const hosts = authority.slice(at + 1);
+  if (hosts === '') throw new Problem('no sentinel host:port given');
+  out.sentinels = parseHostPorts(hosts);
+  if (path === '') throw new Problem("no master name: end it with '/<master name>', as in '/mymaster'");
+  if (path.includes('/')) throw new Problem("the path must be the master name alone, as in '/mymaster'");
+  try {
+    out.name = decodeURIComponent(path);
+  } catch {
+    throw new Problem('the master name has a malformed %-escape');
+  }
+  for (const pair of query ? query.split('&') : []) {
+    const [key, value = ''] = pair.split('=');
+    if (key !== 'db') throw new Problem(`'${key}' is not a query parameter it reads (only db=N)`);
+    if (!/^\d+$/.test(value)) throw new Problem(`db=${value} is not an integer >= 0`);
+    out.db = Number(value);
+  }
+  return out;
+}
+
+/** A schema check from a parser that throws Problems: the Problem becomes the issue parse() reports. */
+const checked = <T>(fn: (v: string) => T) => (v: string, ctx: z.RefinementCtx): T => {
+  try {
+    return fn(v);
+  } catch (err) {
+    if (!(err instanceof Problem)) throw err;
+    ctx.addIssue({ code: 'custom', message: err.message, params: { problem: true } });
+    return z.NEVER;
+  }
+};
+const redisUrl = text.regex(/^(rediss?|redis-sentinel):\/\//)
+  .transform(checked((v) => (v.startsWith(SENTINEL_SCHEME) ? (parseSentinelUrl(v), v) : v)));
+const REDIS_URL_ACCEPTS = "a URL like 'redis://host:6379/0', 'rediss://...' or 'redis-sentinel://host:26379,host:26379/mymaster'";
+const SENTINELS_ACCEPTS = "host:port pairs separated by commas, like 'sentinel-1:26379,sentinel-2:26379'";
+const sentinels = z.string().transform(checked(parseHostPorts));
+const port = z.number().int().min(1).max(65535);
+const sentinelsInCode = {
+  schema: z.union([z.array(z.object({ host: text, port })).min(1), sentinels]),
+  accepts: `an array of { host, port } (port 1-65535), or ${SENTINELS_ACCEPTS}`,
+};
+
 const list = z.union([z.array(z.string()), z.string().transform((v) => v.split(','))])
   .transform((names) => names.map((s) => s.trim()).filter(Boolean)).pipe(z.array(z.string()).min(1));
 
@@ -58,8 +168,12 @@ interface Def<S extends z.ZodType> {
 const def = <S extends z.ZodType>(d: Def<S>): Def<S> => d;
 
 export const SETTINGS = {
-  redisUrl: def({ env: ['MILLRACE_REDIS_URL', 'REDIS_URL'], scope: 'redis', option: 'redis.url', schema: text.regex(/^rediss?:\/\//), accepts: "a URL like 'redis://host:6379/0' or 'rediss://...'", about: 'Redis URL (REDIS_URL_LOCAL wins outside a container)', default: 'redis://127.0.0.1:6379' }),
-  redisUrlLocal: def({ env: ['MILLRACE_REDIS_URL_LOCAL', 'REDIS_URL_LOCAL'], scope: 'redis', schema: text.regex(/^rediss?:\/\//), accepts: "a URL like 'redis://localhost:6379'", about: 'Redis URL used when DOCKER_CONTAINER is unset' }),
+  redisUrl: def({ env: ['MILLRACE_REDIS_URL', 'REDIS_URL'], scope: 'redis', option: 'redis.url', schema: redisUrl, accepts: REDIS_URL_ACCEPTS, about: 'Redis URL (REDIS_URL_LOCAL wins outside a container)', default: 'redis://127.0.0.1:6379' }),
+  redisUrlLocal: def({ env: ['MILLRACE_REDIS_URL_LOCAL', 'REDIS_URL_LOCAL'], scope: 'redis', schema: redisUrl, accepts: REDIS_URL_ACCEPTS, about: 'Redis URL used when DOCKER_CONTAINER is unset' }),
+  redisSentinels: def({ env: ['MILLRACE_REDIS_SENTINELS', 'REDIS_SENTINELS'], scope: 'redis', option: 'redis.sentinels', schema: sentinels, code: sentinelsInCode, accepts: SENTINELS_ACCEPTS, about: 'Redis Sentinels to ask for the master (instead of REDIS_URL)' }),
+  redisSentinelMaster: def({ env: ['MILLRACE_REDIS_SENTINEL_MASTER', 'REDIS_SENTINEL_MASTER'], scope: 'redis', option: 'redis.name', schema: text, accepts: 'the master name the Sentinels monitor', about: 'master name under Redis Sentinel' }),
+  redisSentinelUsername: def({ env: ['MILLRACE_REDIS_SENTINEL_USERNAME', 'REDIS_SENTINEL_USERNAME'], scope: 'redis', option: 'redis.sentinelUsername', schema: text, accepts: 'a user name', about: 'ACL user on the Sentinels' }),
+  redisSentinelPassword: def({ env: ['MILLRACE_REDIS_SENTINEL_PASSWORD', 'REDIS_SENTINEL_PASSWORD'], scope: 'redis', option: 'redis.sentinelPassword', schema: text, accepts: 'a password', about: 'password of the Sentinels', secret: true }),
   redisDb: def({ env: ['MILLRACE_REDIS_DB', 'REDIS_DB'], scope: 'redis', option: 'redis.db', schema: int(0), accepts: 'an integer >= 0', about: 'Redis database number' }),
   redisUsername: def({ env: ['MILLRACE_REDIS_USERNAME', 'REDIS_USERNAME'], scope: 'redis', option: 'redis.username', schema: text, accepts: 'a user name', about: 'Redis ACL user' }),
   redisPassword: def({ env: ['MILLRACE_REDIS_PASSWORD', 'REDIS_PASSWORD'], scope: 'redis', option: 'redis.password', schema: text, accepts: 'a password', about: 'Redis password', secret: true }),
@@ -122,8 +236,25 @@ function parse<K extends SettingKey>(key: K, from: Given & { name: string }): Se
   const d = SETTINGS[key] as Def<z.ZodType>;
   const { schema, accepts } = from.source === 'code' && d.code ? d.code : d;
   const parsed = schema.safeParse(from.raw);
-  if (!parsed.success) throw new ConfigError(from.name, accepts, from.raw);
+  if (!parsed.success) {
+    const problem = findProblem(parsed.error.issues);
+    throw new ConfigError(from.name, problem ? `${accepts}; ${problem.message}` : accepts, from.raw);
+  }
   return parsed.data as Settings[K];
+}
+
+/** The message of a Problem among the issues (a union's included). */
+function findProblem(issues: readonly z.core.$ZodIssue[]): { message: string } | undefined {
+  for (const i of issues) {
+    if (i.code === 'custom' && (i.params as { problem?: boolean } | undefined)?.problem) return i;
+    if (i.code === 'invalid_union') {
+      for (const branch of i.errors) {
+        const found = findProblem(branch);
+        if (found) return found;
+      }
+    }
+  }
+  return undefined;
 }
 
 /** The first set environment name of a setting; REDIS_URL_LOCAL wins outside a container. */

@@ -2,9 +2,16 @@
 // `.env` reader.
 
 import { existsSync, readFileSync } from 'node:fs';
-import { resolveConfig } from './config.js';
+import { ConfigError } from './errors.js';
+import { parseSentinelUrl, resolveConfig, type Given, type SentinelAddress, type SentinelUrl } from './config.js';
+
+export type { SentinelAddress } from './config.js';
 
 export interface RedisSettings {
+  /**
+   * Where Redis is: the URL given, or under Sentinel a `redis-sentinel://` URL of the
+   * sentinels and master name (never with credentials).
+   */
   url: string;
   db?: number;
   username?: string;
@@ -13,9 +20,15 @@ export interface RedisSettings {
   connectTimeout: number;
   keepAlive: number;
   maxRetriesPerRequest: number;
+  /** Redis Sentinel: the sentinels asked for the master of `name` (set together). */
+  sentinels?: SentinelAddress[];
+  name?: string;
+  sentinelUsername?: string;
+  sentinelPassword?: string;
 }
 
-export type RedisOption = string | (Partial<RedisSettings> & { url?: string });
+/** The `redis` option: a URL, or settings (`sentinels` also as 'host:port,host:port'). */
+export type RedisOption = string | (Partial<Omit<RedisSettings, 'sentinels'>> & { url?: string; sentinels?: SentinelAddress[] | string });
 
 let dotenvLoaded = false;
 
@@ -33,23 +46,61 @@ export function loadDotEnv(path = '.env', env: NodeJS.ProcessEnv = process.env, 
   }
 }
 
-/** Redis settings: the code's, overridden by REDIS_* / MILLRACE_REDIS_* (see src/config.ts). */
+const REDIS_KEYS = [
+  'redisUrl', 'redisDb', 'redisUsername', 'redisPassword', 'redisSsl', 'redisConnectionTimeout', 'redisSocketKeepalive',
+  'redisSentinels', 'redisSentinelMaster', 'redisSentinelUsername', 'redisSentinelPassword',
+] as const;
+
+/** Layers in precedence order: a setting from a later one wins over one from an earlier. */
+const RANK: Record<Given['source'], number> = { default: 0, code: 1, env: 2, flag: 3 };
+
+/**
+ * Redis settings: the code's, overridden by REDIS_* / MILLRACE_REDIS_* (see src/config.ts).
+ *
+ * Sentinel is chosen by the sentinels setting (REDIS_SENTINELS, `redis.sentinels`) or a
+ * `redis-sentinel://` URL. When both the sentinels and a URL are set, the one from the later
+ * layer wins (a REDIS_URL overrides sentinels in code and the other way round); on the same
+ * layer the sentinels win. The db, user and password settings override the URL's.
+ */
 export function resolveRedisSettings(option: RedisOption | undefined, env: NodeJS.ProcessEnv = process.env): RedisSettings {
   const code = typeof option === 'string' ? { url: option } : (option ?? {});
   const { values: v, sources } = resolveConfig({
     redisUrl: code.url, redisDb: code.db, redisUsername: code.username, redisPassword: code.password, redisSsl: code.tls,
-    redisConnectionTimeout: code.connectTimeout,
-  }, env, {}, { keys: ['redisUrl', 'redisDb', 'redisUsername', 'redisPassword', 'redisSsl', 'redisConnectionTimeout', 'redisSocketKeepalive'], dotenv: false });
-  const url = v.redisUrl!;
+    redisConnectionTimeout: code.connectTimeout, redisSentinels: code.sentinels, redisSentinelMaster: code.name,
+    redisSentinelUsername: code.sentinelUsername, redisSentinelPassword: code.sentinelPassword,
+  }, env, {}, { keys: REDIS_KEYS, dotenv: false });
   const keepAlive = sources.redisSocketKeepalive.source === 'env' ? (v.redisSocketKeepalive ? 30_000 : 0) : (code.keepAlive ?? 30_000);
-  return {
-    url,
-    db: v.redisDb,
-    username: v.redisUsername,
-    password: v.redisPassword,
-    tls: v.redisSsl ?? url.startsWith('rediss://'),
+  const base = {
     connectTimeout: v.redisConnectionTimeout!,
     keepAlive,
     maxRetriesPerRequest: code.maxRetriesPerRequest ?? 20,
+  };
+  const url = v.redisUrl!;
+  const fromUrl: SentinelUrl | undefined = url.startsWith('redis-sentinel://') ? parseSentinelUrl(url) : undefined;
+  const useList = v.redisSentinels !== undefined && RANK[sources.redisSentinels.source] >= RANK[sources.redisUrl.source];
+  const sentinels = useList ? v.redisSentinels : fromUrl?.sentinels;
+  if (!sentinels) {
+    if (v.redisSentinelMaster !== undefined && v.redisSentinels === undefined) {
+      const m = sources.redisSentinelMaster;
+      throw new ConfigError(m.name!, 'a master name together with sentinels: set REDIS_SENTINELS (redis.sentinels) or a redis-sentinel:// URL too, or leave it out', m.raw);
+    }
+    return { ...base, url, db: v.redisDb, username: v.redisUsername, password: v.redisPassword, tls: v.redisSsl ?? url.startsWith('rediss://') };
+  }
+  const name = v.redisSentinelMaster ?? fromUrl?.name;
+  if (name === undefined) {
+    const s = sources.redisSentinels;
+    throw new ConfigError(s.name!, 'sentinels together with the name of the master they monitor: set REDIS_SENTINEL_MASTER (redis.name) too', s.raw);
+  }
+  return {
+    ...base,
+    url: `redis-sentinel://${sentinels.map(({ host, port }) => `${host.includes(':') ? `[${host}]` : host}:${port}`).join(',')}/${encodeURIComponent(name)}`,
+    db: v.redisDb ?? fromUrl?.db,
+    username: v.redisUsername ?? fromUrl?.username,
+    password: v.redisPassword ?? fromUrl?.password,
+    tls: v.redisSsl ?? false,
+    sentinels: sentinels.map(({ host, port }) => ({ host, port })),
+    name,
+    sentinelUsername: v.redisSentinelUsername,
+    sentinelPassword: v.redisSentinelPassword,
   };
 }

@@ -197,3 +197,67 @@ describe('settings applied', () => {
     expect(bad.stderr).toMatch(/'WORKER_PROCESSES' \(got "two"\): expected an integer >= 1/);
   });
 });
+
+describe('Redis Sentinel settings', () => {
+  const SENTINELS = [{ host: 's1', port: 26379 }, { host: 's2', port: 26380 }];
+
+  it('reads REDIS_SENTINELS, REDIS_SENTINEL_MASTER and REDIS_SENTINEL_PASSWORD over the code, and the code alone', () => {
+    const env = { REDIS_SENTINELS: ' s1:26379, s2:26380 ', REDIS_SENTINEL_MASTER: 'mymaster', REDIS_SENTINEL_PASSWORD: 'spw', REDIS_PASSWORD: 'pw', REDIS_DB: '1' };
+    expect(resolveRedisSettings({ sentinels: [{ host: 'code', port: 1 }], name: 'code' }, env)).toMatchObject({
+      sentinels: SENTINELS, name: 'mymaster', sentinelPassword: 'spw', password: 'pw', db: 1, url: 'redis-sentinel://s1:26379,s2:26380/mymaster',
+    });
+    expect(resolveRedisSettings({ sentinels: SENTINELS, name: 'm', sentinelUsername: 'su', sentinelPassword: 'sp' }, {})).toMatchObject({
+      sentinels: SENTINELS, name: 'm', sentinelUsername: 'su', sentinelPassword: 'sp', tls: false,
+    });
+    expect(resolveRedisSettings({ sentinels: 's1:26379,[::1]:26380', name: 'm' }, {}).sentinels).toEqual([{ host: 's1', port: 26379 }, { host: '::1', port: 26380 }]);
+    expect(resolveRedisSettings(undefined, { MILLRACE_REDIS_SENTINELS: 's1:1', REDIS_SENTINELS: 's2:2', MILLRACE_REDIS_SENTINEL_MASTER: 'm' }).sentinels).toEqual([{ host: 's1', port: 1 }]);
+  });
+
+  it('takes the sentinels or the URL from the later layer, the sentinels on a tie', () => {
+    const code = { sentinels: SENTINELS, name: 'm' };
+    const standalone = resolveRedisSettings(code, { REDIS_URL: 'redis://other:6379' });
+    expect([standalone.url, standalone.sentinels]).toEqual(['redis://other:6379', undefined]);
+    expect(resolveRedisSettings('redis://code:6379', { REDIS_SENTINELS: 's1:26379', REDIS_SENTINEL_MASTER: 'm' }).sentinels).toEqual([SENTINELS[0]]);
+    expect(resolveRedisSettings(undefined, { REDIS_URL: 'redis://x:6379', REDIS_SENTINELS: 's1:26379', REDIS_SENTINEL_MASTER: 'm' }).name).toBe('m');
+    expect(resolveRedisSettings({ ...code, url: 'redis://code:6379' }, {}).name).toBe('m');
+  });
+
+  it('reads a redis-sentinel:// URL: sentinels, master name, credentials of the data nodes, db', () => {
+    expect(resolveRedisSettings('redis-sentinel://u:p%40ss@s1:26379,s2:26380/mymaster?db=3', {})).toMatchObject({
+      sentinels: SENTINELS, name: 'mymaster', username: 'u', password: 'p@ss', db: 3, url: 'redis-sentinel://s1:26379,s2:26380/mymaster',
+    });
+    expect(resolveRedisSettings(undefined, { REDIS_URL: 'redis-sentinel://:pw@s1:26379/m', REDIS_DB: '4', REDIS_SENTINEL_MASTER: 'other' })).toMatchObject({
+      password: 'pw', db: 4, name: 'other', sentinels: [SENTINELS[0]],
+    });
+  });
+
+  it.each([
+    [{ REDIS_SENTINELS: 's1' }, 'REDIS_SENTINELS', "'s1' has no port"],
+    [{ REDIS_SENTINELS: ':26379' }, 'REDIS_SENTINELS', "':26379' has no host"],
+    [{ REDIS_SENTINELS: 's1:0' }, 'REDIS_SENTINELS', 'port 0, out of 1-65535'],
+    [{ REDIS_SENTINELS: 's1:65536' }, 'REDIS_SENTINELS', 'port 65536, out of 1-65535'],
+    [{ REDIS_SENTINELS: 's1:port' }, 'REDIS_SENTINELS', 'not a number'],
+    [{ REDIS_SENTINELS: 's1:1,,s2:2' }, 'REDIS_SENTINELS', 'an empty address'],
+    [{ REDIS_SENTINELS: 's1:26379' }, 'REDIS_SENTINELS', 'set REDIS_SENTINEL_MASTER (redis.name) too'],
+    [{ MILLRACE_REDIS_SENTINEL_MASTER: 'm' }, 'MILLRACE_REDIS_SENTINEL_MASTER', 'together with sentinels'],
+    [{ REDIS_URL: 'redis-sentinel://s1:26379' }, 'REDIS_URL', 'no master name'],
+    [{ REDIS_URL: 'redis-sentinel://s1:26379/m/x' }, 'REDIS_URL', 'the master name alone'],
+    [{ REDIS_URL: 'redis-sentinel:///m' }, 'REDIS_URL', 'no sentinel host:port'],
+    [{ REDIS_URL: 'redis-sentinel://pw@s1:1/m' }, 'REDIS_URL', "':password@'"],
+    [{ REDIS_URL: 'redis-sentinel://s1:1/m?db=x' }, 'REDIS_URL', 'db=x is not an integer'],
+    [{ REDIS_URL: 'redis-sentinel://s1:1/m?password=x' }, 'REDIS_URL', "'password' is not a query parameter"],
+    [{ REDIS_URL_LOCAL: 'redis-sentinel://s1/m' }, 'REDIS_URL_LOCAL', "'s1' has no port"],
+  ])('fails on %j naming %s: %s', (env, option, says) => {
+    const err = configError(() => resolveRedisSettings(undefined, env));
+    expect(err.option).toBe(option);
+    expect(err.message).toContain(says);
+    expect(err.message).toContain(`(got ${JSON.stringify(Object.values(env)[0])})`);
+  });
+
+  it('names the code option when the code is wrong', () => {
+    expect(configError(() => resolveRedisSettings({ sentinels: [{ host: 's', port: 70000 }], name: 'm' }, {})).option).toBe('redis.sentinels');
+    expect(configError(() => resolveRedisSettings({ sentinels: SENTINELS }, {})).message).toMatch(/^invalid option 'redis.sentinels' \(got \[.*\]\): expected sentinels together with/);
+    expect(configError(() => resolveRedisSettings({ url: 'redis-sentinel://s:1' }, {})).option).toBe('redis.url');
+    expect(configError(() => resolveRedisSettings({ sentinels: 's', name: 'm' }, {})).message).toContain("'s' has no port");
+  });
+});

@@ -4,10 +4,12 @@
 // an operator with redis-cli could).
 //
 // Which topologies run is a parameter: MILLRACE_CONFORMANCE, a comma list of names (default
-// 'redis,memory'). To add one (Sentinel, Cluster, ...), write its `open()` below and add it to
-// TOPOLOGIES: every contract test then runs against it too. Run one topology alone with
+// 'redis,sentinel,memory'). To add one (Cluster, ...), write its `open()` (and, for servers of
+// its own, `beforeAll`/`afterAll`) below and add it to TOPOLOGIES: every contract test then
+// runs against it too. Run one topology alone with
 // `MILLRACE_CONFORMANCE=memory npx vitest run test/conformance`.
 
+import { afterAll, beforeAll } from 'vitest';
 import type { Broker, Inspector, QueueRef } from '../../src/broker/types.js';
 import { ManualClock } from '../../src/memory/clock.js';
 import { MemoryBroker } from '../../src/memory/broker.js';
@@ -15,8 +17,10 @@ import { MemoryInspector } from '../../src/memory/inspector.js';
 import type { Entry } from '../../src/memory/state.js';
 import { RedisBroker } from '../../src/redis/broker.js';
 import { RedisInspector } from '../../src/redis/inspector.js';
-import { resolveRedisSettings } from '../../src/settings.js';
+import { resolveRedisSettings, type RedisSettings } from '../../src/settings.js';
+import { removePrefix } from '../../src/testing/prefix.js';
 import { REDIS_URL, removeKeys, uniquePrefix } from '../helpers.js';
+import { startSentinelSet, type SentinelSet } from '../support/sentinel.js';
 
 /** The job record fields a test may set or remove (st, e, h, d as the scripts name them; l is the level). */
 export type RecordField = 'st' | 'e' | 'h' | 'd' | 'l';
@@ -57,6 +61,9 @@ export interface OpenOptions {
 
 export interface Topology {
   name: string;
+  /** Once per test file before its first open() (what the topology runs on), and after its last. */
+  beforeAll?(): Promise<void>;
+  afterAll?(): Promise<void>;
   open(options?: OpenOptions): Promise<Subject>;
 }
 
@@ -84,43 +91,73 @@ redis.call('SET', KEYS[1], id)
 redis.call('XADD', KEYS[2], id, unpack(ARGV))
 return id`;
 
+/**
+ * A Subject on a RedisBroker of these settings under a fresh key prefix; `removeKeys` removes
+ * the prefix's keys after the broker closed. Every Redis topology shares these hooks.
+ */
+async function redisSubject(settings: RedisSettings, name: string, removePrefixKeys: (prefix: string) => Promise<unknown>, options: OpenOptions): Promise<Subject> {
+  const prefix = uniquePrefix(name);
+  const broker = new RedisBroker(settings, { prefix, binary: false, eventsMaxLen: options.eventsMaxLen ?? 1000 });
+  const inspector = new RedisInspector(broker.ctx);
+  const conn = broker.ctx.conn;
+  const stream = (q: QueueRef, level: number) => broker.ctx.keys(q).streams[broker.ctx.luaLevel(q, level) - 1]!;
+  return {
+    broker,
+    inspector,
+    elapse: realElapse,
+    promotesOnElapse: false,
+    short: 1000,
+    async addRawEntry(q, level, fields) {
+      const args: string[] = [];
+      for (const [k, v] of Object.entries(fields)) args.push(k, String(v));
+      return String(await conn.eval(ADD_RAW, 2, broker.ctx.keys(q).lastId, stream(q, level), ...args));
+    },
+    async dropEntry(q, level, entry) {
+      await conn.xdel(stream(q, level), entry);
+    },
+    async editRecord(q, id, set, remove = []) {
+      const key = broker.ctx.keys(q).jobPrefix + id;
+      const pairs = Object.entries(set).flat();
+      if (pairs.length) await conn.hset(key, ...pairs);
+      if (remove.length) await conn.hdel(key, ...remove);
+    },
+    async hasWaiter(q, id) {
+      return (await conn.zscore(broker.ctx.keys(q).waiters, id)) !== null;
+    },
+    async close() {
+      await broker.close();
+      await removePrefixKeys(prefix);
+    },
+  };
+}
+
 /** Redis standalone: the shared server at REDIS_URL, under a key prefix of its own (never flushed). */
 const redis: Topology = {
   name: 'redis',
+  open: (options = {}) => redisSubject(resolveRedisSettings(REDIS_URL), 'conf', removeKeys, options),
+};
+
+/**
+ * Redis Sentinel: a set of our own (a master, two replicas, three sentinels; test/support/sentinel.ts),
+ * one per test file, reached through the sentinels as an app configured with `redis.sentinels` is.
+ */
+let sentinelSet: Promise<SentinelSet> | undefined;
+const sentinel: Topology = {
+  name: 'sentinel',
+  async beforeAll() {
+    sentinelSet ??= startSentinelSet({ name: 'conformance' });
+    await sentinelSet;
+  },
+  async afterAll() {
+    const set = sentinelSet;
+    sentinelSet = undefined;
+    await (await set)?.stop();
+  },
   async open(options = {}) {
-    const prefix = uniquePrefix('conf');
-    const broker = new RedisBroker(resolveRedisSettings(REDIS_URL), { prefix, binary: false, eventsMaxLen: options.eventsMaxLen ?? 1000 });
-    const inspector = new RedisInspector(broker.ctx);
-    const conn = broker.ctx.conn;
-    const stream = (q: QueueRef, level: number) => broker.ctx.keys(q).streams[broker.ctx.luaLevel(q, level) - 1]!;
-    return {
-      broker,
-      inspector,
-      elapse: realElapse,
-      promotesOnElapse: false,
-      short: 1000,
-      async addRawEntry(q, level, fields) {
-        const args: string[] = [];
-        for (const [k, v] of Object.entries(fields)) args.push(k, String(v));
-        return String(await conn.eval(ADD_RAW, 2, broker.ctx.keys(q).lastId, stream(q, level), ...args));
-      },
-      async dropEntry(q, level, entry) {
-        await conn.xdel(stream(q, level), entry);
-      },
-      async editRecord(q, id, set, remove = []) {
-        const key = broker.ctx.keys(q).jobPrefix + id;
-        const pairs = Object.entries(set).flat();
-        if (pairs.length) await conn.hset(key, ...pairs);
-        if (remove.length) await conn.hdel(key, ...remove);
-      },
-      async hasWaiter(q, id) {
-        return (await conn.zscore(broker.ctx.keys(q).waiters, id)) !== null;
-      },
-      async close() {
-        await broker.close();
-        await removeKeys(prefix);
-      },
-    };
+    if (!sentinelSet) throw new Error("the 'sentinel' topology opened outside its beforeAll");
+    const set = await sentinelSet;
+    const settings = resolveRedisSettings({ sentinels: set.sentinels, name: set.name }, {});
+    return redisSubject(settings, 'confsentinel', (prefix) => removePrefix(settings, prefix), options);
   },
 };
 
@@ -166,14 +203,26 @@ const memory: Topology = {
 };
 
 /** Every topology the suite knows; MILLRACE_CONFORMANCE picks among them. */
-export const TOPOLOGIES: readonly Topology[] = [redis, memory];
+export const TOPOLOGIES: readonly Topology[] = [redis, sentinel, memory];
 
-/** The topologies to run: MILLRACE_CONFORMANCE (comma list of names), default 'redis,memory'. */
+/** The topologies whose file-level hooks are registered (once per test file: modules are per file). */
+const hooked = new Set<Topology>();
+
+/**
+ * The topologies to run: MILLRACE_CONFORMANCE (comma list of names), default 'redis,sentinel,memory'.
+ * Called while a test file is collected: it registers each topology's beforeAll/afterAll once
+ * for the file.
+ */
 export function topologies(): Topology[] {
-  const wanted = (process.env.MILLRACE_CONFORMANCE ?? 'redis,memory').split(',').map((s) => s.trim()).filter(Boolean);
+  const wanted = (process.env.MILLRACE_CONFORMANCE ?? 'redis,sentinel,memory').split(',').map((s) => s.trim()).filter(Boolean);
   return wanted.map((name) => {
     const t = TOPOLOGIES.find((x) => x.name === name);
     if (!t) throw new Error(`MILLRACE_CONFORMANCE: unknown topology '${name}' (known: ${TOPOLOGIES.map((x) => x.name).join(', ')})`);
+    if (!hooked.has(t)) {
+      hooked.add(t);
+      if (t.beforeAll) beforeAll(() => t.beforeAll!());
+      if (t.afterAll) afterAll(() => t.afterAll!());
+    }
     return t;
   });
 }
