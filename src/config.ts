@@ -2,7 +2,7 @@
 // resolveConfig(), which layers code < environment (.env read) < flags and says where each value came from.
 
 import { z } from 'zod';
-import { ConfigError } from './errors.js';
+import { ConfigError, maskUrlPassword } from './errors.js';
 import { parseDuration } from './duration.js';
 import { loadDotEnv } from './settings.js';
 
@@ -344,7 +344,7 @@ export function describeConfig(resolved: Resolved): { key: SettingKey; scope: Sc
     const d = SETTINGS[key] as Def<z.ZodType>;
     const value = resolved.values[key];
     return {
-      key, scope: d.scope, value: d.secret && value !== undefined ? '***' : value, source: resolved.sources[key].source,
+      key, scope: d.scope, value: d.secret && value !== undefined ? '***' : typeof value === 'string' ? maskUrlPassword(value) : value, source: resolved.sources[key].source,
       from: resolved.sources[key].name, env: d.env, flag: d.flag, accepts: d.accepts, about: d.about,
     };
   });

@@ -184,9 +184,14 @@ function show(v: unknown): string {
   }
 }
 
+/** A URL's password (`scheme://user:password@host`) replaced by `***`: error lines and listings never show it. */
+export function maskUrlPassword(text: string): string {
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)([^@/]+)@/i, '$1***@');
+}
+
 function describe(value: unknown): string {
   try {
-    const s = typeof value === 'string' ? JSON.stringify(value) : String(JSON.stringify(value) ?? value);
+    const s = typeof value === 'string' ? JSON.stringify(maskUrlPassword(value)) : String(JSON.stringify(value) ?? value);
     return s.length > 80 ? `${s.slice(0, 77)}...` : s;
   } catch {
     return typeof value;

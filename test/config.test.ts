@@ -185,16 +185,25 @@ describe('settings applied', () => {
   });
 
   it('millrace config: prints values with their sources and rejects bad ones', async () => {
-    const r = await runCli(['config', '--json', '--concurrency', '8'], { WORKER_CONCURRENCY: '5', MILLRACE_SHUTDOWN_TIMEOUT: '12', REDIS_PASSWORD: 'pw' });
+    const r = await runCli(['config', '--json', '--concurrency', '8'], { WORKER_CONCURRENCY: '5', MILLRACE_SHUTDOWN_TIMEOUT: '12', REDIS_PASSWORD: 'pw', REDIS_URL: 'redis://app:s3cret@127.0.0.1:6379/0' });
     expect(r.code).toBe(0);
     const cfg = JSON.parse(r.stdout) as Record<string, { value: unknown; source: string; from?: string }>;
     expect(cfg.concurrency).toMatchObject({ value: 8, source: 'flag', from: '--concurrency' });
     expect(cfg.shutdownTimeout).toMatchObject({ value: 12_000, source: 'env', from: 'MILLRACE_SHUTDOWN_TIMEOUT' });
     expect(cfg.redisPassword).toMatchObject({ value: '***', source: 'env' });
+    // A URL's password is hidden too; the rest of it stays readable.
+    expect(cfg.redisUrl).toMatchObject({ value: 'redis://app:***@127.0.0.1:6379/0', source: 'env' });
+    expect(r.stdout).not.toContain('s3cret');
     expect(cfg.heartbeatTtl).toMatchObject({ value: 30_000, source: 'default' });
     const bad = await runCli(['config'], { WORKER_PROCESSES: 'two' });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/'WORKER_PROCESSES' \(got "two"\): expected an integer >= 1/);
+    // The one line naming a bad URL does not print its password.
+    const badUrl = await runCli(['config'], { REDIS_URL: 'redis-sentinel://:s3cret@sentinel-1/mymaster' });
+    expect(badUrl.code).toBe(2);
+    expect(badUrl.stderr).toContain("'REDIS_URL'");
+    expect(badUrl.stderr).toContain('redis-sentinel://:***@sentinel-1/mymaster');
+    expect(badUrl.stderr).not.toContain('s3cret');
   });
 });
 
