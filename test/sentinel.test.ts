@@ -6,7 +6,7 @@
 
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { Millrace, type MillraceOptions } from '../src/index.js';
+import { JobNotFoundError, Millrace, type MillraceOptions } from '../src/index.js';
 import { uniquePrefix, waitFor, workers } from './helpers.js';
 import { startSentinelSet, type SentinelSet } from './support/sentinel.js';
 
@@ -113,10 +113,18 @@ describe('Redis Sentinel', { timeout: 120_000 }, () => {
     streaming = false;
     await stream;
 
-    // Every job enqueued has one result, its own.
-    const results = await Promise.all(enqueued.map((n) => a.job<number>('q', `job-${n}`).result({ timeout: 60_000 })));
-    expect(results).toEqual(enqueued.map((n) => n * 10));
-    expect(enqueued.filter((n) => !runs.has(n))).toEqual([]);
+    // Every job enqueued has one result, its own, except that an enqueue the old master
+    // acknowledged but had not yet replicated when it was demoted may be lost with it (Redis
+    // replication is asynchronous; no WAIT until durable enqueue exists): such a loss can only
+    // be of a job enqueued before the failover ended, and is counted, not hidden.
+    const results = await Promise.all(enqueued.map((n) => a.job<number>('q', `job-${n}`).result({ timeout: 60_000 }).catch((err: unknown) => {
+      if (err instanceof JobNotFoundError) return 'lost' as const;
+      throw err;
+    })));
+    const lost = enqueued.filter((_, i) => results[i] === 'lost');
+    expect(lost.filter((n) => enqueued.indexOf(n) >= before)).toEqual([]);
+    expect(results.filter((r) => r !== 'lost')).toEqual(enqueued.filter((n) => !lost.includes(n)).map((n) => n * 10));
+    expect(enqueued.filter((n) => !lost.includes(n) && !runs.has(n))).toEqual([]);
     expect(worker.status).toBe('running');
 
     // The app's connections are on the new master (enqueues included): one more job shows it.
@@ -126,6 +134,6 @@ describe('Redis Sentinel', { timeout: 120_000 }, () => {
       return names.includes('millrace:commands') && names.includes('millrace:reader:q') ? names : undefined;
     }, { timeout: 30_000, what: 'the connections on the new master' });
     expect(onNew).toEqual(expect.arrayContaining(['millrace:commands', 'millrace:reader:q']));
-    console.info(`failover ${from} -> ${to}: ${enqueued.length} jobs, ${failedTries.length} enqueue tries failed, ${[...runs.values()].filter((c) => c > 1).length} jobs ran twice`);
+    console.info(`failover ${from} -> ${to}: ${enqueued.length} jobs, ${lost.length} lost in replication, ${failedTries.length} enqueue tries failed, ${[...runs.values()].filter((c) => c > 1).length} jobs ran twice`);
   });
 });
