@@ -182,8 +182,9 @@ export class Worker {
       );
     });
     for (const r of this.runners) {
+      // Per job: nothing is copied or called unless a test kit listens.
       r.processor.onRelease = () => {
-        for (const fn of [...this.releaseListeners]) fn();
+        if (this.releaseListeners.size > 0) for (const fn of [...this.releaseListeners]) fn();
       };
     }
     checkHeartbeat(config);
