@@ -14,9 +14,9 @@ import { resolveRedisSettings, type RedisOption, type RedisSettings } from './se
 import { resolveConfig } from './config.js';
 import { resolveSerializer, type Serializer, type SerializerOption } from './serializer.js';
 import { Worker, type WorkerHost, type WorkerOptions } from './worker/worker.js';
-import type { Broker, Inspector, JobSummary, StaleCleanup, StoredEvent, WorkerEntry } from './broker/types.js';
+import type { Broker, Durability, Inspector, JobSummary, StaleCleanup, StoredEvent, WorkerEntry } from './broker/types.js';
 import { parseDuration, type Duration } from './duration.js';
-import type { BrokerOption, EnqueueOptions } from './options.js';
+import { resolveDurability, type BrokerOption, type DurabilityOptions, type EnqueueOptions } from './options.js';
 import type { Middleware } from './types.js';
 import { cronJobId, defineSchedule, nextTick, type CronOptions, type ScheduleDefinition, type ScheduleInfo } from './cron.js';
 import type { CronHost } from './worker/cronScheduler.js';
@@ -45,6 +45,12 @@ export interface MillraceOptions<D> {
   logLevel?: string;
   /** Lifecycle events on each queue's capped stream: false, or the cap (default 10,000 events). */
   events?: boolean | { maxLen?: number };
+  /**
+   * Durable enqueue for every queue (a queue's or call's own `durability` overrides it): an
+   * enqueue answers once `replicas` replicas acknowledged it; `outcomes: true` makes workers'
+   * outcome writes wait too. See docs/topologies.md#durable-enqueue.
+   */
+  durability?: DurabilityOptions | false;
 }
 
 export class Millrace<D = Record<string, never>> extends Registry<D> {
@@ -58,6 +64,8 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
   readonly middleware: Middleware<unknown>[];
   /** Length each queue's event stream is capped at; 0 when events are off. */
   readonly eventsMaxLen: number;
+  /** The app's durability (the `durability` option resolved), when it has one. */
+  readonly durability: Durability | undefined;
   private readonly options: MillraceOptions<D>;
   private redisBroker: RedisBroker | undefined;
   private redisInspector: RedisInspector | undefined;
@@ -88,6 +96,7 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
     this.environment = cfg.environment;
     this.middleware = [...(options.middleware ?? [])] as Middleware<unknown>[];
     this.eventsMaxLen = cfg.events!;
+    this.durability = resolveDurability(options.durability, 'durability', true) || undefined;
     this.log = options.logger ?? pino({ name: 'millrace', level: cfg.logLevel! });
     this.memory = memoryBroker(options.broker, this.eventsMaxLen);
   }
@@ -145,6 +154,7 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
       serializer: this.serializer,
       signingSecret: this.signingSecret,
       middleware: this.middleware as Middleware<never>[],
+      durability: this.durability,
       queueNamed: (name) => this.queues.get(name) as Queue<unknown> | undefined,
       taskNamed: (name) => this.taskNamed(name),
     });
@@ -335,6 +345,7 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
       middleware: this.middleware,
       log: this.log,
       eventsMaxLen: this.eventsMaxLen,
+      durability: this.durability,
       cron: (workerId) => this.cronHost(workerId),
       queueNamed: (name) => this.queues.get(name) as Queue<unknown> | undefined,
       allQueues: () => [...this.queues.values()] as Queue<unknown>[],

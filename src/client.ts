@@ -3,11 +3,11 @@
 
 import { encodeHeader, decodeHeader, entryTime, AUTO_ID, type WireOptions } from './envelope.js';
 import { decodeResult, encodeResult, type ResultRecord } from './results.js';
-import { resolveEnqueueOptions, type EnqueueOptions } from './options.js';
-import { JobAbortedError, JobExpiredError, JobFailedError, JobNotFoundError, ResultTimeoutError, ConfigError } from './errors.js';
+import { durabilityOf, resolveEnqueueOptions, type EnqueueOptions } from './options.js';
+import { JobAbortedError, JobExpiredError, JobFailedError, JobNotFoundError, ResultTimeoutError, ConfigError, NotDurableError } from './errors.js';
 import { Job, type JobOps } from './job.js';
 import type { Serializer } from './serializer.js';
-import type { AbortOutcome, Broker, DeadLetterEntry, EnqueueItem, Inspector, QueueRef, JobSummary } from './broker/types.js';
+import type { AbortOutcome, Broker, DeadLetterEntry, Durability, EnqueueItem, Inspector, QueueRef, JobSummary } from './broker/types.js';
 import type { JobInfo, JobStatus, Middleware, OutgoingJob } from './types.js';
 import type { Queue, AnyTask } from './registry.js';
 import type { ScheduleDefinition } from './cron.js';
@@ -19,6 +19,8 @@ export interface ClientDeps {
   serializer: Serializer;
   signingSecret: string | undefined;
   middleware: Middleware<never>[];
+  /** The app's durability (a queue's or call's own overrides it). */
+  durability?: Durability;
   /** The queue definition for a name, or undefined for a queue this process did not define. */
   queueNamed(name: string): Queue<unknown> | undefined;
   taskNamed(name: string): AnyTask | undefined;
@@ -71,7 +73,8 @@ export class Client implements JobOps {
     }
     try {
       const item = this.toItem({ queue: queue!.name, task: task.name, args, options: NO_OPTIONS }, queue!, trace);
-      return this.deps.broker.enqueueOne(queue!, item).then((out) => new Job(this, queue!.name, out.id, true));
+      const durability = durabilityOf(undefined, queue!.options.durability, this.deps.durability);
+      return this.deps.broker.enqueueOne(queue!, item, durability).then((out) => new Job(this, queue!.name, out.id, true));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -99,24 +102,27 @@ export class Client implements JobOps {
       const trace = await currentTraceCarrier();
       // Expiry deadlines are on the Redis server's clock, as workers judge them (no await otherwise).
       const now = this.expiring(batch) ? await this.deps.broker.serverNow() : Date.now();
-      // Jobs grouped by queue (usually one); every item is validated before any is sent.
-      const groups: { ref: QueueRef; defined: boolean; indexes: number[]; items: EnqueueItem[] }[] = [];
+      // Jobs grouped by queue and durability (usually one group); every item is validated before any is sent.
+      const groups: { ref: QueueRef; defined: boolean; durability: Durability | undefined; indexes: number[]; items: EnqueueItem[] }[] = [];
       for (let index = 0; index < batch.length; index++) {
         const job = batch[index]!;
-        let group = groups.find((g) => g.ref.name === job.queue);
+        const defined = this.deps.queueNamed(job.queue);
+        // A queue this process defines is known without asking Redis.
+        const ref = groups.find((g) => g.ref.name === job.queue)?.ref ?? defined ?? (await this.ref(job.queue));
+        const { item, durability: own } = this.resolveItem(job, ref, trace, now);
+        const durability = durabilityOf(own, defined?.options.durability, this.deps.durability);
+        let group = groups.find((g) => g.ref === ref && g.durability?.key === durability?.key);
         if (!group) {
-          // A queue this process defines is known without asking Redis.
-          const defined = this.deps.queueNamed(job.queue);
-          group = { ref: defined ?? (await this.ref(job.queue)), defined: defined !== undefined, indexes: [], items: [] };
+          group = { ref, defined: defined !== undefined, durability, indexes: [], items: [] };
           groups.push(group);
         }
         group.indexes.push(index);
-        group.items.push(this.toItem(job, group.ref, trace, now));
+        group.items.push(item);
       }
       const ids: string[] = new Array(batch.length);
-      const sendGroup = async ({ ref, defined, indexes, items }: (typeof groups)[number]): Promise<void> => {
+      const sendGroup = async ({ ref, defined, durability, indexes, items }: (typeof groups)[number]): Promise<void> => {
         await this.deps.broker.registerQueue(ref, defined);
-        const out = await this.deps.broker.enqueue(ref, items);
+        const out = await this.deps.broker.enqueue(ref, items, undefined, durability);
         for (let i = 0; i < out.length; i++) {
           const o = out[i]!;
           ids[indexes[i]!] = o.id;
@@ -128,7 +134,7 @@ export class Client implements JobOps {
         }
       };
       if (groups.length === 1) await sendGroup(groups[0]!);
-      else await Promise.all(groups.map(sendGroup));
+      else throwFirst(await Promise.allSettled(groups.map(sendGroup)));
       return ids;
     };
     const ids = await this.enqueueChain(send)(jobs);
@@ -157,6 +163,11 @@ export class Client implements JobOps {
   }
 
   private toItem(job: OutgoingJob, ref: QueueRef, trace?: Record<string, string>, now = Date.now()): EnqueueItem {
+    return this.resolveItem(job, ref, trace, now).item;
+  }
+
+  /** The job as the broker takes it, and the durability its options ask for (undefined: none said). */
+  private resolveItem(job: OutgoingJob, ref: QueueRef, trace?: Record<string, string>, now = Date.now()): { item: EnqueueItem; durability: Durability | false | undefined } {
     const task = this.deps.queueNamed(job.queue)?.tasks.get(job.task);
     const defaultPriority = task?.options.priority ?? (ref.levels.includes('normal') ? 'normal' : ref.levels[0]!);
     const o = resolveEnqueueOptions(job.options, ref.levels, defaultPriority, task?.options.expires, now);
@@ -168,14 +179,15 @@ export class Client implements JobOps {
     if (o.expiresAt !== undefined) (wire ??= {}).x = o.expiresAt;
     if (o.id !== '' || o.due !== undefined) (wire ??= {}).q = Date.now();
     if (trace) (wire ??= {}).c = trace;
-    return { level: o.level, id: o.id, task: job.task, header: encodeHeader(o.id, job.task, wire, data, this.deps.signingSecret), data, due: o.due };
+    return { item: { level: o.level, id: o.id, task: job.task, header: encodeHeader(o.id, job.task, wire, data, this.deps.signingSecret), data, due: o.due }, durability: o.durability };
   }
 
   /** Enqueues a cron schedule's job; with a tick, only if no worker enqueued that tick yet. */
   async enqueueScheduled(def: ScheduleDefinition, tick: number | undefined, id: string): Promise<boolean> {
     const ref = await this.ref(def.queue);
     const item = this.toItem({ queue: def.queue, task: def.task, args: def.args, options: { id, priority: def.priority } }, ref);
-    const out = await this.deps.broker.enqueue(ref, [item], tick === undefined ? undefined : { schedule: def.name, tick });
+    const durability = durabilityOf(undefined, this.deps.queueNamed(def.queue)?.options.durability, this.deps.durability);
+    const out = await this.deps.broker.enqueue(ref, [item], tick === undefined ? undefined : { schedule: def.name, tick }, durability);
     return out[0]?.created ?? false;
   }
 
@@ -318,6 +330,20 @@ export class DeadLetterQueue {
   async purge(): Promise<number> {
     return this.inspector.dlqPurge(await this.resolve());
   }
+}
+
+/**
+ * The outcome of a call sent in several groups: the first failure, except that when every
+ * failure is a NotDurableError of one queue, one error names all their jobs (all were written).
+ */
+function throwFirst(settled: PromiseSettledResult<void>[]): void {
+  const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
+  if (failures.length === 0) return;
+  const first = failures[0];
+  if (failures.length === 1 || !failures.every((f) => f instanceof NotDurableError && f.queue === (first as NotDurableError).queue)) throw first;
+  const all = failures as NotDurableError[];
+  const f = all[0]!;
+  throw new NotDurableError(all.flatMap((e) => e.jobIds), f.queue, f.replicas, f.acknowledged, f.timeoutMs, f.reason, { cause: f.cause });
 }
 
 function errorOf(rec: ResultRecord): JobInfo['error'] {

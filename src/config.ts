@@ -1,10 +1,14 @@
 // The one table of settings: each setting's environment names, CLI flag, schema and default, and
 // resolveConfig(), which layers code < environment (.env read) < flags and says where each value came from.
 
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
 import { ConfigError, maskUrlPassword } from './errors.js';
 import { parseDuration } from './duration.js';
 import { loadDotEnv } from './settings.js';
+import { CLUSTER_SCHEME, parseClusterUrl, parseHostPorts, parseSentinelUrl, Problem, SENTINEL_SCHEME } from './addresses.js';
 
 export type Scope = 'redis' | 'app' | 'worker' | 'queue-default';
 export type Source = 'code' | 'env' | 'flag' | 'default';
@@ -36,94 +40,7 @@ const seconds = (min = 0) => duration(1000, min);
 const msInCode = (min: number, example: string) => ({
   schema: duration(1, min), accepts: `milliseconds ${min > 0 ? '> 0' : '>= 0'} or a duration like '${example}'`,
 });
-/** A Sentinel's address, as ioredis takes it. */
-export interface SentinelAddress {
-  host: string;
-  port: number;
-}
-
-/** The problem with a piece of a Redis setting; parse() adds it to what the setting accepts. */
-class Problem extends Error {}
-
-/** 'host:port' ('[::1]:26379' for IPv6) as an address; throws a Problem saying what is wrong. */
-function hostPort(text: string): SentinelAddress {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(.*)$/.exec(text);
-  if (!m) throw new Problem(`'${text}' has no port`);
-  const host = m[1] ?? m[2]!;
-  if (host === '') throw new Problem(`'${text}' has no host`);
-  if (!/^\d+$/.test(m[3]!)) throw new Problem(`'${text}' has a port that is not a number`);
-  const port = Number(m[3]);
-  if (port < 1 || port > 65535) throw new Problem(`'${text}' has port ${port}, out of 1-65535`);
-  return { host, port };
-}
-
-/** 'host:port,host:port' as addresses. */
-export function parseHostPorts(text: string): SentinelAddress[] {
-  const parts = text.split(',').map((s) => s.trim());
-  if (parts.every((p) => p === '')) throw new Problem('no address given');
-  return parts.map((p) => {
-    if (p === '') throw new Problem('an empty address between commas');
-    return hostPort(p);
-  });
-}
-
-/** What a `redis-sentinel://` URL says. */
-export interface SentinelUrl {
-  sentinels: SentinelAddress[];
-  name: string;
-  username?: string;
-  password?: string;
-  db?: number;
-}
-
-const SENTINEL_SCHEME = 'redis-sentinel://';
-
-/**
- * `redis-sentinel://[user:password@]host:port[,host:port...]/<master name>[?db=N]` (ioredis reads
- * no such URL). The user and password are the data nodes'; throws a Problem saying what is wrong.
- */
-export function parseSentinelUrl(url: string): SentinelUrl {
-  if (!url.startsWith(SENTINEL_SCHEME)) throw new Problem(`it does not start with '${SENTINEL_SCHEME}'`);
-  let rest = url.slice(SENTINEL_SCHEME.length);
-  if (rest.includes('#')) throw new Problem('a URL fragment (#...) is not read');
-  let query = '';
-  const q = rest.indexOf('?');
-  if (q >= 0) [rest, query] = [rest.slice(0, q), rest.slice(q + 1)];
-  const slash = rest.indexOf('/');
-  const authority = slash >= 0 ? rest.slice(0, slash) : rest;
-  const path = slash >= 0 ? rest.slice(slash + 1) : '';
-  const at = authority.lastIndexOf('@');
-  const out: SentinelUrl = { sentinels: [], name: '' };
-  if (at >= 0) {
-    const userinfo = authority.slice(0, at);
-    const colon = userinfo.indexOf(':');
-    if (colon < 0) throw new Problem("the credentials need a colon: 'user:password@', or ':password@' for a password alone");
-    try {
-      const [username, password] = [decodeURIComponent(userinfo.slice(0, colon)), decodeURIComponent(userinfo.slice(colon + 1))];
-      if (username) out.username = username;
-      if (password) out.password = password;
-    } catch {
-      throw new Problem('the credentials have a malformed %-escape');
-    }
-  }
-  const hosts = authority.slice(at + 1);
-  if (hosts === '') throw new Problem('no sentinel host:port given');
-  out.sentinels = parseHostPorts(hosts);
-  if (path === '') throw new Problem("no master name: end it with '/<master name>', as in '/mymaster'");
-  if (path.includes('/')) throw new Problem("the path must be the master name alone, as in '/mymaster'");
-  try {
-    out.name = decodeURIComponent(path);
-  } catch {
-    throw new Problem('the master name has a malformed %-escape');
-  }
-  for (const pair of query ? query.split('&') : []) {
-    const [key, value = ''] = pair.split('=');
-    if (key !== 'db') throw new Problem(`'${key}' is not a query parameter it reads (only db=N)`);
-    if (!/^\d+$/.test(value)) throw new Problem(`db=${value} is not an integer >= 0`);
-    out.db = Number(value);
-  }
-  return out;
-}
+export type { ClusterUrl, SentinelAddress, SentinelUrl } from './addresses.js';
 
 /** A schema check from a parser that throws Problems: the Problem becomes the issue parse() reports. */
 const checked = <T>(fn: (v: string) => T) => (v: string, ctx: z.RefinementCtx): T => {
@@ -135,15 +52,72 @@ const checked = <T>(fn: (v: string) => T) => (v: string, ctx: z.RefinementCtx): 
     return z.NEVER;
   }
 };
-const redisUrl = text.regex(/^(rediss?|redis-sentinel):\/\//)
-  .transform(checked((v) => (v.startsWith(SENTINEL_SCHEME) ? (parseSentinelUrl(v), v) : v)));
-const REDIS_URL_ACCEPTS = "a URL like 'redis://host:6379/0', 'rediss://...' or 'redis-sentinel://host:26379,host:26379/mymaster'";
+const redisUrl = text.regex(/^(rediss?|redis-sentinel|redis-cluster):\/\//)
+  .transform(checked((v) => {
+    if (v.startsWith(SENTINEL_SCHEME)) parseSentinelUrl(v);
+    else if (v.startsWith(CLUSTER_SCHEME)) parseClusterUrl(v);
+    return v;
+  }));
+const REDIS_URL_ACCEPTS = "a URL like 'redis://host:6379/0', 'rediss://...', 'redis-sentinel://host:26379,host:26379/mymaster' or 'redis-cluster://host:6379,host:6379'";
 const SENTINELS_ACCEPTS = "host:port pairs separated by commas, like 'sentinel-1:26379,sentinel-2:26379'";
-const sentinels = z.string().transform(checked(parseHostPorts));
+const CLUSTER_ACCEPTS = "host:port pairs separated by commas, like 'node-1:6379,node-2:6379'";
+const hostList = z.string().transform(checked(parseHostPorts));
+const sentinels = hostList;
 const port = z.number().int().min(1).max(65535);
-const sentinelsInCode = {
-  schema: z.union([z.array(z.object({ host: text, port })).min(1), sentinels]),
-  accepts: `an array of { host, port } (port 1-65535), or ${SENTINELS_ACCEPTS}`,
+const inCode = (accepts: string) => ({
+  schema: z.union([z.array(z.object({ host: text, port })).min(1), hostList]),
+  accepts: `an array of { host, port } (port 1-65535), or ${accepts}`,
+});
+const sentinelsInCode = inCode(SENTINELS_ACCEPTS);
+const hostListInCode = inCode(CLUSTER_ACCEPTS);
+
+/** What a TLS file setting must hold: CA certificates, the client's certificate (chain), or its private key. */
+type PemKind = 'ca' | 'cert' | 'key';
+
+/** A file's bytes; throws a Problem saying why it cannot be read. */
+function readSettingFile(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new Problem(code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : `it cannot be read (${code ?? (err as Error).message})`);
+  }
+}
+
+const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+/** Checks that a file's contents are what its TLS setting needs; throws a Problem if not. */
+function checkPem(kind: PemKind, pem: Buffer): void {
+  const text = pem.toString('latin1');
+  if (kind === 'key') {
+    if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text)) throw new Problem('the key is encrypted, and a passphrase is not supported (decrypt it: openssl pkey -in key.pem -out plain.pem)');
+    try {
+      createPrivateKey(pem);
+    } catch {
+      throw new Problem('it holds no PEM private key (-----BEGIN PRIVATE KEY-----)');
+    }
+    return;
+  }
+  const blocks = text.match(CERT_BLOCK) ?? [];
+  if (blocks.length === 0) throw new Problem('it holds no PEM certificate (-----BEGIN CERTIFICATE-----)');
+  blocks.forEach((block, i) => {
+    try {
+      new X509Certificate(block);
+    } catch {
+      throw new Problem(`certificate ${i + 1} of ${blocks.length} in it does not parse`);
+    }
+  });
+}
+
+/** The path of a readable PEM file of `kind`, checked as the setting resolves (the path is the value). */
+const pemFile = (kind: PemKind) => text.transform(checked((path) => {
+  checkPem(kind, readSettingFile(path));
+  return path;
+}));
+const PEM_ACCEPTS: Record<PemKind, string> = {
+  ca: 'the path of a readable PEM file of CA certificates',
+  cert: 'the path of a readable PEM file of the client certificate (and its chain)',
+  key: 'the path of a readable PEM file of the client certificate\'s private key (unencrypted)',
 };
 
 const list = z.union([z.array(z.string()), z.string().transform((v) => v.split(','))])
@@ -174,10 +148,16 @@ export const SETTINGS = {
   redisSentinelMaster: def({ env: ['MILLRACE_REDIS_SENTINEL_MASTER', 'REDIS_SENTINEL_MASTER'], scope: 'redis', option: 'redis.name', schema: text, accepts: 'the master name the Sentinels monitor', about: 'master name under Redis Sentinel' }),
   redisSentinelUsername: def({ env: ['MILLRACE_REDIS_SENTINEL_USERNAME', 'REDIS_SENTINEL_USERNAME'], scope: 'redis', option: 'redis.sentinelUsername', schema: text, accepts: 'a user name', about: 'ACL user on the Sentinels' }),
   redisSentinelPassword: def({ env: ['MILLRACE_REDIS_SENTINEL_PASSWORD', 'REDIS_SENTINEL_PASSWORD'], scope: 'redis', option: 'redis.sentinelPassword', schema: text, accepts: 'a password', about: 'password of the Sentinels', secret: true }),
+  redisCluster: def({ env: ['MILLRACE_REDIS_CLUSTER_NODES', 'REDIS_CLUSTER_NODES'], scope: 'redis', option: 'redis.cluster', schema: hostList, code: hostListInCode, accepts: CLUSTER_ACCEPTS, about: 'Redis Cluster seed nodes (instead of REDIS_URL)' }),
   redisDb: def({ env: ['MILLRACE_REDIS_DB', 'REDIS_DB'], scope: 'redis', option: 'redis.db', schema: int(0), accepts: 'an integer >= 0', about: 'Redis database number' }),
   redisUsername: def({ env: ['MILLRACE_REDIS_USERNAME', 'REDIS_USERNAME'], scope: 'redis', option: 'redis.username', schema: text, accepts: 'a user name', about: 'Redis ACL user' }),
   redisPassword: def({ env: ['MILLRACE_REDIS_PASSWORD', 'REDIS_PASSWORD'], scope: 'redis', option: 'redis.password', schema: text, accepts: 'a password', about: 'Redis password', secret: true }),
   redisSsl: def({ env: ['MILLRACE_REDIS_SSL', 'REDIS_SSL'], scope: 'redis', option: 'redis.tls', schema: bool, accepts: 'true or false', about: 'TLS to Redis (default: true for rediss://)' }),
+  redisTlsCa: def({ env: ['MILLRACE_REDIS_TLS_CA_FILE', 'REDIS_TLS_CA_FILE'], scope: 'redis', option: 'redis.tlsCa', schema: pemFile('ca'), accepts: PEM_ACCEPTS.ca, about: "CA certificates that verify Redis' certificate instead of Node's (turns TLS on)" }),
+  redisTlsCert: def({ env: ['MILLRACE_REDIS_TLS_CERT_FILE', 'REDIS_TLS_CERT_FILE'], scope: 'redis', option: 'redis.tlsCert', schema: pemFile('cert'), accepts: PEM_ACCEPTS.cert, about: 'client certificate for mutual TLS, with REDIS_TLS_KEY_FILE (turns TLS on)' }),
+  redisTlsKey: def({ env: ['MILLRACE_REDIS_TLS_KEY_FILE', 'REDIS_TLS_KEY_FILE'], scope: 'redis', option: 'redis.tlsKey', schema: pemFile('key'), accepts: PEM_ACCEPTS.key, about: 'private key of the client certificate (turns TLS on)' }),
+  redisTlsServername: def({ env: ['MILLRACE_REDIS_TLS_SERVERNAME', 'REDIS_TLS_SERVERNAME'], scope: 'redis', option: 'redis.tlsServername', schema: z.string().trim().regex(/^[A-Za-z0-9.-]{1,253}$/), accepts: "a host name like 'redis.internal'", about: "name Redis' certificate is checked against, and sent as SNI (default: the host connected to; turns TLS on)" }),
+  redisTlsRejectUnauthorized: def({ env: ['MILLRACE_REDIS_TLS_REJECT_UNAUTHORIZED', 'REDIS_TLS_REJECT_UNAUTHORIZED'], scope: 'redis', option: 'redis.tlsRejectUnauthorized', schema: bool, accepts: 'true or false', about: "false: accept any certificate from Redis, unverified (insecure; for self-signed managed Redis without its CA)", default: true }),
   redisMaxConnections: def({ env: ['MILLRACE_REDIS_MAX_CONNECTIONS', 'REDIS_MAX_CONNECTIONS'], scope: 'redis', schema: int(1), accepts: 'an integer >= 1', about: 'Redis connections one process may open (a worker: 2 + one per queue)' }),
   redisConnectionTimeout: def({ env: ['MILLRACE_REDIS_CONNECTION_TIMEOUT', 'REDIS_CONNECTION_TIMEOUT'], scope: 'redis', option: 'redis.connectTimeout', schema: seconds(1), code: msInCode(1, '10s'), accepts: "a number of seconds > 0 or a duration like '10s'", about: 'connect timeout', default: 10_000 }),
   redisSocketKeepalive: def({ env: ['MILLRACE_REDIS_SOCKET_KEEPALIVE', 'REDIS_SOCKET_KEEPALIVE'], scope: 'redis', schema: bool, accepts: 'true or false', about: 'TCP keep-alive on Redis connections', default: true }),
@@ -318,6 +298,54 @@ function asGiven(key: SettingKey, from: Given, ms: number): string {
   if (from.source !== 'default') return `${from.name} ${JSON.stringify(from.raw)}, ${amount}`;
   const d = SETTINGS[key] as Def<z.ZodType>;
   return `the default, ${amount}; ${[d.env[0], d.flag].filter(Boolean).join(' or ')} sets it`;
+}
+
+/** The contents of the TLS files, read once as the settings resolve. */
+export interface TlsFiles {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+export type TlsSettingKey = 'redisSsl' | 'redisTlsCa' | 'redisTlsCert' | 'redisTlsKey' | 'redisTlsServername';
+
+/**
+ * The TLS settings together: a client key needs its certificate and the other way round, and
+ * the two must match; TLS cannot be turned off (REDIS_SSL=false) while a TLS file or server
+ * name is set. Reads the files; returns their contents (undefined when none is set).
+ */
+export function checkTls({ values, sources }: Resolved<TlsSettingKey>): TlsFiles | undefined {
+  const { redisTlsCa: ca, redisTlsCert: cert, redisTlsKey: key, redisSsl: ssl } = sources;
+  const on = [ca, cert, key, sources.redisTlsServername].find((g) => g.source !== 'default');
+  if (on && values.redisSsl === false) {
+    throw new ConfigError(ssl.name!, `true, or unset, when ${on.name} is set (a TLS file or server name turns TLS on)`, ssl.raw);
+  }
+  if (key.source !== 'default' && cert.source === 'default') {
+    throw new ConfigError(key.name!, 'a client certificate with it: set REDIS_TLS_CERT_FILE (redis.tlsCert) too, or leave the key out', key.raw);
+  }
+  if (cert.source !== 'default' && key.source === 'default') {
+    throw new ConfigError(cert.name!, "the certificate's private key with it: set REDIS_TLS_KEY_FILE (redis.tlsKey) too, or leave the certificate out", cert.raw);
+  }
+  const read = (k: 'redisTlsCa' | 'redisTlsCert' | 'redisTlsKey'): Buffer | undefined => {
+    const path = values[k];
+    if (path === undefined) return undefined;
+    try {
+      return readSettingFile(path);
+    } catch (err) {
+      if (!(err instanceof Problem)) throw err;
+      throw new ConfigError(sources[k].name!, `${(SETTINGS[k] as Def<z.ZodType>).accepts}; ${err.message}`, sources[k].raw);
+    }
+  };
+  const files: TlsFiles = { ca: read('redisTlsCa'), cert: read('redisTlsCert'), key: read('redisTlsKey') };
+  if (files.cert && files.key) {
+    try {
+      createSecureContext({ cert: files.cert, key: files.key });
+    } catch (err) {
+      const why = (err as Error).message.replace(/^error:[0-9A-F]+:[^:]*::?/, '');
+      throw new ConfigError(key.name!, `the private key of the client certificate in ${cert.name} (${JSON.stringify(cert.raw)}); ${why}`, key.raw);
+    }
+  }
+  return files.ca || files.cert ? files : undefined;
 }
 
 /**

@@ -100,6 +100,35 @@ export class BadJobError extends MillraceError {
   }
 }
 
+/**
+ * The jobs were written to Redis, but the durability asked for (`durability: { replicas,
+ * timeout, aof }`) could not be confirmed: too few replicas acknowledged within the timeout,
+ * the acknowledgement was lost with the connection, or the server refused the command (WAITAOF
+ * before Redis 7.2). The jobs exist and will run unless a failover loses them; enqueueing the
+ * same custom ids again is safe (an existing id is not added twice).
+ */
+export class NotDurableError extends MillraceError {
+  constructor(
+    /** Every job of the call, in call order (ids that already existed too). */
+    readonly jobIds: string[],
+    readonly queue: string,
+    /** Replicas that had to acknowledge. */
+    readonly replicas: number,
+    /** Replicas that did (fsynced, with aof: true); undefined when no answer came (an error). */
+    readonly acknowledged: number | undefined,
+    readonly timeoutMs: number,
+    /** What fell short, as a clause: "0 of 1 replicas acknowledged within 100 ms". */
+    readonly reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${jobIds.length === 1 ? `job ${jobIds[0]} was` : `${jobIds.length} jobs (${listIds(jobIds)}) were`} written but may not be durable: ${reason}`, options);
+  }
+}
+
+function listIds(ids: string[]): string {
+  return ids.length <= 5 ? ids.join(', ') : `${ids.slice(0, 5).join(', ')}, ...`;
+}
+
 /** The task's result could not be encoded by the serializer (a BigInt under JSON, a cycle): the attempt fails. */
 export class ResultEncodingError extends MillraceError {
   constructor(cause: unknown) {

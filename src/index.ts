@@ -12,12 +12,12 @@ export type { ThreadPoolOptions } from './worker/threads.js';
 export type { ProcessorStats as QueueStats } from './worker/processor.js';
 export {
   MillraceError, ConfigError, Retry, JobTimeoutError, JobAbortedError, ShutdownError, LeaseLostError,
-  JobExpiredError, JobFailedError, ResultTimeoutError, JobNotFoundError, BadJobError,
+  JobExpiredError, JobFailedError, ResultTimeoutError, JobNotFoundError, BadJobError, NotDurableError,
 } from './errors.js';
 export { parseDuration, type Duration } from './duration.js';
 export { jsonSerializer, msgpackSerializer, type Serializer, type SerializerOption } from './serializer.js';
 export type {
-  BackoffOptions, BrokerOption, EnqueueOptions, QueueOptions, TaskOptions, Retention, ErrorClass,
+  BackoffOptions, BrokerOption, DurabilityOptions, EnqueueOptions, QueueOptions, TaskOptions, Retention, ErrorClass,
 } from './options.js';
 export type {
   JobContext, Handler, JobStatus, JobInfo, JobError, Middleware, OutgoingJob, Logger,

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { parseDuration, type Duration } from './duration.js';
 import type { MemoryBroker } from './memory/broker.js';
+import type { Durability } from './broker/types.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type ErrorClass = abstract new (...args: any[]) => Error;
@@ -16,6 +17,26 @@ export interface BackoffOptions {
   max?: Duration;
   /** Spread each delay uniformly over [delay/2, delay] so retries of many jobs do not align. */
   jitter?: boolean;
+}
+
+/**
+ * Durable writes: an enqueue answers only once `replicas` replicas acknowledged it (WAIT), or
+ * with `aof` once it was fsynced to the append-only file (WAITAOF, Redis 7.2+), within
+ * `timeout`; when that cannot be confirmed it rejects with a NotDurableError carrying the job
+ * ids (the jobs were written). See docs/topologies.md#durable-enqueue.
+ */
+export interface DurabilityOptions {
+  /** Replicas that must acknowledge (default 1; 0 with aof: 'local'). */
+  replicas?: number;
+  /** How long to wait for them (default 1 s). */
+  timeout?: Duration;
+  /**
+   * true: WAITAOF (the master's and `replicas` replicas' append-only files fsynced); 'local':
+   * the master's file fsynced, and `replicas` replicas acknowledged by WAIT. Needs Redis 7.2+.
+   */
+  aof?: boolean | 'local';
+  /** Queue or app only: the worker's outcome writes (completion, retry, dead letter) wait too. */
+  outcomes?: boolean;
 }
 
 /** How long a job's result is kept: a duration, 'forever', or 'none' (0). */
@@ -39,6 +60,8 @@ export interface QueueOptions {
   maxRecoveries?: number;
   /** A held job whose lease was not renewed for this long is reclaimed by another worker. */
   idleTimeout?: Duration;
+  /** Durable enqueue (and outcomes) for this queue's jobs, over the app's; false: none. */
+  durability?: DurabilityOptions | false;
 }
 
 export interface TaskOptions {
@@ -67,6 +90,8 @@ export interface EnqueueOptions {
   maxTries?: number;
   /** Do not start after this time (a Date) or this long after enqueueing. */
   expires?: Duration | Date;
+  /** Durable enqueue for this call, over the queue's and the app's; false: none. */
+  durability?: Omit<DurabilityOptions, 'outcomes'> | false;
 }
 
 export interface ResolvedBackoff {
@@ -89,6 +114,8 @@ export interface ResolvedQueueOptions {
   deadLetter: boolean;
   maxRecoveries: number;
   idleTimeout: number;
+  /** undefined: the app's; false: none. */
+  durability: Durability | false | undefined;
 }
 
 export interface ResolvedTaskOptions {
@@ -148,6 +175,7 @@ const queueSchema = z.strictObject({
   deadLetter: z.boolean().optional(),
   maxRecoveries: z.number().int().min(0).optional(),
   idleTimeout: duration.optional(),
+  durability: z.unknown().optional(), // resolveDurability names what is wrong in it
 });
 
 const taskSchema = z.strictObject({
@@ -170,6 +198,7 @@ const enqueueSchema = z.strictObject({
   timeout: duration.optional(),
   maxTries: z.number().int().min(1).optional(),
   expires: z.union([duration, z.date()]).optional(),
+  durability: z.unknown().optional(),
 });
 
 function isEmpty(o: object): boolean {
@@ -248,6 +277,7 @@ export function resolveQueueOptions(name: string, raw: QueueOptions | undefined,
     deadLetter: o.deadLetter ?? true,
     maxRecoveries: o.maxRecoveries ?? 3,
     idleTimeout: o.idleTimeout === undefined ? 30_000 : ms(o.idleTimeout, `queue '${name}'.idleTimeout`, 1000),
+    durability: resolveDurability(o.durability, `queue '${name}'.durability`, true),
   };
 }
 
@@ -277,6 +307,8 @@ export interface ResolvedEnqueue {
   timeout?: number;
   maxTries?: number;
   expiresAt?: number;
+  /** undefined: the queue's or app's; false: none. */
+  durability?: Durability | false;
 }
 
 /** Validates enqueue options against the queue's priorities and the task's defaults. */
@@ -302,7 +334,44 @@ export function resolveEnqueueOptions(
   if (o.expires instanceof Date) out.expiresAt = o.expires.getTime();
   else if (o.expires !== undefined) out.expiresAt = startBy + ms(o.expires, 'enqueue.expires');
   else if (taskExpires !== undefined) out.expiresAt = startBy + taskExpires;
+  if (o.durability !== undefined) out.durability = resolveDurability(o.durability, 'enqueue.durability', false);
   return out;
+}
+
+const DURABILITY_ACCEPTS = "false, or { replicas?: integer >= 0, timeout?: duration, aof?: true | false | 'local' }";
+
+/**
+ * Durability options checked and resolved: undefined when not given (the next level's apply),
+ * false for none (given false, or nothing to wait for: replicas 0 without aof).
+ */
+export function resolveDurability(raw: unknown, option: string, outcomes: boolean): Durability | false | undefined {
+  if (raw === undefined) return undefined;
+  if (raw === false) return false;
+  const accepts = outcomes ? `${DURABILITY_ACCEPTS.slice(0, -2)}, outcomes?: boolean }` : DURABILITY_ACCEPTS;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(option, accepts, raw);
+  const known = outcomes ? ['replicas', 'timeout', 'aof', 'outcomes'] : ['replicas', 'timeout', 'aof'];
+  for (const key of Object.keys(raw)) {
+    if (known.includes(key)) continue;
+    if (key === 'outcomes') throw new ConfigError(`${option}.outcomes`, "no 'outcomes' on an enqueue: it is a queue or app option (the worker's outcome writes)");
+    throw new ConfigError(`${option}.${key}`, `one of the known options: ${known.join(', ')}`);
+  }
+  const d = raw as DurabilityOptions;
+  if (d.aof !== undefined && d.aof !== true && d.aof !== false && d.aof !== 'local') {
+    throw new ConfigError(`${option}.aof`, "true (the master's and the replicas' append-only files fsynced, WAITAOF), 'local' (the master's file) or false", d.aof);
+  }
+  const aof = d.aof ?? false;
+  const replicas = d.replicas ?? (aof === 'local' ? 0 : 1);
+  if (!Number.isInteger(replicas) || replicas < 0) throw new ConfigError(`${option}.replicas`, 'an integer >= 0: the replicas that must acknowledge', d.replicas);
+  const timeoutMs = Math.ceil(ms(d.timeout ?? 1000, `${option}.timeout`, 1));
+  if (d.outcomes !== undefined && typeof d.outcomes !== 'boolean') throw new ConfigError(`${option}.outcomes`, 'true or false', d.outcomes);
+  if (replicas === 0 && aof === false) return false;
+  return { replicas, timeoutMs, aof, outcomes: d.outcomes ?? false, key: `${replicas}/${timeoutMs}/${aof}` };
+}
+
+/** The durability that applies: the most specific level that says (false: none). */
+export function durabilityOf(call: Durability | false | undefined, queue: Durability | false | undefined, app: Durability | undefined): Durability | undefined {
+  const d = call ?? queue ?? app;
+  return d === false ? undefined : d;
 }
 
 /** Delay before the next attempt after `attempt` attempts failed. */

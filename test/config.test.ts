@@ -270,3 +270,65 @@ describe('Redis Sentinel settings', () => {
     expect(configError(() => resolveRedisSettings({ sentinels: 's', name: 'm' }, {})).message).toContain("'s' has no port");
   });
 });
+
+describe('Redis Cluster settings', () => {
+  const NODES = [{ host: 'n1', port: 7000 }, { host: 'n2', port: 7001 }];
+
+  it('reads REDIS_CLUSTER_NODES over the code, the code alone, credentials and TLS of their own', () => {
+    expect(resolveRedisSettings({ cluster: [{ host: 'code', port: 1 }] }, { REDIS_CLUSTER_NODES: 'n1:7000, n2:7001', REDIS_PASSWORD: 'pw', REDIS_SSL: 'true' })).toMatchObject({
+      cluster: NODES, password: 'pw', tls: true, url: 'redis-cluster://n1:7000,n2:7001',
+    });
+    const natMap = { '10.0.0.1:7000': { host: 'n1', port: 17000 } };
+    expect(resolveRedisSettings({ cluster: 'n1:7000,n2:7001', username: 'u', natMap }, {})).toMatchObject({ cluster: NODES, username: 'u', natMap, tls: false });
+    expect(resolveRedisSettings(undefined, { MILLRACE_REDIS_CLUSTER_NODES: 'n1:7000', REDIS_CLUSTER_NODES: 'n2:7001' }).cluster).toEqual([NODES[0]]);
+  });
+
+  it('takes the nodes or the URL from the later layer, the nodes on a tie', () => {
+    const standalone = resolveRedisSettings({ cluster: NODES }, { REDIS_URL: 'redis://other:6379' });
+    expect([standalone.url, standalone.cluster]).toEqual(['redis://other:6379', undefined]);
+    expect(resolveRedisSettings('redis://code:6379', { REDIS_CLUSTER_NODES: 'n1:7000' }).cluster).toEqual([NODES[0]]);
+    expect(resolveRedisSettings(undefined, { REDIS_URL: 'redis://x:6379', REDIS_CLUSTER_NODES: 'n1:7000' }).cluster).toEqual([NODES[0]]);
+  });
+
+  it.each([
+    [{ REDIS_CLUSTER_NODES: 'n1' }, 'REDIS_CLUSTER_NODES', "'n1' has no port"],
+    [{ REDIS_CLUSTER_NODES: 'n1:7000,' }, 'REDIS_CLUSTER_NODES', 'an empty address'],
+    [{ REDIS_CLUSTER_NODES: 'n1:7000', REDIS_SENTINELS: 's1:26379', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_CLUSTER_NODES', 'Cluster nodes or Sentinels, not both (REDIS_SENTINELS is set too)'],
+    [{ REDIS_DB: '2', REDIS_CLUSTER_NODES: 'n1:7000' }, 'REDIS_DB', '0 or unset: a Redis Cluster has database 0 only'],
+  ])('fails on %j naming %s: %s', (env, option, says) => {
+    const err = configError(() => resolveRedisSettings(undefined, env));
+    expect(err.option).toBe(option);
+    expect(err.message).toContain(says);
+    expect(err.message).toContain(`(got ${JSON.stringify(Object.values(env)[0])})`);
+  });
+
+  it('names the code option when the code is wrong', () => {
+    expect(configError(() => resolveRedisSettings({ cluster: [{ host: 'n', port: 0 }] }, {})).option).toBe('redis.cluster');
+    expect(configError(() => resolveRedisSettings({ cluster: NODES, db: 1 }, {})).message).toMatch(/^invalid option 'redis.db' \(got 1\): expected 0 or unset/);
+    expect(configError(() => resolveRedisSettings({ cluster: NODES, sentinels: 's:1', name: 'm' }, {})).option).toBe('redis.cluster');
+  });
+});
+
+describe('redis-cluster:// URLs', () => {
+  it('reads the seed nodes and credentials; the credential settings win', () => {
+    expect(resolveRedisSettings('redis-cluster://u:p%40ss@n1:7000,[::1]:7001', {})).toMatchObject({
+      cluster: [{ host: 'n1', port: 7000 }, { host: '::1', port: 7001 }], username: 'u', password: 'p@ss', url: 'redis-cluster://n1:7000,[::1]:7001',
+    });
+    expect(resolveRedisSettings(undefined, { REDIS_URL: 'redis-cluster://:pw@n1:7000/', REDIS_PASSWORD: 'other' })).toMatchObject({ password: 'other' });
+  });
+
+  it.each([
+    ['redis-cluster://', 'no node host:port given'],
+    ['redis-cluster://n1', "'n1' has no port"],
+    ['redis-cluster://n1:7000/2', 'no path, query or fragment'],
+    ['redis-cluster://n1:7000?db=1', 'no path, query or fragment'],
+  ])('fails on %s: %s', (url, says) => {
+    const err = configError(() => resolveRedisSettings(undefined, { REDIS_URL: url }));
+    expect(err.option).toBe('REDIS_URL');
+    expect(err.message).toContain(says);
+  });
+
+  it('fails on a db with a Cluster URL, naming the db', () => {
+    expect(configError(() => resolveRedisSettings(undefined, { REDIS_URL: 'redis-cluster://n1:7000', REDIS_DB: '3' })).option).toBe('REDIS_DB');
+  });
+});

@@ -19,6 +19,7 @@ import { lostReplies } from './lostReplies.js';
 import { fullDrain } from './fullDrain.js';
 import { pubsubLoss } from './pubsubLoss.js';
 import { userCode } from './userCode.js';
+import { clusterFailover, sentinelFailover } from './failover.js';
 
 export const SCENARIOS: Record<string, (size: Size) => Promise<ScenarioResult>> = {
   'kill-9': killNine,
@@ -39,4 +40,6 @@ export const SCENARIOS: Record<string, (size: Size) => Promise<ScenarioResult>> 
   'redis-errors': redisErrors,
   'lost-replies': lostReplies,
   'full-drain': fullDrain,
+  'sentinel-failover': sentinelFailover,
+  'cluster-failover': clusterFailover,
 };

@@ -31,6 +31,37 @@ export interface EnqueueOutcome {
   created: boolean;
 }
 
+/**
+ * What a write waits for before it counts as done (see docs/topologies.md#durable-enqueue):
+ * `replicas` replicas acknowledging it (WAIT), or with `aof` its fsync to the append-only file
+ * (WAITAOF, Redis 7.2+), within `timeoutMs`.
+ */
+export interface Durability {
+  readonly replicas: number;
+  readonly timeoutMs: number;
+  /** false: WAIT; true: WAITAOF 1 replicas (the master's and the replicas' files); 'local': WAITAOF 1 0 (the master's), and WAIT when replicas > 0. */
+  readonly aof: boolean | 'local';
+  /** The worker's outcome writes (completion, retry, dead letter) wait too (a queue's or app's option). */
+  readonly outcomes: boolean;
+  /** The same settings give the same key: writes that wait alike share one WAIT. */
+  readonly key: string;
+}
+
+/** Why writes could not be confirmed durable (they were made). */
+export interface DurabilityShortfall {
+  /** Replicas that acknowledged; undefined when no answer came (an error, a lost connection). */
+  acknowledged: number | undefined;
+  /** "0 of 1 replicas acknowledged within 100 ms", "the server does not know WAITAOF ...". */
+  reason: string;
+  cause?: unknown;
+}
+
+/** Durable outcome writes: what they wait for, and who hears of one that could not be confirmed (it stands). */
+export interface DurableWrites {
+  readonly durability: Durability;
+  unconfirmed(jobIds: string[], shortfall: DurabilityShortfall): void;
+}
+
 /** One job delivered to a worker. `entry` and `token` are its lease (fencing token). */
 export interface Delivery {
   /** Index into the queue's levels, lowest priority = 0. */
@@ -154,6 +185,8 @@ export interface JobCounters {
   retried: number;
   aborted: number;
   deadLettered: number;
+  /** Outcomes written but not confirmed durable (a queue's `durability.outcomes`); they stand. */
+  notDurable?: number;
 }
 
 /** A worker's registry entry, written with every heartbeat. */
@@ -180,19 +213,24 @@ export interface Broker {
   /** The priority levels a defining process registered for a queue, if any. */
   queueLevels(queue: string): Promise<string[] | undefined>;
   ensureGroups(queue: QueueRef): Promise<void>;
-  /** Adds jobs; with `cron`, only if that schedule has not enqueued this tick or a later one. */
-  enqueue(queue: QueueRef, items: EnqueueItem[], cron?: { schedule: string; tick: number }): Promise<EnqueueOutcome[]>;
+  /**
+   * Adds jobs; with `cron`, only if that schedule has not enqueued this tick or a later one.
+   * With `durability`, answers once it is confirmed, and rejects with a NotDurableError (the
+   * jobs were written) when it cannot be.
+   */
+  enqueue(queue: QueueRef, items: EnqueueItem[], cron?: { schedule: string; tick: number }, durability?: Durability): Promise<EnqueueOutcome[]>;
   /** One job: the same as enqueue(queue, [item]), answered with its outcome. */
-  enqueueOne(queue: QueueRef, item: EnqueueItem): Promise<EnqueueOutcome>;
+  enqueueOne(queue: QueueRef, item: EnqueueItem, durability?: Durability): Promise<EnqueueOutcome>;
   fetch(queue: QueueRef, consumer: string, count: number): Promise<Delivery[]>;
   blockingReader(queue: QueueRef, consumer: string): BlockingReader;
-  complete(queue: QueueRef, consumer: string, items: Completion[]): Promise<boolean[]>;
+  /** Outcome writes with `durable` wait for its durability; one not confirmed is reported to it and stands (never a rejection). */
+  complete(queue: QueueRef, consumer: string, items: Completion[], durable?: DurableWrites): Promise<boolean[]>;
   /**
    * Schedules a failed attempt's next one, unless the lease was lost ('refused') or an abort was
    * asked for meanwhile: then the job ends aborted with `ifAborted.record` ('aborted').
    */
-  retry(queue: QueueRef, consumer: string, lease: HeldLease, attempt: number, delayMs: number, error: string, ifAborted: { record: string | Buffer; ttl: number }): Promise<RetryOutcome>;
-  deadLetter(queue: QueueRef, consumer: string, item: DeadLetter): Promise<boolean>;
+  retry(queue: QueueRef, consumer: string, lease: HeldLease, attempt: number, delayMs: number, error: string, ifAborted: { record: string | Buffer; ttl: number }, durable?: DurableWrites): Promise<RetryOutcome>;
+  deadLetter(queue: QueueRef, consumer: string, item: DeadLetter, durable?: DurableWrites): Promise<boolean>;
   /** Takes an at-most-once job off its stream before it runs; true also when this consumer already took it (a call sent again). */
   take(queue: QueueRef, consumer: string, lease: HeldLease): Promise<boolean>;
   /** Hands jobs back as new entries (no attempt spent); one whose abort was asked for ends aborted, its record kept `ttl` seconds. */

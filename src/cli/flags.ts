@@ -1,7 +1,7 @@
 // The worker's flags as a settings layer, shared by `millrace worker` and `millrace config`, and
 // the check of every setting from the environment (.env read) and those flags.
 
-import { checkHeartbeat, resolveConfig, type Layer, type Resolved } from '../config.js';
+import { checkHeartbeat, checkTls, resolveConfig, type Layer, type Resolved } from '../config.js';
 
 /** The worker flags as commander gives them: durations as the text typed, for messages to quote. */
 export interface WorkerFlagValues {
@@ -25,10 +25,12 @@ export function flagLayer(flags: WorkerFlagValues): Layer {
 
 /**
  * Every setting from the environment and the flags, checked as a worker would check them (the
- * heartbeat TTL against the interval too); a bad one throws a ConfigError naming it.
+ * heartbeat TTL against the interval too, and the TLS files together); a bad one throws a
+ * ConfigError naming it.
  */
 export function resolveSettings(flags: WorkerFlagValues, env: NodeJS.ProcessEnv = process.env): Resolved {
   const resolved = resolveConfig({}, env, flagLayer(flags));
   checkHeartbeat(resolved);
+  checkTls(resolved);
   return resolved;
 }

@@ -1,6 +1,8 @@
 // The Broker in memory: the same operations and semantics as the Redis broker, as plain state
 // transitions over the structures of ./state.ts (./transitions.ts, ./reclaim.ts). For tests
 // and local tinkering in one process: nothing is persisted or shared with other processes.
+// Durability (`durability: { replicas, ... }`) is accepted and trivially met: there is no
+// replica to wait for, so no enqueue or outcome here waits or fails for it.
 
 import type {
   AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, Delivery, EnqueueItem, EnqueueOutcome, EventReader,

@@ -1,20 +1,23 @@
 // The Broker on Redis: every state transition is one Lua script (see ./lua), called through
 // the typed wrapper in ./scripts.ts.
 
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { randomBytes } from 'node:crypto';
 import { callKey, CONSUMER_GROUP, cronTickKey, healthKey, levelsKey, queuesSetKey, schedulesKey, workerKey, workersKey } from './keys.js';
 import { callScript, SCRIPTS } from './scripts.js';
 import { connect } from './connection.js';
+import { isCluster, nodeFor, type Conn } from './topology.js';
 import { RedisContext } from './context.js';
 import { RedisEventReader } from './events.js';
+import { settleWithin, StreamReader } from './reader.js';
 import type { RedisSettings } from '../settings.js';
 import type {
   AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, Delivery, EnqueueItem, EnqueueOutcome,
   EventReader, HeldLease, Location, QueueRef, ReclaimOptions, ReclaimOutcome, RetryOutcome, WorkerEntry,
+  Durability, DurableWrites,
 } from '../broker/types.js';
 import { packEvents, type MillraceEvent } from '../events.js';
+import { Confirmer, inChunks, type DurableCaller } from './durability.js';
 
 type Listener = (message: string) => void;
 
@@ -26,24 +29,22 @@ const COALESCE_MAX = 1000;
  * flight, median of 5, 38k jobs/s sending once per turn, 51k sending every 16).
  */
 const COALESCE_EARLY = 16;
+/** On a Cluster, how often whoever waits for a notice reads again what it would have said. */
+const CLUSTER_RESYNC_MS = 3000;
 
 /** A caller's part of a coalesced batch: `count` jobs from `from`; one job's caller (`one`) gets its outcome alone. */
-interface Caller {
-  from: number;
-  count: number;
-  resolve: ((out: EnqueueOutcome[]) => void) | undefined;
-  one: ((out: EnqueueOutcome) => void) | undefined;
-  reject: (err: unknown) => void;
-}
+type Caller = DurableCaller;
 
 interface EnqueueBatch {
   items: EnqueueItem[];
   callers: Caller[];
+  /** A caller asked for durability: the batch goes through the durable connection, then WAITs. */
+  durable: boolean;
 }
 
 export class RedisBroker implements Broker {
   readonly ctx: RedisContext;
-  private subscriber: Redis | undefined;
+  private subscriber: Conn | undefined;
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly subscribed = new Map<string, Promise<unknown>>();
   private readonly readers = new Set<BlockingReader>();
@@ -61,7 +62,7 @@ export class RedisBroker implements Broker {
     this.eventsMaxLen = options.eventsMaxLen;
   }
 
-  private get conn(): Redis {
+  private get conn(): Conn {
     return this.ctx.conn;
   }
 
@@ -98,13 +99,17 @@ export class RedisBroker implements Broker {
    * one round trip and one script run instead of one each. Each caller gets its own outcomes;
    * the script adds the jobs in call order. A cron tick (guarded) is sent on its own.
    */
-  enqueue(queue: QueueRef, items: EnqueueItem[], cron?: { schedule: string; tick: number }): Promise<EnqueueOutcome[]> {
-    if (cron || items.length >= COALESCE_MAX) return this.enqueueNow(queue, items, cron);
-    return new Promise((resolve, reject) => this.join(queue, items, { from: 0, count: items.length, resolve, one: undefined, reject }));
+  enqueue(queue: QueueRef, items: EnqueueItem[], cron?: { schedule: string; tick: number }, durability?: Durability): Promise<EnqueueOutcome[]> {
+    if (cron || items.length >= COALESCE_MAX) {
+      if (!durability) return this.enqueueNow(queue, items, cron);
+      return new Promise((resolve, reject) => void this.durable.enqueue(queue.name, this.ctx.keys(queue).lastId,
+        [{ from: 0, count: items.length, resolve, one: undefined, reject, durability }], (conn) => inChunks(items, (part) => this.enqueueNow(queue, part, cron, conn))));
+    }
+    return new Promise((resolve, reject) => this.join(queue, items, { from: 0, count: items.length, resolve, one: undefined, reject, durability }));
   }
 
-  enqueueOne(queue: QueueRef, item: EnqueueItem): Promise<EnqueueOutcome> {
-    return new Promise((one, reject) => this.join(queue, item, { from: 0, count: 1, resolve: undefined, one, reject }));
+  enqueueOne(queue: QueueRef, item: EnqueueItem, durability?: Durability): Promise<EnqueueOutcome> {
+    return new Promise((one, reject) => this.join(queue, item, { from: 0, count: 1, resolve: undefined, one, reject, durability }));
   }
 
   /** Adds a caller and its jobs to this turn's batch for the queue. */
@@ -112,9 +117,11 @@ export class RedisBroker implements Broker {
     const batch = this.batchFor(queue, caller.count);
     caller.from = batch.items.length;
     batch.callers.push(caller);
+    if (caller.durability) batch.durable = true;
     if (Array.isArray(jobs)) for (const it of jobs) batch.items.push(it);
     else batch.items.push(jobs);
-    if (batch.items.length >= COALESCE_EARLY) this.flushEnqueues(queue, batch);
+    // A durable batch waits for the turn's end: its callers share one script call and one WAIT.
+    if (batch.items.length >= COALESCE_EARLY && !batch.durable) this.flushEnqueues(queue, batch);
   }
 
   /** The batch of this turn for the queue, with room for `count` more jobs. */
@@ -122,7 +129,7 @@ export class RedisBroker implements Broker {
     let batch = this.coalescing.get(queue);
     if (!batch || batch.items.length + count > COALESCE_MAX) {
       if (batch) this.flushEnqueues(queue, batch);
-      batch = { items: [], callers: [] };
+      batch = { items: [], callers: [], durable: false };
       this.coalescing.set(queue, batch);
       if (!this.enqueueFlushScheduled) {
         this.enqueueFlushScheduled = true;
@@ -141,6 +148,10 @@ export class RedisBroker implements Broker {
 
   private flushEnqueues(queue: QueueRef, batch: EnqueueBatch): void {
     if (this.coalescing.get(queue) === batch) this.coalescing.delete(queue);
+    if (batch.durable) {
+      void this.durable.enqueue(queue.name, this.ctx.keys(queue).lastId, batch.callers, (conn) => this.enqueueNow(queue, batch.items, undefined, conn));
+      return;
+    }
     this.enqueueNow(queue, batch.items).then(
       (out) => {
         for (const c of batch.callers) {
@@ -162,7 +173,20 @@ export class RedisBroker implements Broker {
     return this.callPrefix + (this.calls++).toString(36);
   }
 
-  private async enqueueNow(queue: QueueRef, items: EnqueueItem[], cron?: { schedule: string; tick: number }): Promise<EnqueueOutcome[]> {
+  /** Durable writes and their WAITs, on a connection of their own (opened on first use). */
+  private get durable(): Confirmer {
+    this.confirmer ??= new Confirmer(() => connect(this.settings, 'durable', false, this.log));
+    return this.confirmer;
+  }
+
+  private confirmer: Confirmer | undefined;
+
+  /** An outcome write: on the durable connection, then confirmed, when `durable` says so. */
+  private outcome<T>(key: string, durable: DurableWrites | undefined, ids: (out: T) => string[], send: (conn: Conn) => Promise<T>): Promise<T> {
+    return durable ? this.durable.write(key, durable, ids, send) : send(this.conn);
+  }
+
+  private async enqueueNow(queue: QueueRef, items: EnqueueItem[], cron?: { schedule: string; tick: number }, conn: Conn = this.conn): Promise<EnqueueOutcome[]> {
     const k = this.ctx.keys(queue);
     const rest: (string | number | Buffer)[] = [];
     // Per job its level, and '1' when its task is not the one of the job before (see enqueue.lua).
@@ -174,7 +198,7 @@ export class RedisBroker implements Broker {
       if (it.due !== undefined) dues += `${j + 1}:${'delay' in it.due ? `+${Math.round(it.due.delay)}` : Math.round(it.due.at)},`;
       rest.push(it.header, it.data);
     }
-    const out = (await callScript(this.conn, SCRIPTS.enqueue, {
+    const out = (await callScript(conn, SCRIPTS.enqueue, {
       keys: {
         last_id: k.lastId, delayed: k.delayed, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, events: k.events,
         guard: cronTickKey(k, cron?.schedule ?? ''), call: callKey(k, this.nextCallToken()),
@@ -219,7 +243,7 @@ export class RedisBroker implements Broker {
     this.readers.delete(reader);
   }
 
-  async complete(queue: QueueRef, consumer: string, items: Completion[]): Promise<boolean[]> {
+  async complete(queue: QueueRef, consumer: string, items: Completion[], durable?: DurableWrites): Promise<boolean[]> {
     const k = this.ctx.keys(queue);
     const rest: (string | number | Buffer)[] = [];
     const levels: number[] = [];
@@ -230,19 +254,19 @@ export class RedisBroker implements Broker {
       if (entry !== '' && !levels.includes(level)) levels.push(level);
       rest.push(`${level}|${entry}|${c.delivery.token}|${flags}|${c.ttl}|${c.id === entry ? '' : c.id}`, c.record);
     }
-    const out = (await callScript(this.conn, SCRIPTS.complete, {
+    const out = (await this.outcome(k.lastId, durable, (o: unknown) => items.filter((_, i) => (o as number[])[i] === 1).map((c) => c.id), (conn) => callScript(conn, SCRIPTS.complete, {
       keys: { result_prefix: k.resultPrefix, job_prefix: k.jobPrefix, waiters: k.waiters, aborting: k.aborting, taken: k.taken },
       streams: k.streams,
       args: { group: CONSUMER_GROUP, consumer, done_channel: k.doneChannel, levels: levels.join(',') },
       rest,
-    })) as number[];
+    }))) as number[];
     return out.map((v) => v === 1);
   }
 
-  async retry(queue: QueueRef, consumer: string, lease: HeldLease, attempt: number, delayMs: number, error: string, ifAborted: { record: string | Buffer; ttl: number }): Promise<RetryOutcome> {
+  async retry(queue: QueueRef, consumer: string, lease: HeldLease, attempt: number, delayMs: number, error: string, ifAborted: { record: string | Buffer; ttl: number }, durable?: DurableWrites): Promise<RetryOutcome> {
     const k = this.ctx.keys(queue);
     const level = this.ctx.luaLevel(queue, lease.delivery.level);
-    const out = await callScript(this.conn, SCRIPTS.retry, {
+    const out = await this.outcome(k.lastId, durable, (o) => (o === 1 || o === 2 ? [lease.id] : []), (conn) => callScript(conn, SCRIPTS.retry, {
       keys: {
         delayed: k.delayed, job_prefix: k.jobPrefix, last_id: k.lastId, stream: k.streams[level - 1]!, aborting: k.aborting,
         result_prefix: k.resultPrefix, waiters: k.waiters, dlq: k.dlq,
@@ -252,14 +276,14 @@ export class RedisBroker implements Broker {
         level, attempt, delay: Math.max(0, Math.round(delayMs)), error, aborted: ifAborted.record, ttl: ifAborted.ttl,
         done_channel: k.doneChannel, queue: queue.name,
       },
-    });
+    }));
     return out === 1 ? 'scheduled' : out === 2 ? 'aborted' : 'refused';
   }
 
-  async deadLetter(queue: QueueRef, consumer: string, item: DeadLetter): Promise<boolean> {
+  async deadLetter(queue: QueueRef, consumer: string, item: DeadLetter, durable?: DurableWrites): Promise<boolean> {
     const k = this.ctx.keys(queue);
     const level = this.ctx.luaLevel(queue, item.delivery.level);
-    const out = await callScript(this.conn, SCRIPTS.dead, {
+    const out = await this.outcome(k.lastId, durable, (o) => (o === 1 ? [item.id] : []), (conn) => callScript(conn, SCRIPTS.dead, {
       keys: { dlq: k.dlq, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiters: k.waiters, stream: k.streams[level - 1]!, aborting: k.aborting, taken: k.taken },
       args: {
         group: CONSUMER_GROUP, consumer, entry: item.delivery.entry, token: item.delivery.token, id: item.id,
@@ -267,7 +291,7 @@ export class RedisBroker implements Broker {
         attempts: item.attempts, worker: item.worker, record: item.record, ttl: item.ttl, use_dlq: item.useDlq ? '1' : '0',
         h: item.delivery.header ?? '', d: item.delivery.data ?? '',
       },
-    });
+    }));
     return out === 1;
   }
 
@@ -448,22 +472,7 @@ export class RedisBroker implements Broker {
   private readonly resyncs = new Set<() => void>();
 
   private async listen(channel: string, fn: Listener): Promise<void> {
-    if (!this.subscriber) {
-      const subscriber = connect(this.settings, 'subscriber', true, this.log);
-      this.subscriber = subscriber;
-      subscriber.on('message', (ch: string, message: string) => {
-        for (const l of this.listeners.get(ch) ?? []) l(message);
-      });
-      // ioredis subscribes again by itself on a new connection (before 'ready' is emitted); a
-      // SUBSCRIBE of our own after it answers once those have taken effect.
-      subscriber.on('ready', () => {
-        const channels = [...this.subscribed.keys()];
-        if (channels.length === 0) return;
-        subscriber.subscribe(...channels).then(() => {
-          for (const fn of [...this.resyncs]) fn();
-        }, () => undefined);
-      });
-    }
+    this.subscriber ??= this.openSubscriber();
     let set = this.listeners.get(channel);
     if (!set) {
       set = new Set();
@@ -472,7 +481,7 @@ export class RedisBroker implements Broker {
     set.add(fn);
     let sub = this.subscribed.get(channel);
     if (!sub) {
-      sub = this.subscriber.subscribe(channel);
+      sub = isCluster(this.subscriber) ? this.subscriber.ssubscribe(channel) : this.subscriber.subscribe(channel);
       this.subscribed.set(channel, sub);
       sub.catch(() => this.subscribed.delete(channel));
     }
@@ -480,6 +489,40 @@ export class RedisBroker implements Broker {
     // it took effect is lost (result() waited in vain for results published in that window).
     await sub;
   }
+
+  /**
+   * The connection notices arrive on. ioredis subscribes again by itself on a new connection
+   * (before 'ready'); a SUBSCRIBE of our own after it answers once those took effect, and then
+   * whoever waits reads again what a notice may have said meanwhile. On a Cluster, notices are
+   * sharded (SPUBLISH by the scripts, SSUBSCRIBE here, one connection per master): whoever
+   * waits reads again whenever a master's subscriber came back, and every few seconds in any
+   * case, so a notice lost in a failover delays a waiter but never strands it.
+   */
+  private openSubscriber(): Conn {
+    const subscriber = connect(this.settings, 'subscriber', true, this.log);
+    const deliver = (ch: string, message: string) => {
+      for (const l of this.listeners.get(ch) ?? []) l(message);
+    };
+    const resync = () => {
+      for (const fn of [...this.resyncs]) fn();
+    };
+    if (isCluster(subscriber)) {
+      subscriber.on('smessage', deliver);
+      subscriber.on('subscribersReady', resync);
+      this.resyncTimer = setInterval(resync, CLUSTER_RESYNC_MS);
+      this.resyncTimer.unref();
+      return subscriber;
+    }
+    subscriber.on('message', deliver);
+    subscriber.on('ready', () => {
+      const channels = [...this.subscribed.keys()];
+      if (channels.length === 0) return;
+      subscriber.subscribe(...channels).then(resync, () => undefined);
+    });
+    return subscriber;
+  }
+
+  private resyncTimer: NodeJS.Timeout | undefined;
 
   private async unlisten(channel: string, fn: Listener): Promise<void> {
     const set = this.listeners.get(channel);
@@ -490,7 +533,8 @@ export class RedisBroker implements Broker {
 
   async time(): Promise<number> {
     const sent = Date.now();
-    const [s, us] = await this.conn.time();
+    // On a Cluster, the clock of the master the heartbeat script runs on (the registry's slot).
+    const [s, us] = await (await nodeFor(this.conn, workersKey(this.ctx.prefix))).time();
     const server = Number(s) * 1000 + Math.floor(Number(us) / 1000);
     this.noteServerTime(server, sent);
     return server;
@@ -519,8 +563,16 @@ export class RedisBroker implements Broker {
       // Later measurements refresh in the background (heartbeats refresh it too).
       this.clockSync = this.time().catch(() => undefined).finally(() => (this.clockSync = undefined));
     }
-    return Date.now() + this.clockOffset;
+    // Never behind what it answered before: a new measurement can put the offset a few ms back
+    // (its round trip split unevenly on a loaded host), and a clock going backwards would make a
+    // caller comparing two readings see time run back.
+    const now = Date.now() + this.clockOffset;
+    if (now < this.lastServerNow) return this.lastServerNow;
+    this.lastServerNow = now;
+    return now;
   }
+
+  private lastServerNow = 0;
 
   async heartbeat(entry: WorkerEntry, ttlMs: number, health: { queue: QueueRef; record: string }[]): Promise<void> {
     const p = this.ctx.prefix;
@@ -612,85 +664,13 @@ export class RedisBroker implements Broker {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.resyncTimer);
     for (const r of [...this.readers]) await r.close();
+    await this.confirmer?.close();
     // QUIT waits for the replies still due; an unreachable Redis never sends them (the
     // subscriber waits for Redis forever): past a moment, the connection is just dropped.
     await Promise.all([this.conn, this.subscriber].map(async (c) => {
       if (c && !(await settleWithin(c.quit(), 1000))) c.disconnect();
     }));
   }
-}
-
-/** A blocking XREADGROUP over all of a queue's streams, on its own connection. */
-class StreamReader implements BlockingReader {
-  private readonly conn: Redis;
-  private clientId: number | undefined;
-  private closed = false;
-  /**
-   * Rejects when the reader is closed: a read waiting for an unreachable Redis must end then,
-   * and ioredis never settles commands queued while it waits to reconnect when the connection
-   * is dropped in that state.
-   */
-  private readonly closing: Promise<never>;
-  private rejectClosing!: (err: Error) => void;
-
-  constructor(
-    private readonly broker: RedisBroker,
-    settings: RedisSettings,
-    private readonly queue: QueueRef,
-    private readonly consumer: string,
-  ) {
-    this.conn = connect(settings, `reader:${queue.name}`, true, broker.log);
-    this.closing = new Promise<never>((_, reject) => (this.rejectClosing = reject));
-    this.closing.catch(() => undefined);
-    this.conn.on('ready', () => {
-      this.conn.client('ID').then((id) => (this.clientId = Number(id)), () => undefined);
-    });
-  }
-
-  async read(count: number, blockMs: number): Promise<Delivery[]> {
-    const ctx = this.broker.ctx;
-    const k = ctx.keys(this.queue);
-    const args = ['GROUP', 'millrace', this.consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', ...k.streams, ...k.streams.map(() => '>')] as const;
-    if (this.closed) return [];
-    const reading = ctx.binary
-      ? (this.conn.xreadgroupBuffer as (...a: unknown[]) => Promise<unknown>)(...args)
-      : (this.conn.xreadgroup as (...a: unknown[]) => Promise<unknown>)(...args);
-    const reply = (await Promise.race([reading, this.closing])) as [string | Buffer, [string | Buffer, unknown[]][]][] | null;
-    if (!reply) return [];
-    const out: Delivery[] = [];
-    for (const [stream, entries] of reply) {
-      const luaLevel = k.streams.indexOf(String(stream)) + 1;
-      for (const [entry, fields] of entries) out.push(ctx.delivery(this.queue, luaLevel, entry, fields));
-    }
-    return out;
-  }
-
-  async interrupt(): Promise<void> {
-    if (!this.closed) await this.unblock();
-  }
-
-  private async unblock(): Promise<void> {
-    if (this.clientId !== undefined) await this.broker.ctx.conn.client('UNBLOCK', this.clientId).catch(() => undefined);
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.rejectClosing(new Error('the blocking reader was closed'));
-    this.broker.forgetReader(this);
-    // A read still blocked is unblocked, so QUIT need not wait for it (interrupt() is a no-op
-    // once closed). Neither may wait for an unreachable Redis: past a moment, the connection is
-    // dropped (which also ends a read still blocked on it).
-    await settleWithin(this.unblock(), 1000);
-    if (!(await settleWithin(this.conn.quit(), 1000))) this.conn.disconnect();
-  }
-}
-
-/** Whether the promise settled (either way) within ms. */
-async function settleWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const settled = await Promise.race([p.then(() => true, () => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]);
-  clearTimeout(timer);
-  return settled;
 }

@@ -1,7 +1,7 @@
 // What the Redis broker and inspector share: the command connection, the key prefix, and
 // the translation between a queue's level index (lowest priority = 0) and its streams.
 
-import type { Redis } from 'ioredis';
+import type { Conn } from './topology.js';
 import { queueKeys, type QueueKeys } from './keys.js';
 import type { QueueRef, Delivery } from '../broker/types.js';
 
@@ -10,7 +10,7 @@ export class RedisContext {
   private readonly keyCache = new Map<string, { levels: readonly string[]; keys: QueueKeys }>();
 
   constructor(
-    readonly conn: Redis,
+    readonly conn: Conn,
     readonly prefix: string,
     readonly binary: boolean,
   ) {}

@@ -2,7 +2,10 @@
 // together (a JSON array); an event's cursor is "<entry id>:<index>", so reading can resume
 // in the middle of a batch, and a bare entry id means "after that whole entry".
 
-import type { Redis } from 'ioredis';
+import { isCluster, type Conn } from './topology.js';
+
+/** On a Cluster, how long a blocking read of several queues' events waits between looks. */
+const CLUSTER_POLL_MS = 200;
 import type { RedisContext } from './context.js';
 import type { EventReader, StoredEvent } from '../broker/types.js';
 import { unpackEvents } from '../events.js';
@@ -15,13 +18,17 @@ export class RedisEventReader implements EventReader {
   private blocked = 0;
 
   constructor(
-    private readonly conn: Redis,
+    private readonly conn: Conn,
     private readonly ctx: RedisContext,
   ) {}
 
   async read(cursors: Record<string, string>, count: number, blockMs?: number): Promise<StoredEvent[]> {
     const queues = Object.keys(cursors);
     if (queues.length === 0) return [];
+    // On a Cluster with several queues, "$" (from when the read began) is fixed now, its
+    // commands sent before anything else this call awaits (see readEach).
+    const fixed = isCluster(this.conn) && queues.length > 1 ? this.fixDollars(queues, cursors) : undefined;
+    fixed?.catch(() => undefined); // awaited below, unless a read before it failed
     const out: StoredEvent[] = [];
     const after: string[] = [];
     for (const queue of queues) {
@@ -40,7 +47,9 @@ export class RedisEventReader implements EventReader {
     if (wait !== undefined) this.blocked++;
     let reply: [string, Entry[]][] | null;
     try {
-      reply = (await (this.conn.xread as (...a: unknown[]) => Promise<unknown>)(...args)) as [string, Entry[]][] | null;
+      reply = isCluster(this.conn) && queues.length > 1
+        ? await this.readEach(queues.map((q) => this.ctx.eventsKey(q)), await fixed!, count, wait)
+        : (await (this.conn.xread as (...a: unknown[]) => Promise<unknown>)(...args)) as [string, Entry[]][] | null;
     } catch (err) {
       // Closed while it waited: the read ends empty, as a memory broker's does.
       if (this.closed) return out;
@@ -53,6 +62,37 @@ export class RedisEventReader implements EventReader {
       for (const entry of entries) out.push(...unpack(queue, entry, 0));
     }
     return out;
+  }
+
+  /**
+   * The cursors' entry ids with each "$" replaced by its stream's last entry id now: the
+   * XREVRANGEs are sent in this very call, before the caller's next command (as a blocking
+   * XREAD with "$" would be), so an event added after the read began is never skipped.
+   */
+  private fixDollars(queues: string[], cursors: Record<string, string>): Promise<string[]> {
+    return Promise.all(queues.map(async (queue) => {
+      const entryId = cursors[queue]!.split(':')[0]!;
+      if (entryId !== '$') return entryId;
+      const [last] = await this.conn.xrevrange(this.ctx.eventsKey(queue), '+', '-', 'COUNT', 1);
+      return last ? last[0] : '0-0';
+    }));
+  }
+
+  /**
+   * On a Cluster, queues live in different slots and one XREAD cannot name streams of two:
+   * each stream is read on its own (from cursors with "$" already fixed), and a blocking read
+   * looks again every CLUSTER_POLL_MS until something came, the block time ran out or the
+   * reader was closed.
+   */
+  private async readEach(streams: string[], from: string[], count: number, wait: number | undefined): Promise<[string, Entry[]][] | null> {
+    const deadline = wait === undefined ? 0 : wait === 0 ? Infinity : Date.now() + wait;
+    for (;;) {
+      const replies = await Promise.all(streams.map((key, i) => (this.conn.xread as (...a: unknown[]) => Promise<unknown>)('COUNT', count, 'STREAMS', key, from[i]!) as Promise<[string, Entry[]][] | null>));
+      const out = replies.flatMap((r) => r ?? []);
+      const left = deadline - Date.now();
+      if (out.length > 0 || this.closed || left <= 0) return out.length > 0 ? out : null;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(left, CLUSTER_POLL_MS)));
+    }
   }
 
   async latest(queues: string[]): Promise<Record<string, string>> {

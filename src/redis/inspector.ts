@@ -4,6 +4,7 @@
 import { CONSUMER_GROUP, healthKey, queuesSetKey, workerKey, workersKey } from './keys.js';
 import { callScript, SCRIPTS } from './scripts.js';
 import type { RedisContext } from './context.js';
+import { nodeFor } from './topology.js';
 import { headerIdAndTask } from '../envelope.js';
 import { ConfigError } from '../errors.js';
 import { decodeResult } from '../results.js';
@@ -28,7 +29,7 @@ export class RedisInspector implements Inspector {
 
   async cleanupStaleWorkers(staleMs: number, queues: QueueRef[] = []): Promise<StaleCleanup> {
     const p = this.ctx.prefix;
-    const [s, us] = await this.conn.time();
+    const [s, us] = await (await nodeFor(this.conn, workersKey(p))).time();
     const cutoff = Number(s) * 1000 + Math.floor(Number(us) / 1000) - staleMs;
     const stale = await this.conn.zrangebyscore(workersKey(p), '-inf', `(${cutoff}`);
     const alive = new Set(await this.conn.zrangebyscore(workersKey(p), String(cutoff), '+inf'));
@@ -135,9 +136,11 @@ export class RedisInspector implements Inspector {
       return out;
     }
     // Ended jobs are found through their kept results.
+    // (On a Cluster, on the master owning the queue's slot: its keys are all there.)
+    const node = await nodeFor(this.conn, k.resultPrefix);
     let cursor = '0';
     do {
-      const [next, keys] = await this.conn.scan(cursor, 'MATCH', `${k.resultPrefix}*`, 'COUNT', 1000);
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${k.resultPrefix}*`, 'COUNT', 1000);
       cursor = next;
       for (const key of keys) {
         if (out.length >= limit) break;

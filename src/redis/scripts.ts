@@ -6,9 +6,9 @@
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Redis, Cluster } from 'ioredis';
+import { isCluster, type Conn } from './topology.js';
 
-export type Conn = Redis | Cluster;
+export type { Conn };
 export type ScriptArg = string | number | Buffer;
 
 export interface ScriptSpec<K extends string, A extends string> {
@@ -75,10 +75,20 @@ export function scriptSource(file: string): string {
 
 const defined = new WeakSet<object>();
 
+/**
+ * On a Cluster, the scripts' notices are sharded: SPUBLISH reaches the subscribers of the
+ * channel's slot (every channel shares its queue's hash tag), where PUBLISH would be copied to
+ * every node of the Cluster.
+ */
+export function clusterSource(file: string): string {
+  return scriptSource(file).replace(/redis\.call\('PUBLISH',/g, "redis.call('SPUBLISH',");
+}
+
 function ensureDefined(conn: Conn): void {
   if (defined.has(conn)) return;
+  const source = isCluster(conn) ? clusterSource : scriptSource;
   for (const s of Object.values(SCRIPTS)) {
-    conn.defineCommand(`millrace_${s.file}`, { lua: scriptSource(s.file) });
+    conn.defineCommand(`millrace_${s.file}`, { lua: source(s.file) });
   }
   defined.add(conn);
 }

@@ -4,7 +4,7 @@
 // time for writes is over.
 
 import type { Logger } from 'pino';
-import type { Broker, Completion, QueueRef } from '../broker/types.js';
+import type { Broker, Completion, DurableWrites, QueueRef } from '../broker/types.js';
 import { GAVE_UP, type Persistence } from './persist.js';
 
 const MAX_BATCH = 500;
@@ -23,6 +23,8 @@ export class Acker {
     private readonly consumer: string,
     private readonly persistence: Persistence,
     private readonly log: Logger,
+    /** Completions wait for this durability (the queue's `durability.outcomes`). */
+    private readonly durable?: DurableWrites,
   ) {}
 
   /** Calls `done` once the outcome is recorded, refused by the fence, or given up. */
@@ -61,7 +63,7 @@ export class Acker {
       const batch = this.queue.slice(0, MAX_BATCH);
       let out: boolean[] | typeof GAVE_UP | undefined;
       try {
-        out = await this.persistence.race(this.broker.complete(this.ref, this.consumer, batch.map((b) => b.item)));
+        out = await this.persistence.race(this.broker.complete(this.ref, this.consumer, batch.map((b) => b.item), this.durable));
       } catch (err) {
         // Redis is unreachable, read-only or full: keep the outcomes and try again; if the leases
         // expire meanwhile, the fence refuses them and the jobs run again elsewhere.

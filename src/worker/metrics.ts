@@ -30,6 +30,8 @@ export class WorkerMetrics {
     running: () => number,
     private readonly options: MetricsOptions,
     private readonly log: Logger,
+    /** Per queue: outcomes recorded but not confirmed durable so far (durability.outcomes). */
+    notDurable: () => [queue: string, count: number][] = () => [],
   ) {
     const r = [this.registry];
     const jobLabels = ['queue', 'task'] as const;
@@ -41,6 +43,17 @@ export class WorkerMetrics {
     const aborted = new Counter({ name: 'millrace_jobs_aborted_total', help: 'Jobs aborted on request', labelNames: jobLabels, registers: r });
     const duration = new Histogram({ name: 'millrace_job_duration_seconds', help: 'Time a job attempt ran', labelNames: [...jobLabels, 'status'], buckets: DURATION_BUCKETS, registers: r });
     const pickup = new Histogram({ name: 'millrace_job_pickup_latency_seconds', help: 'Time from enqueue to the start of the first attempt', labelNames: jobLabels, buckets: PICKUP_BUCKETS, registers: r });
+    const counted = new Map<string, number>();
+    new Counter({
+      name: 'millrace_outcomes_not_durable_total', help: 'Job outcomes recorded but not confirmed durable (durability.outcomes): they stand', labelNames: ['queue'], registers: r,
+      collect() {
+        for (const [queue, n] of notDurable()) {
+          const before = counted.get(queue) ?? 0;
+          if (n >= before) this.inc({ queue }, n - before);
+          counted.set(queue, n);
+        }
+      },
+    });
     new Gauge({ name: 'millrace_worker_running_jobs', help: 'Jobs this worker runs now', registers: r, collect() { this.set(running()); } });
     const queueGauge = (name: string, help: string, labelNames = ['queue']) => new Gauge({ name, help, labelNames, registers: r });
     const waiting = queueGauge('millrace_queue_waiting', 'Jobs ready and not yet delivered, per priority', ['queue', 'priority']);

@@ -14,7 +14,7 @@ import { decodeHeader, verify, type Header } from '../envelope.js';
 import { BadJobError, JobAbortedError, LeaseLostError, ShutdownError } from '../errors.js';
 import type { EventHub } from '../events.js';
 import type { OtelApi } from '../tracing.js';
-import type { Broker, Delivery, HeldLease, JobCounters } from '../broker/types.js';
+import type { Broker, Delivery, Durability, HeldLease, JobCounters } from '../broker/types.js';
 import { clockOf, type Clock } from '../memory/clock.js';
 import type { Queue, AnyTask } from '../registry.js';
 import type { Serializer } from '../serializer.js';
@@ -44,6 +44,8 @@ export interface ProcessorDeps {
   onRetryScheduled(delayMs: number): void;
   /** Overrides the queue's deadLetter option for this worker (CLI --dlq / --no-dlq). */
   deadLetter?: boolean;
+  /** Outcome writes wait for this durability (durability.outcomes of the queue or app). */
+  durability?: Durability;
   /** The worker's pool for thread tasks. */
   threads?: ThreadPool;
 }
@@ -96,7 +98,7 @@ export class Processor {
     });
     this.settler = new Settler({
       broker: d.broker, queue: d.queue, consumer: d.consumer, events: d.events, log: d.log, persistence: this.persistence,
-      deadLetter: d.deadLetter, onRetryScheduled: d.onRetryScheduled,
+      deadLetter: d.deadLetter, durability: d.durability, onRetryScheduled: d.onRetryScheduled,
       release: (job) => this.release(job), roomChanged: () => this.notifyRoom(),
     });
   }

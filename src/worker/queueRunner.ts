@@ -2,7 +2,7 @@
 // keeper, recoverer and scheduler.
 
 import type { Logger } from 'pino';
-import type { Broker } from '../broker/types.js';
+import type { Broker, Durability } from '../broker/types.js';
 import type { Queue } from '../registry.js';
 import type { Serializer } from '../serializer.js';
 import type { Middleware } from '../types.js';
@@ -23,6 +23,8 @@ export interface RunnerSettings {
   schedulerPollMs: number;
   /** Overrides the queue's deadLetter option. */
   deadLetter?: boolean;
+  /** Outcome writes wait for this durability. */
+  durability?: Durability;
 }
 
 export class QueueRunner {
@@ -46,7 +48,7 @@ export class QueueRunner {
     this.concurrency = settings.concurrency;
     this.scheduler = new Scheduler(broker, queue, settings.schedulerPollMs, qlog);
     this.processor = new Processor({
-      broker, queue, consumer, concurrency: settings.concurrency, prefetch: settings.prefetch, deadLetter: settings.deadLetter, ...shared, log: qlog,
+      broker, queue, consumer, concurrency: settings.concurrency, prefetch: settings.prefetch, deadLetter: settings.deadLetter, durability: settings.durability, ...shared, log: qlog,
       onRetryScheduled: (ms) => this.scheduler.dueIn(ms),
     });
     this.fetcher = new Fetcher(broker, queue, consumer, this.processor, settings.blockMs, qlog);

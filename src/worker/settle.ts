@@ -10,7 +10,7 @@ import {
   BadJobError, errorFacts, JobAbortedError, JobTimeoutError, LeaseLostError, Retry, ShutdownError, type ErrorFacts,
 } from '../errors.js';
 import type { EventHub } from '../events.js';
-import type { Broker, Delivery, JobCounters } from '../broker/types.js';
+import type { Broker, Delivery, Durability, DurableWrites, JobCounters } from '../broker/types.js';
 import { clockOf, type Clock } from '../memory/clock.js';
 import type { Queue } from '../registry.js';
 import { Acker, type AckResult } from './acker.js';
@@ -26,6 +26,8 @@ export interface SettleDeps {
   persistence: Persistence;
   /** Overrides the queue's deadLetter option (CLI --dlq / --no-dlq). */
   deadLetter?: boolean;
+  /** Outcome writes wait for this durability (a queue's or app's `durability` with `outcomes`). */
+  durability?: Durability;
   /** A retry was scheduled this many ms ahead (the scheduler wakes for it). */
   onRetryScheduled(delayMs: number): void;
   /** The job's outcome is recorded (or no longer this worker's to record): forget it. */
@@ -37,7 +39,7 @@ export interface SettleDeps {
 export type SettleStats = Omit<JobCounters, 'running' | 'held'>;
 
 export class Settler {
-  readonly stats: SettleStats = { processed: 0, completed: 0, failed: 0, retried: 0, aborted: 0, deadLettered: 0 };
+  readonly stats: SettleStats = { processed: 0, completed: 0, failed: 0, retried: 0, aborted: 0, deadLettered: 0, notDurable: 0 };
   /** Held jobs whose outcome is decided and waiting in the acker: they take no slot. */
   acking = 0;
   private readonly acker: Acker;
@@ -48,8 +50,20 @@ export class Settler {
 
   constructor(private readonly d: SettleDeps) {
     this.clock = clockOf(d.broker);
-    this.acker = new Acker(d.broker, d.queue, d.consumer, d.persistence, d.log);
+    this.durable = d.durability && {
+      durability: d.durability,
+      // The outcome is recorded and stands: the job is neither run again nor failed for it.
+      unconfirmed: (jobs, short) => {
+        this.stats.notDurable! += jobs.length;
+        d.log.warn({ jobs: jobs.slice(0, 20), count: jobs.length, replicas: d.durability!.replicas, acknowledged: short.acknowledged, err: short.cause },
+          `job outcome${jobs.length === 1 ? '' : 's'} recorded but maybe not durable: ${short.reason}`);
+      },
+    };
+    this.acker = new Acker(d.broker, d.queue, d.consumer, d.persistence, d.log, this.durable);
   }
+
+  /** How outcome writes wait for durability, when the queue asks for it. */
+  private readonly durable: DurableWrites | undefined;
 
   /** Resolves once every outcome handed to the acker is recorded (or given up). */
   drain(): Promise<void> {
@@ -130,7 +144,7 @@ export class Settler {
       this.d.events.emit('job.failed', { ...failed, willRetry: true });
       const aborted = encodeResult('aborted', { ...describe(facts, 'aborted'), name: 'JobAbortedError', message: `aborted while its retry was being scheduled (last error: ${facts.text})`, task: job.task.name, attempts: attempt, finishedAt: this.clock.now(), worker: this.d.consumer }, '', this.facts(job));
       const out = await this.d.persistence.write('scheduling a retry', () => !job.lost, () =>
-        this.d.broker.retry(this.d.queue, this.d.consumer, { delivery: job.delivery, id: job.id }, attempt, delay, facts.text, { record: aborted, ttl: job.task.options.resultTtl }));
+        this.d.broker.retry(this.d.queue, this.d.consumer, { delivery: job.delivery, id: job.id }, attempt, delay, facts.text, { record: aborted, ttl: job.task.options.resultTtl }, this.durable));
       if (out === 'scheduled') {
         this.stats.retried++;
         this.d.onRetryScheduled(delay);
@@ -208,7 +222,7 @@ export class Settler {
     const recorded = await this.d.persistence.write('dead-lettering a job', () => !job.lost, () => this.d.broker.deadLetter(this.d.queue, this.d.consumer, {
       delivery: job.delivery, id: job.id, reason, error: err.text, stack: err.stack ?? '', attempts,
       worker: this.d.consumer, record: encodeResult('failed', meta, '', this.facts(job)), ttl: job.task.options.resultTtl, useDlq: this.d.deadLetter ?? this.d.queue.options.deadLetter,
-    }));
+    }, this.durable));
     if (recorded === true) {
       this.stats.deadLettered++;
       this.d.events.emit('job.dead', { ...this.about(job), attempt: attempts, reason, error: err.text });
@@ -225,7 +239,7 @@ export class Settler {
       delivery, id, reason, error: err.text, stack: '', attempts: 0, worker: this.d.consumer,
       record: encodeResult('failed', { ...describe(err, reason), finishedAt: this.clock.now(), worker: this.d.consumer }, '', { priority: this.d.queue.levels[delivery.level], args: delivery.data }),
       ttl: this.d.queue.options.resultTtl, useDlq: true,
-    }));
+    }, this.durable));
     if (recorded === true) {
       this.stats.deadLettered++;
       this.d.events.emit('job.dead', {

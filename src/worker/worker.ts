@@ -8,7 +8,8 @@ import type { Logger } from 'pino';
 import { parseDuration, type Duration } from '../duration.js';
 import { ConfigError, errorFacts } from '../errors.js';
 import { checkConnectionBudget, checkHeartbeat, resolveConfig, type Layer } from '../config.js';
-import type { Broker, Inspector, WorkerEntry } from '../broker/types.js';
+import type { Broker, Durability, Inspector, WorkerEntry } from '../broker/types.js';
+import { durabilityOf } from '../options.js';
 import type { Queue } from '../registry.js';
 import type { Serializer } from '../serializer.js';
 import type { Middleware } from '../types.js';
@@ -86,6 +87,8 @@ export interface WorkerHost {
   readonly middleware: Middleware<unknown>[];
   readonly log: Logger;
   readonly eventsMaxLen: number;
+  /** The app's durability (queues' own override it); outcome writes wait for it when it says `outcomes`. */
+  readonly durability?: Durability;
   cron(workerId: string): CronHost;
   queueNamed(name: string): Queue<unknown> | undefined;
   allQueues(): Queue<unknown>[];
@@ -174,9 +177,10 @@ export class Worker {
       }
       const c = concurrency ?? queue.options.concurrency;
       const prefetch = cfg.prefetch ?? (concurrency !== undefined ? c : queue.options.prefetch);
+      const durable = durabilityOf(undefined, queue.options.durability, host.durability);
       return new QueueRunner(
         host.broker, queue, this.id,
-        { concurrency: c, prefetch, idleTimeout: queue.options.idleTimeout, blockMs, schedulerPollMs, deadLetter: cfg.deadLetter },
+        { concurrency: c, prefetch, idleTimeout: queue.options.idleTimeout, blockMs, schedulerPollMs, deadLetter: cfg.deadLetter, durability: durable?.outcomes ? durable : undefined },
         { serializer: host.serializer, signingSecret: host.signingSecret, middleware: host.middleware, deps: () => this.deps, events: this.events, otel: () => this.otel, threads: this.threads },
         this.log,
       );
@@ -205,6 +209,7 @@ export class Worker {
       this.prometheus = new WorkerMetrics(
         this.events, host.inspector, queues, () => this.runners.reduce((a, r) => a + r.stats().running, 0),
         options.metrics === true ? {} : options.metrics, this.log,
+        () => this.runners.map((r) => [r.queue.name, r.stats().notDurable ?? 0]),
       );
     }
     this.cron = new CronScheduler(host.cron(this.id), new Set(queues.map((q) => q.name)), this.log);
@@ -368,7 +373,7 @@ export class Worker {
   /** This worker's registry entry, as its heartbeat publishes it. */
   entry(): WorkerEntry {
     const per = this.runners.map((r) => r.stats());
-    const sum = (k: keyof ProcessorStats) => per.reduce((a, s) => a + s[k], 0);
+    const sum = (k: keyof ProcessorStats) => per.reduce((a, s) => a + (s[k] ?? 0), 0);
     const now = this.clock.now();
     return {
       id: this.id,
@@ -384,6 +389,7 @@ export class Worker {
       retried: sum('retried'),
       aborted: sum('aborted'),
       deadLettered: sum('deadLettered'),
+      notDurable: sum('notDurable'),
       startedAt: this.startedAt,
       heartbeatAt: now,
       uptimeMs: this.startedAt ? now - this.startedAt : 0,

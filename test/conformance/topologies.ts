@@ -4,7 +4,7 @@
 // an operator with redis-cli could).
 //
 // Which topologies run is a parameter: MILLRACE_CONFORMANCE, a comma list of names (default
-// 'redis,sentinel,memory'). To add one (Cluster, ...), write its `open()` (and, for servers of
+// 'redis,sentinel,cluster,memory'). To add one, write its `open()` (and, for servers of
 // its own, `beforeAll`/`afterAll`) below and add it to TOPOLOGIES: every contract test then
 // runs against it too. Run one topology alone with
 // `MILLRACE_CONFORMANCE=memory npx vitest run test/conformance`.
@@ -21,6 +21,7 @@ import { resolveRedisSettings, type RedisSettings } from '../../src/settings.js'
 import { removePrefix } from '../../src/testing/prefix.js';
 import { REDIS_URL, removeKeys, uniquePrefix } from '../helpers.js';
 import { startSentinelSet, type SentinelSet } from '../support/sentinel.js';
+import { startCluster, type TestCluster } from '../support/cluster.js';
 
 /** The job record fields a test may set or remove (st, e, h, d as the scripts name them; l is the level). */
 export type RecordField = 'st' | 'e' | 'h' | 'd' | 'l';
@@ -161,6 +162,29 @@ const sentinel: Topology = {
   },
 };
 
+/**
+ * Redis Cluster: three masters with a replica each, of our own (test/support/cluster.ts), one
+ * per test file, reached through its seed nodes as an app configured with `redis.cluster` is.
+ */
+let testCluster: Promise<TestCluster> | undefined;
+const cluster: Topology = {
+  name: 'cluster',
+  async beforeAll() {
+    testCluster ??= startCluster();
+    await testCluster;
+  },
+  async afterAll() {
+    const c = testCluster;
+    testCluster = undefined;
+    await (await c)?.stop();
+  },
+  async open(options = {}) {
+    if (!testCluster) throw new Error("the 'cluster' topology opened outside its beforeAll");
+    const settings = resolveRedisSettings({ cluster: (await testCluster).nodes }, {});
+    return redisSubject(settings, 'confcluster', (prefix) => removePrefix(settings, prefix), options);
+  },
+};
+
 /** The memory broker on a manual clock. */
 const memory: Topology = {
   name: 'memory',
@@ -203,18 +227,18 @@ const memory: Topology = {
 };
 
 /** Every topology the suite knows; MILLRACE_CONFORMANCE picks among them. */
-export const TOPOLOGIES: readonly Topology[] = [redis, sentinel, memory];
+export const TOPOLOGIES: readonly Topology[] = [redis, sentinel, cluster, memory];
 
 /** The topologies whose file-level hooks are registered (once per test file: modules are per file). */
 const hooked = new Set<Topology>();
 
 /**
- * The topologies to run: MILLRACE_CONFORMANCE (comma list of names), default 'redis,sentinel,memory'.
+ * The topologies to run: MILLRACE_CONFORMANCE (comma list of names), default 'redis,sentinel,cluster,memory'.
  * Called while a test file is collected: it registers each topology's beforeAll/afterAll once
  * for the file.
  */
 export function topologies(): Topology[] {
-  const wanted = (process.env.MILLRACE_CONFORMANCE ?? 'redis,sentinel,memory').split(',').map((s) => s.trim()).filter(Boolean);
+  const wanted = (process.env.MILLRACE_CONFORMANCE ?? 'redis,sentinel,cluster,memory').split(',').map((s) => s.trim()).filter(Boolean);
   return wanted.map((name) => {
     const t = TOPOLOGIES.find((x) => x.name === name);
     if (!t) throw new Error(`MILLRACE_CONFORMANCE: unknown topology '${name}' (known: ${TOPOLOGIES.map((x) => x.name).join(', ')})`);

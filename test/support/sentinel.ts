@@ -2,15 +2,11 @@
 // (quorum 2) on free ports in a temporary folder, no persistence. Every process is started
 // here and stopped here by its pid; the shared Redis is never touched.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
-
-const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
-const HOST = '127.0.0.1';
+import type { ChildProcess } from 'node:child_process';
+import type { Redis } from 'ioredis';
+import { HOST, nodeArgs, freePort, ServerGroup, until } from './processes.js';
 
 export interface SentinelSetOptions {
   /** Master name the sentinels monitor (default 'mymaster'). */
@@ -35,39 +31,14 @@ export interface SentinelSet {
    * some seconds after they switched).
    */
   failover(): Promise<{ from: number; to: number }>;
+  /**
+   * kill -9 of the master now; resolves when every sentinel reports a replica promoted in its
+   * place (with the other replica following it). `restart()` starts the killed node again: the
+   * sentinels turn it into a replica of the new master.
+   */
+  killMaster(timeout?: number): Promise<{ from: number; to: number; promotedAt: number; restart(): Promise<void> }>;
   /** Stops every process it started and removes its folder. */
   stop(): Promise<void>;
-}
-
-/** A port nothing listens on now. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, HOST, () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Resolves when `check` is truthy; rejects after `timeout` ms with what it waited for. */
-async function until<T>(what: string, check: () => Promise<T | undefined | false>, timeout = 20_000): Promise<T> {
-  const deadline = Date.now() + timeout;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`Sentinel set: timed out after ${timeout} ms waiting for ${what}${last ? ` (${String(last)})` : ''}`);
-    await sleep(50);
-  }
 }
 
 /** A command reply as field → value (Sentinel answers flat arrays). */
@@ -78,64 +49,23 @@ function fields(reply: unknown): Record<string, string> {
   return out;
 }
 
-/** Processes still running in this process's sets: killed on exit if a stop() never ran. */
-const running = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of running) if (child.pid) try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ }
-});
-
 export async function startSentinelSet(options: SentinelSetOptions = {}): Promise<SentinelSet> {
   const name = options.name ?? 'mymaster';
-  const dir = mkdtempSync(join(tmpdir(), 'millrace-sentinel-'));
-  const children: ChildProcess[] = [];
-  const clients: Redis[] = [];
-  const conn = (port: number) => {
-    const c = new Redis({ host: HOST, port, lazyConnect: false, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
-    c.on('error', () => undefined);
-    clients.push(c);
-    return c;
-  };
-
-  const start = (label: string, args: string[]) => {
-    const child = spawn(REDIS_SERVER, args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('exit', (code) => {
-      running.delete(child);
-      if (code && !stopping) console.error(`Sentinel set: ${label} exited ${code}: ${stderr}`);
-    });
-    children.push(child);
-    running.add(child);
-    return child;
-  };
-  let stopping = false;
-
-  const stop = async () => {
-    stopping = true;
-    for (const c of clients.splice(0)) c.disconnect();
-    await Promise.all(children.map(async (child) => {
-      if (child.exitCode !== null || child.signalCode !== null || !child.pid) return;
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      process.kill(child.pid, 'SIGTERM');
-      const killer = setTimeout(() => child.pid && process.kill(child.pid, 'SIGKILL'), 3000);
-      await exited;
-      clearTimeout(killer);
-    }));
-    rmSync(dir, { recursive: true, force: true });
-  };
+  const group = new ServerGroup('sentinel');
+  const { dir } = group;
+  const conn = (port: number) => group.conn(port);
+  const start = (label: string, args: string[]) => group.start(label, args);
+  const stop = () => group.stop();
 
   try {
     const ports = await Promise.all(Array.from({ length: 6 }, () => freePort()));
     const [masterPort, ...rest] = ports as [number, ...number[]];
     const replicaPorts = rest.slice(0, 2);
     const sentinelPorts = rest.slice(2, 5);
-    const node = (port: number) => [
-      '--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', dir,
-      '--dbfilename', `dump-${port}.rdb`, '--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0',
-      '--protected-mode', 'no',
-    ];
-    start(`master :${masterPort}`, node(masterPort));
-    for (const p of replicaPorts) start(`replica :${p}`, [...node(p), '--replicaof', HOST, String(masterPort)]);
+    const node = (port: number) => nodeArgs(port, dir);
+    const children = new Map<number, ChildProcess>();
+    children.set(masterPort, start(`master :${masterPort}`, node(masterPort)));
+    for (const p of replicaPorts) children.set(p, start(`replica :${p}`, [...node(p), '--replicaof', HOST, String(masterPort)]));
     const master = conn(masterPort);
     await until('both replicas in sync with the master', async () => {
       const info = await master.info('replication');
@@ -176,10 +106,7 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
       if (agreed === undefined) return false;
       // The master itself must say so too, with both replicas online.
       const c = conn(agreed);
-      const info = await c.info('replication').finally(() => {
-        clients.splice(clients.indexOf(c), 1);
-        c.disconnect();
-      });
+      const info = await c.info('replication').finally(() => group.drop(c));
       return /role:master/.test(info) && (info.match(/^slave\d+:.*state=online/gm) ?? []).length >= replicasInSync ? agreed : false;
     };
     await until('the sentinels reporting the master and both replicas', () => settled(options.peers ?? false));
@@ -199,6 +126,19 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
         await sentinelConns[0]!.call('SENTINEL', 'FAILOVER', name);
         const to = await until('a new master after SENTINEL FAILOVER', () => settled(false, from, 1), 60_000);
         return { from, to };
+      },
+      async killMaster(timeout = 60_000) {
+        const from = await currentMaster();
+        await group.kill(children.get(from)!);
+        const to = await until('a replica promoted in place of the killed master', () => settled(false, from, 1), timeout);
+        const promotedAt = Date.now();
+        return {
+          from, to, promotedAt,
+          async restart() {
+            children.set(from, group.restart(children.get(from)!));
+            await until('the restarted node back as a replica, both replicas in sync', () => settled(false, from, 2), timeout);
+          },
+        };
       },
       stop,
     };
