@@ -4,36 +4,14 @@
 // password-protected plays no part; the user is confined to its prefix; a wrong password fails
 // at once with Redis' WRONGPASS, for an enqueue and for a worker's start.
 
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { JobAbortedError, JobFailedError, Millrace, NotDurableError } from '../src/index.js';
 import { prefixPatterns } from '../src/redis/keys.js';
 import { uniquePrefix, waitFor, workers } from './helpers.js';
 import { freePort, HOST, nodeArgs, ServerGroup, until } from './support/processes.js';
+import { aclLog, documentedRule, PASSWORD } from './support/acl.js';
 
-const PASSWORD = 'mr-pw';
-
-/** The rule of docs/topologies.md, for `prefix`: the arguments of `ACL SETUSER <user> ...`. */
-function documentedRule(prefix: string): string[] {
-  const page = readFileSync(new URL('../docs/topologies.md', import.meta.url), 'utf8');
-  const line = /^ACL SETUSER millrace (.+)$/m.exec(page.slice(page.indexOf('## ACL users')));
-  if (!line) throw new Error('docs/topologies.md has no `ACL SETUSER millrace ...` line under "ACL users"');
-  return line[1]!.trim().split(/\s+/).map((rule) => {
-    if (rule === '>s3cret') return `>${PASSWORD}`;
-    return /^[~&]/.test(rule) ? rule.replaceAll('millrace', prefix) : rule;
-  });
-}
-
-/** ACL LOG entries as field → value. */
-async function aclLog(admin: Redis): Promise<Record<string, string>[]> {
-  const entries = (await admin.call('ACL', 'LOG')) as unknown[][];
-  return entries.map((e) => {
-    const out: Record<string, string> = {};
-    for (let i = 0; i + 1 < e.length; i += 2) out[String(e[i])] = String(e[i + 1]);
-    return out;
-  });
-}
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 

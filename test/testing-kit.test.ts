@@ -270,7 +270,10 @@ describe('millrace/testing: isolation and cleanup', () => {
     expect(app.broker).toBe(own);
     expect(app.middleware).toHaveLength(1);
     // Nothing that keeps the process alive is left: the same count of each kind of handle as before.
-    expect(resources()).toEqual(before);
+    // (Not fewer either, but a transient timer of before, an earlier test's or the connection's,
+    // may have ended meanwhile: a loaded CI run saw { Timeout: 1 } before and none after.)
+    const after = resources();
+    expect(Object.entries(after).filter(([kind, n]) => n > (before[kind] ?? 0))).toEqual([]);
     // A second kit on the same app starts from nothing.
     const t2 = await kit(app);
     expect(t2.enqueued()).toEqual([]);

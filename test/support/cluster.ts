@@ -5,7 +5,9 @@
 import { execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Redis } from 'ioredis';
-import { HOST, nodeArgs, freePort, REDIS_CLI, ServerGroup, sleep, until } from './processes.js';
+import { readFileSync } from 'node:fs';
+import { HOST, nodeArgs, freePorts, REDIS_CLI, ServerGroup, sleep, until } from './processes.js';
+import { makeCerts, type TestCerts } from './tls.js';
 
 const run = promisify(execFile);
 
@@ -14,6 +16,8 @@ export interface TestCluster {
   nodes: { host: string; port: number }[];
   /** 'host:port,host:port,...', as REDIS_CLUSTER_NODES takes it. */
   nodeList: string;
+  /** The certificates, when the cluster serves TLS. */
+  certs: TestCerts | undefined;
   /** A test connection to one node (closed by stop()). */
   node(port: number): Redis;
   /** Ports of the masters now, by `CLUSTER NODES` of a live node. */
@@ -49,21 +53,41 @@ function parseNodes(text: string): { id: string; port: number; flags: string[]; 
   });
 }
 
-export async function startCluster(): Promise<TestCluster> {
+export interface ClusterOptions {
+  /**
+   * TLS only, on every node and between them (`tls-cluster`, `tls-replication`), with
+   * certificates made for the test (`certs`); clients need not present one.
+   */
+  tls?: boolean;
+}
+
+export async function startCluster(options: ClusterOptions = {}): Promise<TestCluster> {
   const group = new ServerGroup('cluster');
   try {
-    const ports = await Promise.all(Array.from({ length: 6 }, () => freePort()));
+    // Each node's cluster bus gets a port of its own (by default it is the node's + 10000,
+    // which may be taken, or past 65535 for a high port).
+    const all = await freePorts(12);
+    const ports = all.slice(0, 6);
+    const certs = options.tls ? makeCerts(group.dir) : undefined;
     const children = new Map<number, ChildProcess>();
-    for (const port of ports) {
+    ports.forEach((port, i) => {
+      const listen = certs
+        ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', certs.serverCert, '--tls-key-file', certs.serverKey,
+            '--tls-ca-cert-file', certs.ca, '--tls-cluster', 'yes', '--tls-replication', 'yes', '--tls-auth-clients', 'no']
+        : [];
+      const args = nodeArgs(port, group.dir);
+      if (certs) args.splice(args.indexOf('--port'), 2);
       children.set(port, group.start(`node :${port}`, [
-        ...nodeArgs(port, group.dir), '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`,
-        '--cluster-node-timeout', '2000', '--appendonly', 'no',
+        ...args, ...listen, '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`,
+        '--cluster-port', String(all[6 + i]), '--cluster-node-timeout', '2000', '--appendonly', 'no',
       ]));
-    }
-    const conns = new Map(ports.map((p) => [p, group.conn(p)] as const));
+    });
+    const tls = certs ? { ca: readFileSync(certs.ca) } : undefined;
+    const conns = new Map(ports.map((p) => [p, group.conn(p, { tls })] as const));
     await until('every cluster node answering', async () => (await Promise.all([...conns.values()].map((c) => c.ping().then(() => true, () => false)))).every(Boolean));
     // The first three become masters, the last three their replicas.
-    await run(REDIS_CLI, ['--cluster', 'create', ...ports.map((p) => `${HOST}:${p}`), '--cluster-replicas', '1', '--cluster-yes'], { timeout: 60_000 });
+    const cliTls = certs ? ['--tls', '--cacert', certs.ca] : [];
+    await run(REDIS_CLI, [...cliTls, '--cluster', 'create', ...ports.map((p) => `${HOST}:${p}`), '--cluster-replicas', '1', '--cluster-yes'], { timeout: 60_000 });
     const live = async (): Promise<Redis> => {
       for (const c of conns.values()) if (await c.ping().then(() => true, () => false)) return c;
       throw new Error('no cluster node answers');
@@ -97,7 +121,8 @@ export async function startCluster(): Promise<TestCluster> {
     return {
       nodes: seeds,
       nodeList: seeds.map((s) => `${s.host}:${s.port}`).join(','),
-      node: (port) => conns.get(port) ?? group.conn(port),
+      node: (port) => conns.get(port) ?? group.conn(port, { tls }),
+      certs,
       masterPorts: async () => (await nodes()).filter((r) => r.flags.includes('master') && !r.flags.includes('fail')).map((r) => r.port),
       ownerOf: async (slot) => (await ownerOf(slot)).port,
       async kill(port) {
@@ -111,7 +136,7 @@ export async function startCluster(): Promise<TestCluster> {
         const child = children.get(port);
         if (!child) throw new Error(`no node of this cluster on port ${port}`);
         children.set(port, group.restart(child));
-        const c = group.conn(port);
+        const c = group.conn(port, { tls });
         conns.set(port, c);
         await until(`node :${port} answering again`, () => c.ping().then(() => true, () => false));
       },
