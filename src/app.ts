@@ -16,7 +16,7 @@ import { resolveSerializer, type Serializer, type SerializerOption } from './ser
 import { Worker, type WorkerHost, type WorkerOptions } from './worker/worker.js';
 import type { Broker, Durability, Inspector, JobSummary, StaleCleanup, StoredEvent, WorkerEntry } from './broker/types.js';
 import { parseDuration, type Duration } from './duration.js';
-import { resolveDurability, type BrokerOption, type DurabilityOptions, type EnqueueOptions } from './options.js';
+import { appDurability, type BrokerOption, type DurabilityOptions, type EnqueueOptions } from './options.js';
 import type { Middleware } from './types.js';
 import { cronJobId, defineSchedule, nextTick, type CronOptions, type ScheduleDefinition, type ScheduleInfo } from './cron.js';
 import type { CronHost } from './worker/cronScheduler.js';
@@ -87,16 +87,16 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
     const ev = options.events ?? true;
     const codeEvents = ev === false ? 0 : ev === true ? 10_000 : (ev.maxLen ?? 10_000);
     if (!Number.isInteger(codeEvents) || codeEvents < 0) throw new ConfigError('events.maxLen', 'an integer >= 0', codeEvents);
-    const { values: cfg } = resolveConfig({
+    const { values: cfg, sources } = resolveConfig({
       prefix: options.prefix, signingSecret: options.signingSecret, logLevel: options.logLevel, events: codeEvents,
-    }, process.env, {}, { keys: ['prefix', 'signingSecret', 'logLevel', 'events', 'environment'] });
+    }, process.env, {}, { keys: ['prefix', 'signingSecret', 'logLevel', 'events', 'environment', 'durabilityReplicas', 'durabilityTimeout'] });
     this.prefix = cfg.prefix!;
     this.serializer = resolveSerializer(options.serializer);
     this.signingSecret = cfg.signingSecret;
     this.environment = cfg.environment;
     this.middleware = [...(options.middleware ?? [])] as Middleware<unknown>[];
     this.eventsMaxLen = cfg.events!;
-    this.durability = resolveDurability(options.durability, 'durability', true) || undefined;
+    this.durability = appDurability(options.durability, { replicas: cfg.durabilityReplicas, timeoutMs: cfg.durabilityTimeout, timeoutGiven: sources.durabilityTimeout });
     this.log = options.logger ?? pino({ name: 'millrace', level: cfg.logLevel! });
     this.memory = memoryBroker(options.broker, this.eventsMaxLen);
   }

@@ -168,6 +168,9 @@ export const SETTINGS = {
   environment: def({ env: ['MILLRACE_ENVIRONMENT', 'ENVIRONMENT'], scope: 'app', schema: text, accepts: "a name like 'development' or 'production'", about: 'deployment environment, shown in the worker registry' }),
   events: def({ env: ['MILLRACE_EVENTS'], scope: 'app', schema: z.union([bool.transform((on) => (on ? 10_000 : 0)), int(0)]), accepts: 'true, false, or the events kept per queue (an integer >= 0)', about: 'events kept per queue (0: off)', default: 10_000 }),
 
+  durabilityReplicas: def({ env: ['MILLRACE_DURABILITY_REPLICAS'], scope: 'app', schema: int(0), accepts: 'an integer >= 0 (0: durable enqueue off)', about: "replicas every enqueue waits for (a queue's or call's own durability still wins)" }),
+  durabilityTimeout: def({ env: ['MILLRACE_DURABILITY_TIMEOUT'], scope: 'app', schema: seconds(1), accepts: "a number of seconds > 0 or a duration like '100ms'", about: 'how long a durable enqueue waits for its replicas' }),
+
   queues: def({ env: ['MILLRACE_QUEUE', 'WORKER_QUEUE_TYPE'], flag: '--queue', scope: 'worker', schema: list, accepts: 'queue names separated by commas', about: 'queues a worker serves (default: every queue)' }),
   concurrency: def({ env: ['MILLRACE_WORKER_CONCURRENCY', 'WORKER_CONCURRENCY', 'MILLRACE_CONCURRENCY'], flag: '--concurrency', scope: 'worker', schema: int(1), accepts: 'an integer >= 1', about: "jobs run at once per queue (overrides the queues' concurrency)" }),
   prefetch: def({ env: ['MILLRACE_PREFETCH'], scope: 'worker', schema: int(0), accepts: 'an integer >= 0', about: 'jobs fetched ahead per queue' }),
@@ -349,17 +352,19 @@ export function checkTls({ values, sources }: Resolved<TlsSettingKey>): TlsFiles
 }
 
 /**
- * Redis connections one worker process opens: commands, the abort subscriber and one blocking
- * reader per queue (app.subscribe()/readEvents() add one more). Fails when REDIS_MAX_CONNECTIONS is lower.
+ * Redis connections one worker process opens: commands, the abort subscriber, one blocking
+ * reader per queue and, with durable writes, the connection they WAIT on (app.subscribe()/
+ * readEvents() add one more; on a Cluster each is one per master). Fails when
+ * REDIS_MAX_CONNECTIONS is lower.
  */
-export function checkConnectionBudget(queues: number, env: NodeJS.ProcessEnv = process.env): number {
-  const needed = 2 + queues;
+export function checkConnectionBudget(queues: number, durable = false, env: NodeJS.ProcessEnv = process.env): number {
+  const needed = 2 + queues + (durable ? 1 : 0);
   const { values, sources } = resolveConfig({}, env, {}, { keys: ['redisMaxConnections'], dotenv: false });
   const max = values.redisMaxConnections;
   if (max !== undefined && needed > max) {
     throw new ConfigError(
       sources.redisMaxConnections.name ?? 'REDIS_MAX_CONNECTIONS',
-      `at least ${needed}: a worker for ${queues} queue(s) opens a command connection, an abort subscriber and one blocking reader per queue`,
+      `at least ${needed}: a worker for ${queues} queue(s) opens a command connection, an abort subscriber and one blocking reader per queue${durable ? ', and one for durable writes' : ''}`,
       sources.redisMaxConnections.raw ?? max,
     );
   }

@@ -368,6 +368,25 @@ export function resolveDurability(raw: unknown, option: string, outcomes: boolea
   return { replicas, timeoutMs, aof, outcomes: d.outcomes ?? false, key: `${replicas}/${timeoutMs}/${aof}` };
 }
 
+/**
+ * The app's durability: the code's `durability`, with MILLRACE_DURABILITY_REPLICAS and
+ * MILLRACE_DURABILITY_TIMEOUT over it (replicas 0 turns it off; a timeout alone needs durability
+ * from the code or the replicas variable).
+ */
+export function appDurability(code: unknown, env: { replicas?: number; timeoutMs?: number; timeoutGiven?: { name?: string; raw?: unknown } }): Durability | undefined {
+  const own = resolveDurability(code, 'durability', true);
+  if (env.replicas === undefined && env.timeoutMs === undefined) return own || undefined;
+  if (env.replicas === undefined && !own) {
+    throw new ConfigError(env.timeoutGiven?.name ?? 'MILLRACE_DURABILITY_TIMEOUT', 'a timeout for durable enqueue that is on: set MILLRACE_DURABILITY_REPLICAS too (or durability in code)', env.timeoutGiven?.raw);
+  }
+  const base = typeof code === 'object' && code !== null ? code : {};
+  return resolveDurability({
+    ...base,
+    ...(env.replicas !== undefined && { replicas: env.replicas }),
+    ...(env.timeoutMs !== undefined && { timeout: env.timeoutMs }),
+  }, 'durability', true) || undefined;
+}
+
 /** The durability that applies: the most specific level that says (false: none). */
 export function durabilityOf(call: Durability | false | undefined, queue: Durability | false | undefined, app: Durability | undefined): Durability | undefined {
   const d = call ?? queue ?? app;

@@ -135,6 +135,7 @@ describe('the commands that load a module, and millrace config', { timeout: 30_0
     ['config, the heartbeat variables', ['config'], { MILLRACE_HEARTBEAT_INTERVAL: '5', MILLRACE_HEARTBEAT_TTL: '2' }, ["'MILLRACE_HEARTBEAT_TTL'", '"2"', 'MILLRACE_HEARTBEAT_INTERVAL "5"']],
     ['config, the heartbeat flags', ['config', '--heartbeat-interval', '5', '--heartbeat-ttl', '2'], {}, ["'--heartbeat-ttl'", '"2"', '--heartbeat-interval "5"']],
     ['config, a bad flag', ['config', '--concurrency', 'many'], {}, ["'--concurrency'", '"many"', 'an integer >= 1']],
+    ['queues --app, a bad MILLRACE_DURABILITY_REPLICAS', ['queues', '--app', APP], { MILLRACE_DURABILITY_REPLICAS: '-1' }, ["'MILLRACE_DURABILITY_REPLICAS'", '"-1"', 'an integer >= 0']],
   ] as const)('%s', async (_, args, env, says) => {
     const r = await runCli([...args], { MILLRACE_PREFIX: PREFIX, ...env });
     expectOneLine(r, [...says]);

@@ -117,11 +117,14 @@ describe('resolveConfig precedence', () => {
   });
 
   it('checks REDIS_MAX_CONNECTIONS against what a worker opens', () => {
-    expect(checkConnectionBudget(2, { REDIS_MAX_CONNECTIONS: '4' })).toBe(4);
-    const err = configError(() => checkConnectionBudget(3, { REDIS_MAX_CONNECTIONS: '4' }));
+    expect(checkConnectionBudget(2, false, { REDIS_MAX_CONNECTIONS: '4' })).toBe(4);
+    const err = configError(() => checkConnectionBudget(3, false, { REDIS_MAX_CONNECTIONS: '4' }));
     expect(err.option).toBe('REDIS_MAX_CONNECTIONS');
     expect(err.accepted).toMatch(/at least 5/);
     expect(err.message).toContain('(got "4")');
+    // Durable writes WAIT on a connection of their own.
+    const durable = configError(() => checkConnectionBudget(2, true, { REDIS_MAX_CONNECTIONS: '4' }));
+    expect(durable.accepted).toMatch(/at least 5: .*and one for durable writes/);
   });
 });
 

@@ -1,7 +1,7 @@
 // Option validation (definition and enqueue time), duration parsing and the backoff formula.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, parseDuration, Registry } from '../src/index.js';
+import { ConfigError, Millrace, parseDuration, Registry } from '../src/index.js';
 import { backoffDelay, type ResolvedBackoff } from '../src/options.js';
 import { testApp, type TestApp } from './helpers.js';
 
@@ -231,5 +231,35 @@ describe('backoffDelay', () => {
     expect(Math.min(...samples)).toBeGreaterThanOrEqual(1500);
     expect(Math.max(...samples)).toBeLessThanOrEqual(3000);
     expect(new Set(samples).size).toBeGreaterThan(100);
+  });
+});
+
+describe('durability from the environment', () => {
+  afterEach(() => {
+    delete process.env.MILLRACE_DURABILITY_REPLICAS;
+    delete process.env.MILLRACE_DURABILITY_TIMEOUT;
+  });
+  const durabilityOf = (code?: ConstructorParameters<typeof Millrace>[0]) => new Millrace({ broker: 'memory', ...code }).durability;
+
+  it('turns durable enqueue on, tunes the code\'s, or turns it off; the code alone otherwise', () => {
+    process.env.MILLRACE_DURABILITY_REPLICAS = '1';
+    expect(durabilityOf()).toMatchObject({ replicas: 1, timeoutMs: 1000, aof: false, outcomes: false });
+    process.env.MILLRACE_DURABILITY_TIMEOUT = '0.25';
+    expect(durabilityOf({ durability: { replicas: 2, outcomes: true } })).toMatchObject({ replicas: 1, timeoutMs: 250, outcomes: true });
+    delete process.env.MILLRACE_DURABILITY_REPLICAS;
+    expect(durabilityOf({ durability: { replicas: 2 } })).toMatchObject({ replicas: 2, timeoutMs: 250 });
+    process.env.MILLRACE_DURABILITY_REPLICAS = '0';
+    expect(durabilityOf({ durability: { replicas: 2 } })).toBeUndefined();
+    delete process.env.MILLRACE_DURABILITY_REPLICAS;
+    delete process.env.MILLRACE_DURABILITY_TIMEOUT;
+    expect(durabilityOf({ durability: { replicas: 3, timeout: '2s' } })).toMatchObject({ replicas: 3, timeoutMs: 2000 });
+  });
+
+  it('names the variable when it is wrong, or a timeout has nothing to apply to', () => {
+    process.env.MILLRACE_DURABILITY_REPLICAS = 'two';
+    expect(() => durabilityOf()).toThrow(/'MILLRACE_DURABILITY_REPLICAS' \(got "two"\): expected an integer >= 0/);
+    delete process.env.MILLRACE_DURABILITY_REPLICAS;
+    process.env.MILLRACE_DURABILITY_TIMEOUT = '100ms';
+    expect(() => durabilityOf()).toThrow(/'MILLRACE_DURABILITY_TIMEOUT' \(got "100ms"\): expected a timeout for durable enqueue that is on: set MILLRACE_DURABILITY_REPLICAS too/);
   });
 });

@@ -164,7 +164,9 @@ export class Worker {
     this.burst = options.burst ?? false;
     const names = cfg.queues ?? host.allQueues().map((q) => q.name);
     if (names.length === 0) throw new ConfigError('worker.queues', 'at least one queue; the app defines none');
-    checkConnectionBudget(names.length);
+    // Durable writes (outcomes, or enqueues from tasks) have a connection of their own.
+    const durable = host.durability !== undefined || host.allQueues().some((q) => names.includes(q.name) && q.options.durability);
+    checkConnectionBudget(names.length, durable);
     const concurrency = cfg.concurrency;
     const blockMs = parseDuration(options.blockTime ?? 5000, 'worker.blockTime');
     const schedulerPollMs = parseDuration(options.schedulerInterval ?? 250, 'worker.schedulerInterval');
