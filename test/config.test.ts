@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError, Registry } from '../src/index.js';
 import { checkConnectionBudget, checkHeartbeat, resolveConfig, type Layer } from '../src/config.js';
 import { resolveRedisSettings } from '../src/settings.js';
+import { settingsToCheck } from '../src/redis/connection.js';
 import { testApp, waitFor, type TestApp } from './helpers.js';
 import { killChildren, runCli, startCli } from './fixtures/children.js';
 
@@ -333,5 +334,18 @@ describe('redis-cluster:// URLs', () => {
 
   it('fails on a db with a Cluster URL, naming the db', () => {
     expect(configError(() => resolveRedisSettings(undefined, { REDIS_URL: 'redis-cluster://n1:7000', REDIS_DB: '3' })).option).toBe('REDIS_DB');
+  });
+});
+
+describe('connection errors that waiting will not mend', () => {
+  const error = (message: string, code?: string) => Object.assign(new Error(message), { code });
+
+  it('names the settings to check for a refused certificate or credentials, nothing for an outage', () => {
+    expect(settingsToCheck(error('self-signed certificate in certificate chain', 'SELF_SIGNED_CERT_IN_CHAIN'))).toMatch(/REDIS_TLS_CA_FILE/);
+    expect(settingsToCheck(error("Hostname/IP does not match certificate's altnames", 'ERR_TLS_CERT_ALTNAME_INVALID'))).toMatch(/REDIS_TLS_SERVERNAME/);
+    expect(settingsToCheck(error('WRONGPASS invalid username-password pair or user is disabled.'))).toMatch(/REDIS_PASSWORD/);
+    expect(settingsToCheck(error('NOPERM User mr has no permissions to run the \'cluster|info\' command'))).toMatch(/ACL rule/);
+    expect(settingsToCheck(error('connect ECONNREFUSED 127.0.0.1:6379', 'ECONNREFUSED'))).toBeUndefined();
+    expect(settingsToCheck(error('read ECONNRESET', 'ECONNRESET'))).toBeUndefined();
   });
 });

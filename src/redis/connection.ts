@@ -44,13 +44,35 @@ export function connectOne(settings: RedisSettings, role: string, blocking = fal
   return conn;
 }
 
-/** Connection errors are retried by ioredis; says so once in a while rather than per attempt. */
+/**
+ * What to check when a connection error will not heal by waiting: a certificate Node refused, or
+ * credentials Redis refused. Undefined for an outage (refused, reset, timed out), which retrying
+ * outlasts.
+ */
+export function settingsToCheck(err: Error & { code?: string }): string | undefined {
+  const code = err.code ?? '';
+  if (/CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ALTNAME/.test(code)) {
+    return 'the TLS settings: REDIS_TLS_CA_FILE (the CA that signed the server certificate), REDIS_TLS_SERVERNAME (a name the certificate carries), the host in REDIS_URL';
+  }
+  if (/^(WRONGPASS|NOAUTH|NOPERM)\b/.test(err.message)) {
+    return "the credentials: REDIS_USERNAME / REDIS_PASSWORD (or the URL's), and the user's ACL rule (docs/topologies.md#acl-users)";
+  }
+  return undefined;
+}
+
+/**
+ * Connection errors are retried by ioredis; says so once in a while rather than per attempt. An
+ * error that retrying will not mend (a refused certificate or password) is logged as an error,
+ * naming the settings to check.
+ */
 function warnOnErrors(conn: Conn, role: string, log: Logger | undefined): void {
   let lastWarned = 0;
   const warn = (err: Error) => {
     if (Date.now() - lastWarned < 5000) return;
     lastWarned = Date.now();
-    log?.warn({ err: err.message, connection: role }, 'Redis connection error; reconnecting');
+    const check = settingsToCheck(err);
+    if (check) log?.error({ err: err.message, connection: role, check }, `Redis connection refused: check ${check}; reconnecting`);
+    else log?.warn({ err: err.message, connection: role }, 'Redis connection error; reconnecting');
   };
   conn.on('error', warn);
   if (conn instanceof Cluster) conn.on('node error', warn);
