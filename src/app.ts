@@ -20,6 +20,8 @@ import { appDurability, type BrokerOption, type DurabilityOptions, type EnqueueO
 import type { Middleware } from './types.js';
 import { cronJobId, defineSchedule, nextTick, type CronOptions, type ScheduleDefinition, type ScheduleInfo } from './cron.js';
 import type { CronHost } from './worker/cronScheduler.js';
+import { ShardRouter } from './shards/broker.js';
+import { ShardInspector } from './shards/inspector.js';
 
 type Hook<D> = (deps: D) => unknown;
 
@@ -126,15 +128,17 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
     return this;
   }
 
+  /** The broker, with calls about a sharded queue routed to its shards (src/shards). */
   get broker(): Broker {
-    return this.substitute?.broker ?? this.memory?.broker ?? this.redis();
+    return routed(this.substitute?.broker ?? this.memory?.broker ?? this.redis());
   }
 
+  /** The inspector, a sharded queue's shards merged. */
   get inspector(): Inspector {
-    if (this.substitute) return this.substitute.inspector;
-    if (this.memory) return this.memory.inspector;
+    if (this.substitute) return merged(this.substitute.inspector);
+    if (this.memory) return merged(this.memory.inspector);
     this.redisInspector ??= new RedisInspector(this.redis().ctx);
-    return this.redisInspector;
+    return merged(this.redisInspector);
   }
 
   private redis(): RedisBroker {
@@ -224,6 +228,7 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
   async readEvents(options: { queues?: string[]; after?: Record<string, string>; count?: number } = {}): Promise<{ events: StoredEvent[]; cursors: Record<string, string> }> {
     const queues = options.queues ?? [...new Set([...this.queues.keys(), ...(await this.inspector.queueNames())])];
     const cursors = Object.fromEntries(queues.map((q) => [q, options.after?.[q] ?? '0-0']));
+    await this.learnShards(queues);
     const reader = this.broker.eventReader();
     try {
       const events = await reader.read(cursors, options.count ?? 100);
@@ -240,6 +245,7 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
    */
   async *subscribe(options: { queues?: string[]; after?: Record<string, string>; signal?: AbortSignal } = {}): AsyncGenerator<StoredEvent> {
     const queues = options.queues ?? [...new Set([...this.queues.keys(), ...(await this.inspector.queueNames())])];
+    await this.learnShards(queues);
     const reader = this.broker.eventReader();
     // From now: the newest event's cursor, so nothing written between two reads is missed.
     const cursors = { ...(await reader.latest(queues.filter((q) => !options.after?.[q]))), ...options.after };
@@ -263,6 +269,13 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
       options.signal?.removeEventListener('abort', onAbort);
       await reader.close();
     }
+  }
+
+  /** Makes the broker know which of these queues are sharded (their events are read per shard). */
+  private async learnShards(queues: string[]): Promise<void> {
+    const router = this.broker as ShardRouter;
+    for (const q of this.queues.values()) router.know(q);
+    await router.learn(queues);
   }
 
   /**
@@ -420,6 +433,21 @@ function memoryBroker(option: BrokerOption | undefined, eventsMaxLen: number): {
   const broker = option === 'memory' ? new MemoryBroker({ eventsMaxLen }) : option;
   broker.adopt({ eventsMaxLen });
   return { broker, inspector: new MemoryInspector(broker) };
+}
+
+const routers = new WeakMap<Broker, ShardRouter>();
+const mergers = new WeakMap<Inspector, ShardInspector>();
+
+function routed(broker: Broker): ShardRouter {
+  let r = routers.get(broker);
+  if (!r) routers.set(broker, (r = new ShardRouter(broker)));
+  return r;
+}
+
+function merged(inspector: Inspector): ShardInspector {
+  let m = mergers.get(inspector);
+  if (!m) mergers.set(inspector, (m = new ShardInspector(inspector)));
+  return m;
 }
 
 function hooks<D>(h: Hook<D> | Hook<D>[] | undefined): Hook<D>[] {

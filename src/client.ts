@@ -4,7 +4,7 @@
 import { encodeHeader, decodeHeader, entryTime, AUTO_ID, type WireOptions } from './envelope.js';
 import { decodeResult, encodeResult, type ResultRecord } from './results.js';
 import { durabilityOf, resolveEnqueueOptions, type EnqueueOptions } from './options.js';
-import { JobAbortedError, JobExpiredError, JobFailedError, JobNotFoundError, ResultTimeoutError, ConfigError, NotDurableError } from './errors.js';
+import { JobAbortedError, JobExpiredError, JobFailedError, JobNotFoundError, ResultTimeoutError, ConfigError, throwFirst } from './errors.js';
 import { Job, type JobOps } from './job.js';
 import type { Serializer } from './serializer.js';
 import type { AbortOutcome, Broker, DeadLetterEntry, Durability, EnqueueItem, Inspector, QueueRef, JobSummary } from './broker/types.js';
@@ -46,9 +46,9 @@ export class Client implements JobOps {
     if (defined) return defined;
     const known = this.refs.get(queue);
     if (known) return known;
-    const levels = await this.deps.broker.queueLevels(queue);
-    const ref = { name: queue, levels: levels ?? DEFAULT_LEVELS };
-    if (levels) this.refs.set(queue, ref);
+    const shape = await this.deps.broker.queueShape(queue);
+    const ref: QueueRef = shape ? { name: queue, levels: shape.levels, shards: shape.shards } : { name: queue, levels: DEFAULT_LEVELS };
+    if (shape) this.refs.set(queue, ref);
     return ref;
   }
 
@@ -330,20 +330,6 @@ export class DeadLetterQueue {
   async purge(): Promise<number> {
     return this.inspector.dlqPurge(await this.resolve());
   }
-}
-
-/**
- * The outcome of a call sent in several groups: the first failure, except that when every
- * failure is a NotDurableError of one queue, one error names all their jobs (all were written).
- */
-function throwFirst(settled: PromiseSettledResult<void>[]): void {
-  const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
-  if (failures.length === 0) return;
-  const first = failures[0];
-  if (failures.length === 1 || !failures.every((f) => f instanceof NotDurableError && f.queue === (first as NotDurableError).queue)) throw first;
-  const all = failures as NotDurableError[];
-  const f = all[0]!;
-  throw new NotDurableError(all.flatMap((e) => e.jobIds), f.queue, f.replicas, f.acknowledged, f.timeoutMs, f.reason, { cause: f.cause });
 }
 
 function errorOf(rec: ResultRecord): JobInfo['error'] {

@@ -226,3 +226,17 @@ function describe(value: unknown): string {
     return typeof value;
   }
 }
+
+/**
+ * The outcome of a call sent in several groups: the first failure, except that when every
+ * failure is a NotDurableError of one queue, one error names all their jobs (all were written).
+ */
+export function throwFirst(settled: PromiseSettledResult<unknown>[]): void {
+  const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
+  if (failures.length === 0) return;
+  const first = failures[0];
+  if (failures.length === 1 || !failures.every((f) => f instanceof NotDurableError && f.queue === (first as NotDurableError).queue)) throw first;
+  const all = failures as NotDurableError[];
+  const f = all[0]!;
+  throw new NotDurableError(all.flatMap((e) => e.jobIds), f.queue, f.replicas, f.acknowledged, f.timeoutMs, f.reason, { cause: f.cause });
+}

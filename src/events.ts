@@ -1,6 +1,8 @@
 // The typed map of lifecycle events, and the in-process hub that fans them out to logs,
 // metrics and the Redis event stream. One map, so every consumer sees the same shapes.
 
+import { parseStorageName } from './shards/index.js';
+
 export interface EventMap {
   'worker.started': { worker: string; queues: string[]; hostname: string; pid: number };
   'worker.stopped': { worker: string; queues: string[]; handedBack: number };
@@ -134,7 +136,9 @@ export function packEvents(events: readonly MillraceEvent[], worker: string): st
 }
 
 /** The events of a stored batch, whole again; `undefined` when it is not a batch millrace wrote. */
-export function unpackEvents(json: string, queue: string, worker: string | undefined): MillraceEvent[] | undefined {
+export function unpackEvents(json: string, stream: string, worker: string | undefined): MillraceEvent[] | undefined {
+  // A shard's stream ("hot#3/6") holds events of its queue ("hot").
+  const queue = parseStorageName(stream).name;
   let batch: unknown;
   try {
     batch = JSON.parse(json);
@@ -151,9 +155,10 @@ export function unpackEvents(json: string, queue: string, worker: string | undef
     const fields = FIELDS[type] as readonly string[] | undefined;
     if (!fields) continue;
     if (type === 'job.enqueued' && typeof row[4] === 'number') {
-      // A run of consecutive auto ids ("ms-seq" onwards) enqueued together for one task.
+      // A run of consecutive auto ids ("ms-seq" onwards, by the shard count on a shard) enqueued together for one task.
       const [ms, seq] = String(row[2]).split('-');
-      for (let k = 0; k < row[4]; k++) out.push({ type, at: row[1] as number, queue, id: `${ms}-${Number(seq) + k}`, task: row[3] as string });
+      const step = typeof row[5] === 'number' ? row[5] : 1;
+      for (let k = 0; k < row[4]; k++) out.push({ type, at: row[1] as number, queue, id: `${ms}-${Number(seq) + k * step}`, task: row[3] as string });
       continue;
     }
     const e: Record<string, unknown> = { type, at: row[1] };

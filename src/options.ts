@@ -62,6 +62,12 @@ export interface QueueOptions {
   idleTimeout?: Duration;
   /** Durable enqueue (and outcomes) for this queue's jobs, over the app's; false: none. */
   durability?: DurabilityOptions | false;
+  /**
+   * Store the queue as this many sub-queues (shards), each in its own Cluster slot, so one hot
+   * queue spreads over several masters (default 1). Fixed for the queue's life: see
+   * docs/topologies.md#one-queue-over-many-masters.
+   */
+  shards?: number;
 }
 
 export interface TaskOptions {
@@ -116,6 +122,8 @@ export interface ResolvedQueueOptions {
   idleTimeout: number;
   /** undefined: the app's; false: none. */
   durability: Durability | false | undefined;
+  /** Sub-queues the queue is stored as (1: not sharded). */
+  shards: number;
 }
 
 export interface ResolvedTaskOptions {
@@ -129,6 +137,9 @@ export interface ResolvedTaskOptions {
   priority: string;
   atMostOnce: boolean;
 }
+
+/** The most shards a queue may have (each is a set of keys and, on a worker, a fetch loop). */
+export const MAX_SHARDS = 256;
 
 const duration = z.union([z.number().min(0), z.string()]);
 const retention = z.union([duration, z.literal('forever'), z.literal('none')]);
@@ -148,6 +159,7 @@ const ACCEPTS: Record<string, string> = {
   resultTtl: "a duration (ms or '1h'), 'forever' or 'none'",
   maxTries: 'an integer >= 1',
   backoff: "{ type?: 'fixed' | 'linear' | 'exponential', base?: duration, max?: duration, jitter?: boolean }",
+  shards: `an integer from 1 to ${MAX_SHARDS}`,
   priorities: 'a non-empty list of at most 64 distinct level names, lowest first',
   defaultPriority: 'one of the queue priorities',
   priority: 'one of the queue priorities',
@@ -176,6 +188,7 @@ const queueSchema = z.strictObject({
   maxRecoveries: z.number().int().min(0).optional(),
   idleTimeout: duration.optional(),
   durability: z.unknown().optional(), // resolveDurability names what is wrong in it
+  shards: z.number().int().min(1).max(MAX_SHARDS).optional(),
 });
 
 const taskSchema = z.strictObject({
@@ -278,6 +291,7 @@ export function resolveQueueOptions(name: string, raw: QueueOptions | undefined,
     maxRecoveries: o.maxRecoveries ?? 3,
     idleTimeout: o.idleTimeout === undefined ? 30_000 : ms(o.idleTimeout, `queue '${name}'.idleTimeout`, 1000),
     durability: resolveDurability(o.durability, `queue '${name}'.durability`, true),
+    shards: o.shards ?? 1,
   };
 }
 

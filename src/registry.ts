@@ -85,6 +85,14 @@ export class Queue<D = unknown> implements QueueRef {
     return this.options.resultTtl;
   }
 
+  /** Set on the view of one shard of a sharded queue (src/shards: shardRefs), never on the queue itself. */
+  declare readonly shard?: number;
+
+  /** How many shards the queue is stored as (1: not sharded). */
+  get shards(): number {
+    return this.options.shards;
+  }
+
   /** Defines a task; its arguments and result types come from the handler. */
   task<A extends unknown[], R>(name: string, handler: Handler<D, A, R>, options?: TaskOptions): Task<D, A, Awaited<R>> {
     assertName('task', name);

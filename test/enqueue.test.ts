@@ -1,6 +1,7 @@
 // Enqueueing: single and bulk, dedup by id, delay and runAt, by name, registries, middleware, priorities.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { baseBroker } from '../src/shards/broker.js';
 import { ConfigError, Millrace, Registry } from '../src/index.js';
 import { RedisBroker } from '../src/redis/broker.js';
 import { REDIS_URL, testApp, waitFor, workers, type TestApp } from './helpers.js';
@@ -97,7 +98,7 @@ describe('single and bulk enqueue', () => {
     await echo.enqueue('warm-up');
     // The script calls this app's connection sends (MONITOR on the shared Redis would see every
     // test's commands, and ioredis can fail on a monitor line that races its switch to monitoring).
-    const send = vi.spyOn((t.app.broker as RedisBroker).ctx.conn, 'sendCommand');
+    const send = vi.spyOn((baseBroker(t.app.broker) as RedisBroker).ctx.conn, 'sendCommand');
     const scriptCalls = () => send.mock.calls.filter(([cmd]) => cmd.name === 'evalsha' && String(cmd.args[2]).startsWith(`{${t.prefix}:default}`));
     try {
       const jobs = await Promise.all([

@@ -3,6 +3,7 @@
 // left alone, and the at-most-once jobs a dead worker was running end in the DLQ as
 // 'interrupted' instead of staying 'active' forever.
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { ShardInspector } from '../src/shards/inspector.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -54,7 +55,7 @@ describe('stale worker cleanup', () => {
     await sleep(150);
     // The consumer comes back to life at the worst moment: right before it is deleted, it
     // takes the next waiting job. (A removal done apart from the hand-back drops that entry.)
-    const conn = (t.app.inspector as unknown as { conn: Redis }).conn;
+    const conn = ((t.app.inspector as ShardInspector).inner as unknown as { conn: Redis }).conn;
     const xgroup = conn.xgroup.bind(conn) as (...a: unknown[]) => Promise<unknown>;
     vi.spyOn(conn, 'xgroup').mockImplementation(async (...args: unknown[]) => {
       if (String(args[0]).toUpperCase() === 'DELCONSUMER') await t.app.broker.fetch(q, 'ghost', 1);

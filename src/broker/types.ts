@@ -5,12 +5,27 @@
 import type { MillraceEvent } from '../events.js';
 import type { Clock } from '../memory/clock.js';
 
-/** A queue as the broker sees it: its name and its priority levels, lowest first. */
+/**
+ * A queue as the broker sees it: its name and its priority levels, lowest first. A sharded
+ * queue (`shards` > 1) is stored as that many sub-queues; a ref with `shard` addresses one of
+ * them (its keys), under the queue's own name (which its jobs, events and records carry).
+ * Brokers take shard refs; src/shards/ routes the queue's own ref to its shards.
+ */
 export interface QueueRef {
   readonly name: string;
   readonly levels: readonly string[];
   /** Seconds the queue keeps results (for records written on its jobs' behalf), when known. */
   readonly resultTtl?: number;
+  /** How many shards the queue is stored as (absent: 1, not sharded). */
+  readonly shards?: number;
+  /** Which shard this ref addresses, 0 to shards - 1 (absent: the queue itself). */
+  readonly shard?: number;
+}
+
+/** What a queue's defining process registered: its levels (lowest first) and shard count. */
+export interface QueueShape {
+  levels: string[];
+  shards: number;
 }
 
 export interface EnqueueItem {
@@ -157,6 +172,7 @@ export interface BlockingReader {
 
 /** An event as read back from a queue's event stream; `cursor` is its position there. */
 export interface StoredEvent {
+  /** The queue's name, or "<queue>#<shard>/<shards>" for a shard of a sharded queue (the key of its cursor). */
   queue: string;
   cursor: string;
   event: MillraceEvent;
@@ -210,8 +226,8 @@ export interface Broker {
   readonly clock?: Clock;
   /** Records the queue's name, and its priority levels when this process defines it. */
   registerQueue(queue: QueueRef, defines: boolean): Promise<void>;
-  /** The priority levels a defining process registered for a queue, if any. */
-  queueLevels(queue: string): Promise<string[] | undefined>;
+  /** The levels and shard count a defining process registered for a queue, if any. */
+  queueShape(queue: string): Promise<QueueShape | undefined>;
   ensureGroups(queue: QueueRef): Promise<void>;
   /**
    * Adds jobs; with `cron`, only if that schedule has not enqueued this tick or a later one.
@@ -318,6 +334,8 @@ export interface QueueCounts {
   active: number;
   dlq: number;
   consumers: number;
+  /** Of a sharded queue: each shard's counts, in shard order (the fields above are their sums). */
+  shards?: QueueCounts[];
 }
 
 export interface JobSummary {

@@ -5,6 +5,8 @@
 import { pino } from 'pino';
 import { Millrace } from '../app.js';
 import { resolveRedisSettings } from '../settings.js';
+import type { QueueRef } from '../broker/types.js';
+import { baseBroker } from '../shards/broker.js';
 import { CliError, importModule, pickApp, parseTarget, resolveModule, UsageError } from './load.js';
 
 export { CliError } from './load.js';
@@ -28,7 +30,7 @@ export interface Opened {
 /** Remembers the app's last Redis connection error: it says more than a failed command does. */
 function opened(app: OpsApp, redis: string): Opened {
   let last: string | undefined;
-  const conn = (app.broker as unknown as { ctx?: { conn?: { on(event: 'error', fn: (err: Error) => void): unknown } } }).ctx?.conn;
+  const conn = (baseBroker(app.broker) as unknown as { ctx?: { conn?: { on(event: 'error', fn: (err: Error) => void): unknown } } }).ctx?.conn;
   conn?.on('error', (err) => (last = err.message));
   return { app, redis, connectionError: () => last };
 }
@@ -94,9 +96,17 @@ export async function requireQueue(app: OpsApp, queue: string): Promise<void> {
   );
 }
 
+/** A queue as the broker takes it: from this app, else as registered in Redis (levels, shards). */
+export async function queueRef(app: OpsApp, queue: string): Promise<QueueRef> {
+  const defined = app.queues.get(queue);
+  if (defined) return defined;
+  const shape = await app.broker.queueShape(queue);
+  return { name: queue, levels: shape?.levels ?? DEFAULT_LEVELS, shards: shape?.shards };
+}
+
 /** A queue's priority levels, lowest first: from this app, else as registered in Redis. */
 export async function queueLevels(app: OpsApp, queue: string): Promise<readonly string[]> {
-  return app.queues.get(queue)?.levels ?? (await app.broker.queueLevels(queue)) ?? DEFAULT_LEVELS;
+  return (await queueRef(app, queue)).levels;
 }
 
 function redactUrl(url: string): string {

@@ -125,20 +125,21 @@ export async function runLoadTest(app: LoadTestApp, config: LoadTestConfig, hook
   let lastEventAt = Date.now();
   if (config.wait && app.eventsMaxLen > 0) {
     reader = app.broker.eventReader();
-    let cursor = (await reader.latest([queue]))[queue] ?? '0-0';
+    // One cursor per stream: a sharded queue's events come from each of its shards.
+    const cursors = await reader.latest([queue]);
     const r = reader;
     following = (async () => {
       while (!stopFollowing) {
         let events;
         try {
-          events = await r.read({ [queue]: cursor }, 1000, 200);
+          events = await r.read(cursors, 1000, 200);
         } catch {
           if (stopFollowing) return;
           await sleep(200);
           continue;
         }
-        for (const { cursor: c, event } of events) {
-          cursor = c;
+        for (const { queue: stream, cursor: c, event } of events) {
+          cursors[stream] = c;
           lastEventAt = Date.now();
           onEvent(event);
         }

@@ -6,7 +6,7 @@
 
 import type {
   AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, Delivery, EnqueueItem, EnqueueOutcome, EventReader,
-  HeldLease, Location, QueueRef, ReclaimOptions, ReclaimOutcome, RetryOutcome, WorkerEntry,
+  HeldLease, Location, QueueRef, QueueShape, ReclaimOptions, ReclaimOutcome, RetryOutcome, WorkerEntry,
 } from '../broker/types.js';
 import type { MillraceEvent } from '../events.js';
 import { realClock, type Clock } from './clock.js';
@@ -15,6 +15,7 @@ import { MemoryStreamReader } from './reader.js';
 import { reclaim } from './reclaim.js';
 import { lrange, type Bytes } from './records.js';
 import { MemoryState, type QueueState } from './state.js';
+import { parseShape, shapeText, shardCount, storageName } from '../shards/index.js';
 import * as t from './transitions.js';
 
 export interface MemoryBrokerOptions {
@@ -63,19 +64,19 @@ export class MemoryBroker implements Broker {
 
   private q(queue: QueueRef | string): QueueState {
     if (typeof queue === 'string') return this.state.queue(queue);
-    const q = this.state.queue(queue.name);
+    const q = this.state.queue(storageName(queue));
+    if (queue.shard !== undefined) q.ids.shard(queue.shard, shardCount(queue));
     q.levels = queue.levels;
     return q;
   }
 
   async registerQueue(queue: QueueRef, defines: boolean): Promise<void> {
     this.state.queueNames.add(queue.name);
-    if (defines) this.state.levels.set(queue.name, [...queue.levels]);
+    if (defines) this.state.levels.set(queue.name, shapeText(queue));
   }
 
-  async queueLevels(queue: string): Promise<string[] | undefined> {
-    const levels = this.state.levels.get(queue);
-    return levels ? [...levels] : undefined;
+  async queueShape(queue: string): Promise<QueueShape | undefined> {
+    return parseShape(this.state.levels.get(queue));
   }
 
   async ensureGroups(queue: QueueRef): Promise<void> {
@@ -183,8 +184,8 @@ export class MemoryBroker implements Broker {
 
   async onAbort(queues: QueueRef[], onAbort: (queue: string, id: string) => void): Promise<() => Promise<void>> {
     const subs = queues.map((q) => {
-      let set = this.state.abortListeners.get(q.name);
-      if (!set) this.state.abortListeners.set(q.name, (set = new Set()));
+      let set = this.state.abortListeners.get(storageName(q));
+      if (!set) this.state.abortListeners.set(storageName(q), (set = new Set()));
       const fn = (id: string) => onAbort(q.name, id);
       set.add(fn);
       return () => set.delete(fn);

@@ -10,6 +10,7 @@ import { dropWorker } from './reclaim.js';
 import { compareIds, headerId, headerWith, jobIdOf, type Bytes } from './records.js';
 import type { DlqRecord, MemoryState, QueueState } from './state.js';
 import { levelIndex } from './transitions.js';
+import { storageName } from '../shards/index.js';
 
 const JOB_STATES: readonly JobSummary['state'][] = ['waiting', 'active', 'delayed', 'completed', 'failed', 'aborted', 'expired'];
 
@@ -23,7 +24,7 @@ export class MemoryInspector implements Inspector {
   }
 
   private q(queue: QueueRef): QueueState {
-    return this.state.queue(queue.name);
+    return this.state.queue(storageName(queue));
   }
 
   async queueNames(): Promise<string[]> {

@@ -83,13 +83,21 @@ export function compareIds(a: string, b: string): number {
 export class IdCounter {
   private ms = 0;
   private seq = -1;
+  private residue = 0;
+  private step = 1;
+
+  /** A shard's counter: sequence numbers equal to its index modulo the shard count, as lib.lua hands out. */
+  shard(index: number, count: number): void {
+    this.residue = index;
+    this.step = count;
+  }
 
   next(now: number): string {
     if (now > this.ms) {
       this.ms = now;
-      this.seq = 0;
+      this.seq = this.residue;
     } else {
-      this.seq++;
+      this.seq += this.step;
     }
     return `${this.ms}-${this.seq}`;
   }

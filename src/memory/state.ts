@@ -4,6 +4,7 @@
 // delayed jobs and retries, results with TTLs, the DLQ, and what the registry keeps.
 
 import type { Clock } from './clock.js';
+import { parseStorageName } from '../shards/index.js';
 import { Expiring, IdCounter, type Bytes } from './records.js';
 import { EventLog } from './events.js';
 
@@ -161,11 +162,16 @@ export class QueueState {
   /** The queue's levels, lowest first, as the last call naming the queue gave them. */
   levels: readonly string[] | undefined;
 
+  /** The queue's name (a shard's too: "hot" for "hot#3/6"). */
+  readonly name: string;
+
   constructor(
-    readonly name: string,
+    /** The name its keys would be built from: the queue's, or a shard's "hot#3/6". */
+    readonly storage: string,
     readonly clock: Clock,
     private readonly abortListeners: Map<string, Set<(id: string) => void>>,
   ) {
+    this.name = parseStorageName(storage).name;
     this.results = new Expiring(clock);
     this.health = new Expiring(clock);
     this.progress = new Expiring(clock);
@@ -263,7 +269,7 @@ export class QueueState {
 
   /** Tells abort listeners (the workers' pub/sub) that a held job's abort was requested. */
   publishAbort(id: string): void {
-    const listeners = this.abortListeners.get(this.name);
+    const listeners = this.abortListeners.get(this.storage);
     if (!listeners) return;
     // Pub/sub delivers after the script returned, never inside it.
     queueMicrotask(() => {
@@ -277,7 +283,7 @@ export class MemoryState {
   readonly queues = new Map<string, QueueState>();
   /** Queue names used (`<p>:queues`) and the levels registered by defining processes (`<p>:levels`). */
   readonly queueNames = new Set<string>();
-  readonly levels = new Map<string, string[]>();
+  readonly levels = new Map<string, string>();
   readonly schedules = new Map<string, string>();
   /** Workers by their last heartbeat (clock ms), and their registry entries (expiring). */
   readonly beats = new Map<string, number>();
@@ -290,6 +296,7 @@ export class MemoryState {
     this.documents = new Expiring(clock);
   }
 
+  /** A queue's state by its storage name (a shard's: "hot#3/6"). */
   queue(name: string): QueueState {
     let q = this.queues.get(name);
     if (!q) this.queues.set(name, (q = new QueueState(name, this.clock, this.abortListeners)));

@@ -13,11 +13,12 @@ import { settleWithin, StreamReader } from './reader.js';
 import type { RedisSettings } from '../settings.js';
 import type {
   AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, Delivery, EnqueueItem, EnqueueOutcome,
-  EventReader, HeldLease, Location, QueueRef, ReclaimOptions, ReclaimOutcome, RetryOutcome, WorkerEntry,
+  EventReader, HeldLease, Location, QueueRef, QueueShape, ReclaimOptions, ReclaimOutcome, RetryOutcome, WorkerEntry,
   Durability, DurableWrites,
 } from '../broker/types.js';
 import { packEvents, type MillraceEvent } from '../events.js';
 import { Confirmer, inChunks, type DurableCaller } from './durability.js';
+import { parseShape, shapeText, shardCount } from '../shards/index.js';
 
 type Listener = (message: string) => void;
 
@@ -69,7 +70,7 @@ export class RedisBroker implements Broker {
   async registerQueue(queue: QueueRef, defines: boolean): Promise<void> {
     if (this.registered.has(queue.name)) return;
     const p = this.ctx.prefix;
-    const levels = queue.levels.join(',');
+    const levels = shapeText(queue);
     // Read before writing: a registration that changes nothing writes nothing, so a worker can
     // start on a full Redis (where every write that may add memory is refused) and drain it.
     const [known, stored] = await Promise.all([
@@ -83,9 +84,8 @@ export class RedisBroker implements Broker {
     this.registered.add(queue.name);
   }
 
-  async queueLevels(queue: string): Promise<string[] | undefined> {
-    const raw = await this.conn.hget(levelsKey(this.ctx.prefix), queue);
-    return raw ? raw.split(',') : undefined;
+  async queueShape(queue: string): Promise<QueueShape | undefined> {
+    return parseShape(await this.conn.hget(levelsKey(this.ctx.prefix), queue));
   }
 
   async ensureGroups(queue: QueueRef): Promise<void> {
@@ -210,12 +210,13 @@ export class RedisBroker implements Broker {
     const result: EnqueueOutcome[] = [];
     if (out.length === 0) return result; // a cron tick already enqueued
     const [ms, seq, flags] = out;
+    const step = shardCount(queue);
     let next = Number(seq);
     for (let i = 0; i < items.length; i++) {
       const flag = flags.charCodeAt(i); // '0' existed, '1' added taking the next id, '2' added without
       const id = items[i]!.id;
       result.push({ id: id === '' ? `${ms}-${next}` : id, created: flag !== 48 });
-      if (flag === 49) next++;
+      if (flag === 49) next += step;
     }
     return result;
   }

@@ -4,6 +4,7 @@
 import type { Conn } from './topology.js';
 import { queueKeys, type QueueKeys } from './keys.js';
 import type { QueueRef, Delivery } from '../broker/types.js';
+import { needsRouting, storageName } from '../shards/index.js';
 
 export class RedisContext {
   /** Keys per queue, with the levels array they were built from. */
@@ -18,14 +19,16 @@ export class RedisContext {
   keys(queue: QueueRef): QueueKeys {
     // Levels arrays are stable per queue definition; a different array (a queue whose levels
     // became known from Redis after a guess) builds the keys anew.
-    const cached = this.keyCache.get(queue.name);
+    const name = storageName(queue);
+    const cached = this.keyCache.get(name);
     if (cached && cached.levels === queue.levels) return cached.keys;
-    const keys = queueKeys(this.prefix, queue.name, queue.levels);
-    this.keyCache.set(queue.name, { levels: queue.levels, keys });
+    if (needsRouting(queue)) throw new Error(`internal: sharded queue '${queue.name}' addressed as a whole; its calls go to a shard (src/shards)`);
+    const keys = queueKeys(this.prefix, name, queue.levels);
+    this.keyCache.set(name, { levels: queue.levels, keys });
     return keys;
   }
 
-  /** The event stream of a queue, by name alone (events do not depend on priority levels). */
+  /** The event stream of a queue (or a shard, "hot#3/6"), by name alone (events do not depend on priority levels). */
   eventsKey(queue: string): string {
     return queueKeys(this.prefix, queue, []).events;
   }

@@ -4,6 +4,8 @@
 // Cluster slot and every script touching it is Cluster-safe; different queues spread out.
 
 import { ConfigError } from '../errors.js';
+import { parseStorageName } from '../shards/index.js';
+import { slotOf } from './topology.js';
 
 export interface QueueKeys {
   /** The hash-tagged base every key of the queue starts with. */
@@ -16,7 +18,10 @@ export interface QueueKeys {
   readonly dlq: string;
   /** Sorted set of delayed jobs and scheduled retries, scored by due time (ms, server clock). */
   readonly delayed: string;
-  /** Last entry id handed out, so ids are unique across all the queue's streams. */
+  /**
+   * Last entry id handed out, so ids are unique across all the queue's streams. A shard's key
+   * ends in ":<shard>/<shards>": its ids' sequence numbers are its index modulo the count.
+   */
   readonly lastId: string;
   /** Set of active job ids whose abort was requested. */
   readonly aborting: string;
@@ -50,8 +55,13 @@ export function assertName(kind: string, name: string): void {
   }
 }
 
+/**
+ * The keys of a queue, or of one shard of a sharded queue (`queue` is then its storage name,
+ * "hot#3/6": see src/shards).
+ */
 export function queueKeys(prefix: string, queue: string, levels: readonly string[]): QueueKeys {
-  const base = `{${prefix}:${queue}}`;
+  const shard = parseStorageName(queue);
+  const base = shard.shard === undefined ? `{${prefix}:${queue}}` : shardTag(prefix, shard.name, shard.shard, shard.shards);
   const highestFirst = [...levels].reverse();
   return {
     base,
@@ -59,7 +69,7 @@ export function queueKeys(prefix: string, queue: string, levels: readonly string
     streams: highestFirst.map((level) => `${base}:s:${level}`),
     dlq: `${base}:dlq`,
     delayed: `${base}:delayed`,
-    lastId: `${base}:id`,
+    lastId: shard.shard === undefined ? `${base}:id` : `${base}:id:${shard.shard}/${shard.shards}`,
     aborting: `${base}:aborting`,
     taken: `${base}:taken`,
     jobPrefix: `${base}:j:`,
@@ -71,6 +81,32 @@ export function queueKeys(prefix: string, queue: string, levels: readonly string
     doneChannel: `${base}:done`,
     abortChannel: `${base}:abort`,
   };
+}
+
+const tags = new Map<string, string>();
+
+/**
+ * The hash tag of shard `shard` of `shards`: "{<prefix>:<queue>#<shard>.<k>}" with the smallest k
+ * whose Cluster slot lies in the shard's N-th of the 16384 slots, so that masters owning equal
+ * slot ranges hold equal numbers of shards (about N tries; made once per shard).
+ */
+function shardTag(prefix: string, queue: string, shard: number, shards: number): string {
+  const id = `${prefix}:${queue}#${shard}/${shards}`;
+  let tag = tags.get(id);
+  if (tag === undefined) {
+    const from = Math.floor((shard * 16384) / shards);
+    const to = Math.floor(((shard + 1) * 16384) / shards);
+    for (let k = 0; ; k++) {
+      const candidate = `{${prefix}:${queue}#${shard}.${k}}`;
+      const slot = slotOf(candidate);
+      if (slot >= from && slot < to) {
+        tag = candidate;
+        break;
+      }
+    }
+    tags.set(id, tag);
+  }
+  return tag;
 }
 
 /** Set of queue names ever used under a prefix (for lookups that do not name a queue). */

@@ -65,33 +65,62 @@ export class Fetcher {
     // sparing the empty priority-ordered fetch a round trip on every job of a light load.
     let drained = false;
     while (!this.stopped) {
-      // Fetch as soon as there is room while the buffer is empty; with jobs buffered, wait
-      // for half the prefetch window so fetches come in batches rather than one by one.
-      const half = Math.max(1, Math.ceil(this.processor.capacity / 2));
-      await this.processor.waitForRoom(this.processor.buffered() === 0 ? 1 : half);
-      // In a narrow window, room frees as jobs finish, and the jobs finishing in this same turn
-      // of the event loop free more: the fetch asks once the turn is over, for all of it (at c=1
-      // two jobs a fetch, not one or two depending on which promise of the turn resolved first).
-      // A wide window is split anyway, and a turn's wait there only delays the next half.
-      if (this.processor.capacity < 2 * SPLIT_FROM) await new Promise<void>((resolve) => setImmediate(resolve));
-      // A wide window is fetched half at a time: the next fetch goes out as soon as this one's
-      // jobs are accepted, so Redis reads it while they run (double buffering). A narrow one
-      // (below 2 x SPLIT_FROM) is fetched whole: a round trip per job or two costs more there.
-      const room = Math.min(this.processor.room(), Math.max(half, SPLIT_FROM));
-      if (this.stopped || room <= 0) continue;
+      let asked: number;
+      let want: number;
+      if (this.processor.pooled) {
+        // A shard of a sharded queue fetches its share of the queue's capacity at a time, in turn
+        // with the other shards (so each is served alike), and blocks for one job when empty: a
+        // shard waiting for work holds no room the others need (a read that returns takes at
+        // most one job over the queue's capacity).
+        // With jobs buffered (in any shard), it waits for half its window, so fetches come in batches.
+        const window = this.processor.fetchWindow();
+        asked = drained ? 0 : await this.processor.acquire(this.processor.poolBuffered() === 0 ? 1 : Math.ceil(window / 2), window);
+        if (this.stopped) {
+          this.processor.unreserve(asked);
+          break;
+        }
+        if (!drained && asked === 0) continue;
+        want = 1;
+      } else {
+        // Fetch as soon as there is room while the buffer is empty; with jobs buffered, wait
+        // for half the prefetch window so fetches come in batches rather than one by one.
+        const half = Math.max(1, Math.ceil(this.processor.capacity / 2));
+        await this.processor.waitForRoom(this.processor.buffered() === 0 ? 1 : half);
+        // In a narrow window, room frees as jobs finish, and the jobs finishing in this same turn
+        // of the event loop free more: the fetch asks once the turn is over, for all of it (at c=1
+        // two jobs a fetch, not one or two depending on which promise of the turn resolved first).
+        // A wide window is split anyway, and a turn's wait there only delays the next half.
+        if (this.processor.capacity < 2 * SPLIT_FROM) await new Promise<void>((resolve) => setImmediate(resolve));
+        // A wide window is fetched half at a time: the next fetch goes out as soon as this one's
+        // jobs are accepted, so Redis reads it while they run (double buffering). A narrow one
+        // (below 2 x SPLIT_FROM) is fetched whole: a round trip per job or two costs more there.
+        const room = Math.min(this.processor.room(), Math.max(half, SPLIT_FROM));
+        if (this.stopped || room <= 0) continue;
+        asked = drained ? 0 : room;
+        want = room;
+      }
       try {
         const pass = (async () => {
-          let got = drained ? [] : await this.broker.fetch(this.queue, this.consumer, room);
-          this.lastFetchAt = Date.now();
-          drained = false;
-          if (got.length === 0 && !this.stopped) {
-            got = await this.reader.read(room, this.blockMs);
+          let reserved = asked;
+          try {
+            let got = asked > 0 ? await this.broker.fetch(this.queue, this.consumer, asked) : [];
             this.lastFetchAt = Date.now();
-            drained = got.length < room;
+            drained = false;
+            if (got.length === 0 && !this.stopped) {
+              // A shard's reserved room goes back before it blocks: it waits for one job.
+              this.processor.unreserve(reserved);
+              reserved = 0;
+              got = await this.reader.read(want, this.blockMs);
+              this.lastFetchAt = Date.now();
+              drained = got.length < want;
+            }
+            failures = 0;
+            // Entries that arrive after stop() are held and handed back with the rest.
+            this.processor.accept(got);
+          } finally {
+            // A shard's reserved room: the jobs accepted now count as held instead.
+            this.processor.unreserve(reserved);
           }
-          failures = 0;
-          // Entries that arrive after stop() are held and handed back with the rest.
-          this.processor.accept(got);
         })();
         this.inFlight = pass;
         await pass.finally(() => (this.inFlight = undefined));

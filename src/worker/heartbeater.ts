@@ -18,7 +18,7 @@ export interface HeartbeatSource {
   entry(): WorkerEntry;
   queues: QueueRef[];
   /** The health record of one queue (counters), as stored under its health key. */
-  healthRecord(queue: string): string;
+  healthRecord(queue: QueueRef): string;
 }
 
 export class Heartbeater {
@@ -58,7 +58,7 @@ export class Heartbeater {
       // A beat that cannot land before the previous one expires counts as failed, even while
       // the client still retries it.
       await withTimeout(
-        this.broker.heartbeat(entry, this.settings.ttlMs, this.source.queues.map((queue) => ({ queue, record: this.source.healthRecord(queue.name) }))),
+        this.broker.heartbeat(entry, this.settings.ttlMs, this.source.queues.map((queue) => ({ queue, record: this.source.healthRecord(queue) }))),
         Math.max(500, this.settings.ttlMs - this.settings.intervalMs),
         'Redis did not take the heartbeat',
       );

@@ -25,6 +25,7 @@ import { Attempts, type HeldJob, type Outcome } from './attempt.js';
 import { Settler } from './settle.js';
 import { GAVE_UP, Persistence } from './persist.js';
 import type { ContextShared } from './jobContext.js';
+import type { PoolMember, SlotPool } from './slotPool.js';
 
 export interface ProcessorDeps {
   broker: Broker;
@@ -48,6 +49,8 @@ export interface ProcessorDeps {
   durability?: Durability;
   /** The worker's pool for thread tasks. */
   threads?: ThreadPool;
+  /** The limit shared with the other shards of a sharded queue (concurrency and capacity are then the pool's). */
+  pool?: SlotPool;
 }
 
 export type ProcessorStats = JobCounters;
@@ -63,7 +66,7 @@ export function suspectAt(maxRecoveries: number): number {
   return Math.max(1, Math.min(2, maxRecoveries));
 }
 
-export class Processor {
+export class Processor implements PoolMember {
   private readonly held = new HeldList<HeldJob>();
   private readonly buffer: HeldJob[] = [];
   private running = 0;
@@ -101,20 +104,57 @@ export class Processor {
       deadLetter: d.deadLetter, durability: d.durability, onRetryScheduled: d.onRetryScheduled,
       release: (job) => this.release(job), roomChanged: () => this.notifyRoom(),
     });
+    d.pool?.join(this);
   }
 
   get capacity(): number {
-    return this.d.concurrency + this.d.prefetch;
+    return this.d.pool ? this.d.pool.capacity : this.d.concurrency + this.d.prefetch;
+  }
+
+  /** The most jobs one fetch asks for: the capacity, or a shard's share of its queue's. */
+  fetchWindow(): number {
+    return this.d.pool ? this.d.pool.share() : this.capacity;
+  }
+
+  /** Whether this processor shares its limit with other shards of its queue. */
+  get pooled(): boolean {
+    return this.d.pool !== undefined;
   }
 
   /** How many more jobs this processor can hold now. */
   room(): number {
-    if (!this.accepting || this.isolated) return 0;
-    // A job whose outcome waits to be acknowledged takes no slot, so fetching overlaps the
-    // acknowledgement's round trip; past one capacity's worth of them, they count again.
+    if (!this.accepting) return 0;
+    if (this.d.pool) return this.d.pool.room();
+    if (this.isolated) return 0;
+    return Math.max(0, this.capacity - this.busy());
+  }
+
+  /** Held jobs that take room: a job whose outcome waits to be acknowledged takes no slot, so
+   * fetching overlaps the acknowledgement's round trip; past one capacity's worth of them, they count again. */
+  busy(): number {
     const acking = this.settler.acking;
-    const busy = this.held.size - acking + Math.max(0, acking - this.capacity);
-    return Math.max(0, this.capacity - busy);
+    return this.held.size - acking + Math.max(0, acking - this.capacity);
+  }
+
+  /** A pooled processor's room for a fetch of up to `want` jobs, in its turn among the shards, reserved until unreserve(). */
+  acquire(need: number, want: number): Promise<number> {
+    return this.accepting && this.d.pool ? this.d.pool.acquire(this, Math.min(need, this.d.pool.capacity), want) : Promise.resolve(0);
+  }
+
+  unreserve(n: number): void {
+    this.d.pool?.release(n);
+  }
+
+  get runningCount(): number {
+    return this.running;
+  }
+
+  get heldCount(): number {
+    return this.held.size;
+  }
+
+  get isolating(): boolean {
+    return this.isolated !== undefined;
   }
 
   /** Whether this processor holds no job at all (the one to take a suspect first). */
@@ -129,6 +169,11 @@ export class Processor {
 
   buffered(): number {
     return this.buffer.length;
+  }
+
+  /** Jobs buffered over all the shards of its queue (its own when not sharded). */
+  poolBuffered(): number {
+    return this.d.pool ? this.d.pool.buffered() : this.buffer.length;
   }
 
   /** Whether this processor holds the entry (by level and entry id). */
@@ -191,14 +236,15 @@ export class Processor {
       };
       this.held.add(job);
       if (!this.accepting) job.state = 'handback';
-      else if (this.isolated) giveBack.push(job);
+      else if (this.isolated || this.othersIsolating()) giveBack.push(job);
       else if ((delivery.deaths ?? 0) >= suspectAt(this.d.queue.options.maxRecoveries)) {
         // A suspect: buffered jobs go back to the queue, running ones finish, fetching stops
         // (room() is 0), and it starts once nothing else is held or being fetched.
         this.isolated = job;
         giveBack.push(...this.buffer.splice(0));
         this.buffer.push(job);
-        void this.quiesceFetch().catch(() => undefined).then(() => {
+        const quiet = this.d.pool ? this.d.pool.isolate(this) : this.quiesceFetch();
+        void quiet.catch(() => undefined).then(() => {
           if (this.isolated !== job) return;
           this.isolatedReady = true;
           this.pump();
@@ -262,6 +308,7 @@ export class Processor {
   /** Stops starting jobs; running ones go on. */
   stopAccepting(): void {
     this.accepting = false;
+    this.d.pool?.cancel(this);
     for (const job of this.buffer) job.state = 'handback';
     this.buffer.length = 0;
     for (const w of this.roomWaiters) w.resolve();
@@ -310,14 +357,37 @@ export class Processor {
   }
 
   private pump(): void {
+    if (this.d.pool) return this.d.pool.pump();
     if (this.isolated) {
-      const job = this.isolated;
-      if (this.accepting && this.isolatedReady && this.held.size === 1 && this.buffer[0] === job) this.start(this.buffer.shift()!);
+      this.startIsolated(0);
       return;
     }
     while (this.accepting && this.running < this.d.concurrency && this.buffer.length > 0) {
       this.start(this.buffer.shift()!);
     }
+  }
+
+  /** Whether another shard of the queue holds a suspect that runs alone. */
+  private othersIsolating(): boolean {
+    const alone = this.d.pool?.isolating();
+    return alone !== undefined && alone !== this;
+  }
+
+  startNext(): boolean {
+    if (!this.accepting || this.isolated || this.buffer.length === 0) return false;
+    this.start(this.buffer.shift()!);
+    return true;
+  }
+
+  startIsolated(othersHeld: number): boolean {
+    const job = this.isolated;
+    if (!job) return false;
+    if (this.accepting && this.isolatedReady && othersHeld === 0 && this.held.size === 1 && this.buffer[0] === job) this.start(this.buffer.shift()!);
+    return true;
+  }
+
+  yieldBuffer(): void {
+    if (this.buffer.length > 0) this.track(this.giveBack(this.buffer.splice(0)));
   }
 
   /**
@@ -377,12 +447,19 @@ export class Processor {
       this.isolated = undefined;
       this.isolatedReady = false;
       this.onIsolationEnd();
-    } else if (this.isolated) this.pump();
+      // The other shards' buffered jobs were handed back: they fetch again.
+      this.d.pool?.pump();
+    } else if (this.isolated || this.d.pool) this.pump();
     this.notifyRoom();
     this.onRelease();
   }
 
   private notifyRoom(): void {
+    if (this.d.pool) this.d.pool.roomChanged();
+    else this.roomChangedOwn();
+  }
+
+  roomChangedOwn(): void {
     if (this.roomWaiters.length === 0) return;
     const room = this.room();
     this.roomWaiters = this.roomWaiters.filter((w) => (room >= w.need ? (w.resolve(), false) : true));

@@ -14,6 +14,7 @@ import { Processor, type ProcessorStats } from './processor.js';
 import { Recoverer } from './recoverer.js';
 import { Scheduler } from './scheduler.js';
 import type { ThreadPool } from './threads.js';
+import type { SlotPool } from './slotPool.js';
 
 export interface RunnerSettings {
   concurrency: number;
@@ -25,6 +26,8 @@ export interface RunnerSettings {
   deadLetter?: boolean;
   /** Outcome writes wait for this durability. */
   durability?: Durability;
+  /** The limit shared with the queue's other shards (a shard of a sharded queue). */
+  pool?: SlotPool;
 }
 
 export class QueueRunner {
@@ -44,11 +47,11 @@ export class QueueRunner {
     shared: { serializer: Serializer; signingSecret: string | undefined; middleware: Middleware<unknown>[]; deps: () => unknown; events: EventHub; otel: () => OtelApi | null; threads?: ThreadPool },
     log: Logger,
   ) {
-    const qlog = log.child({ queue: queue.name });
+    const qlog = log.child(queue.shard === undefined ? { queue: queue.name } : { queue: queue.name, shard: queue.shard });
     this.concurrency = settings.concurrency;
     this.scheduler = new Scheduler(broker, queue, settings.schedulerPollMs, qlog);
     this.processor = new Processor({
-      broker, queue, consumer, concurrency: settings.concurrency, prefetch: settings.prefetch, deadLetter: settings.deadLetter, durability: settings.durability, ...shared, log: qlog,
+      broker, queue, consumer, concurrency: settings.concurrency, prefetch: settings.prefetch, deadLetter: settings.deadLetter, durability: settings.durability, pool: settings.pool, ...shared, log: qlog,
       onRetryScheduled: (ms) => this.scheduler.dueIn(ms),
     });
     this.fetcher = new Fetcher(broker, queue, consumer, this.processor, settings.blockMs, qlog);

@@ -25,6 +25,8 @@ import { EventHub, type EventOf, type EventType, type MillraceEvent } from '../e
 import { Janitor } from './janitor.js';
 import { WorkerMetrics, type MetricsOptions } from './metrics.js';
 import { ThreadPool, type ThreadPoolOptions } from './threads.js';
+import { SlotPool } from './slotPool.js';
+import { expand } from '../shards/index.js';
 
 const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -105,7 +107,11 @@ export interface WorkerStats {
 
 export class Worker {
   readonly id: string;
+  /** The queues served, once each. */
+  private readonly queues: Queue<unknown>[];
+  /** A runner per queue, and per shard of a sharded queue. */
   private readonly runners: QueueRunner[];
+  private readonly concurrencyOf = new Map<string, number>();
   private readonly graceMs: number;
   private readonly handleSignals: boolean;
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
@@ -166,26 +172,33 @@ export class Worker {
     if (names.length === 0) throw new ConfigError('worker.queues', 'at least one queue; the app defines none');
     // Durable writes (outcomes, or enqueues from tasks) have a connection of their own.
     const durable = host.durability !== undefined || host.allQueues().some((q) => names.includes(q.name) && q.options.durability);
-    checkConnectionBudget(names.length, durable);
+    // A blocking reader per queue, per shard of a sharded one.
+    checkConnectionBudget(names.reduce((n, name) => n + (host.queueNamed(name)?.shards ?? 1), 0), durable);
     const concurrency = cfg.concurrency;
     const blockMs = parseDuration(options.blockTime ?? 5000, 'worker.blockTime');
     const schedulerPollMs = parseDuration(options.schedulerInterval ?? 250, 'worker.schedulerInterval');
     this.threads = new ThreadPool(options.threads);
-    this.runners = names.map((name) => {
+    this.queues = names.map((name) => {
       const queue = host.queueNamed(name);
       if (!queue) {
         const known = host.allQueues().map((q) => q.name).join(', ') || 'none';
         throw new ConfigError('worker.queues', `names of queues the app defines (${known})`, name);
       }
+      return queue;
+    });
+    this.runners = this.queues.flatMap((queue) => {
       const c = concurrency ?? queue.options.concurrency;
       const prefetch = cfg.prefetch ?? (concurrency !== undefined ? c : queue.options.prefetch);
       const durable = durabilityOf(undefined, queue.options.durability, host.durability);
-      return new QueueRunner(
-        host.broker, queue, this.id,
-        { concurrency: c, prefetch, idleTimeout: queue.options.idleTimeout, blockMs, schedulerPollMs, deadLetter: cfg.deadLetter, durability: durable?.outcomes ? durable : undefined },
+      this.concurrencyOf.set(queue.name, c);
+      // A sharded queue: a runner per shard, all under one limit.
+      const pool = queue.shards > 1 ? new SlotPool(c, c + prefetch) : undefined;
+      return expand(queue).map((shard) => new QueueRunner(
+        host.broker, shard, this.id,
+        { concurrency: c, prefetch, idleTimeout: queue.options.idleTimeout, blockMs, schedulerPollMs, deadLetter: cfg.deadLetter, durability: durable?.outcomes ? durable : undefined, pool },
         { serializer: host.serializer, signingSecret: host.signingSecret, middleware: host.middleware, deps: () => this.deps, events: this.events, otel: () => this.otel, threads: this.threads },
         this.log,
-      );
+      ));
     });
     for (const r of this.runners) {
       // Per job: nothing is copied or called unless a test kit listens.
@@ -198,11 +211,12 @@ export class Worker {
     const ttlMs = cfg.heartbeatTtl!;
     const healthFile = cfg.healthFile!;
     this.maxLagMs = parseDuration(options.maxEventLoopLag ?? 1000, 'worker.maxEventLoopLag');
-    const queues = this.runners.map((r) => r.queue);
+    const queues = this.queues;
     this.heartbeater = new Heartbeater(host.broker, {
-      queues,
+      // A health record per shard, with that shard's counters.
+      queues: this.runners.map((r) => r.queue),
       entry: () => this.entry(),
-      healthRecord: (queue) => JSON.stringify({ worker: this.id, at: this.clock.now(), ...this.runners.find((r) => r.queue.name === queue)?.stats() }),
+      healthRecord: (queue) => JSON.stringify({ worker: this.id, at: this.clock.now(), ...this.runners.find((r) => r.queue === queue)?.stats() }),
     }, { intervalMs, ttlMs, healthFile }, this.log);
     if (host.eventsMaxLen > 0) this.publisher = new EventPublisher(host.broker, this.events, queues, this.log, this.id);
     this.events.onError((err, e) => this.log.error({ err: err instanceof Error ? err : errorFacts(err).text, event: e.type, job: 'id' in e ? e.id : undefined }, 'an event listener threw; the job goes on'));
@@ -211,7 +225,7 @@ export class Worker {
       this.prometheus = new WorkerMetrics(
         this.events, host.inspector, queues, () => this.runners.reduce((a, r) => a + r.stats().running, 0),
         options.metrics === true ? {} : options.metrics, this.log,
-        () => this.runners.map((r) => [r.queue.name, r.stats().notDurable ?? 0]),
+        () => Object.entries(this.stats().queues).map(([name, st]) => [name, st.notDurable ?? 0]),
       );
     }
     this.cron = new CronScheduler(host.cron(this.id), new Set(queues.map((q) => q.name)), this.log);
@@ -235,7 +249,9 @@ export class Worker {
     this.deps = await this.host.enterLifespan();
     this.stopAbortListener = await this.host.broker.onAbort(
       this.runners.map((r) => r.queue),
-      (queue, id) => this.runners.find((r) => r.queue.name === queue)?.processor.requestAbort(id),
+      (queue, id) => {
+        for (const r of this.runners) if (r.queue.name === queue) r.processor.requestAbort(id);
+      },
       // Aborts published while the subscriber was reconnecting: the lease renewal reports them.
       () => this.runners.forEach((r) => r.renewLeases()),
     );
@@ -248,7 +264,7 @@ export class Worker {
     await this.cron.start();
     this.state = 'running';
     if (this.burst) this.checkBurst();
-    this.events.emit('worker.started', { worker: this.id, queues: this.runners.map((r) => r.queue.name), hostname: hostname(), pid: process.pid });
+    this.events.emit('worker.started', { worker: this.id, queues: this.queues.map((q) => q.name), hostname: hostname(), pid: process.pid });
     if (this.signalledWhileStarting) void this.stop();
   }
 
@@ -289,7 +305,7 @@ export class Worker {
       await this.host.exitLifespan();
     } finally {
       this.state = 'stopped';
-      this.events.emit('worker.stopped', { worker: this.id, queues: this.runners.map((r) => r.queue.name), handedBack: handedBack.reduce((a, b) => a + b, 0) });
+      this.events.emit('worker.stopped', { worker: this.id, queues: this.queues.map((q) => q.name), handedBack: handedBack.reduce((a, b) => a + b, 0) });
       await this.publisher?.stop();
       await this.prometheus?.stop();
     }
@@ -381,8 +397,8 @@ export class Worker {
       id: this.id,
       hostname: hostname(),
       pid: process.pid,
-      queues: this.runners.map((r) => r.queue.name),
-      concurrency: this.runners.reduce((a, r) => a + r.concurrency, 0),
+      queues: this.queues.map((q) => q.name),
+      concurrency: [...this.concurrencyOf.values()].reduce((a, c) => a + c, 0),
       running: sum('running'),
       held: sum('held'),
       processed: sum('processed'),
@@ -436,9 +452,17 @@ export class Worker {
     return {
       id: this.id,
       startedAt: this.startedAt,
-      queues: Object.fromEntries(this.runners.map((r) => [r.queue.name, r.stats()])),
+      queues: Object.fromEntries(this.queues.map((q) => [q.name, sumStats(this.runners.filter((r) => r.queue.name === q.name).map((r) => r.stats()))])),
     };
   }
+}
+
+/** A sharded queue's counters: its shards' summed. */
+function sumStats(per: ProcessorStats[]): ProcessorStats {
+  if (per.length === 1) return per[0]!;
+  const out = { ...per[0]! };
+  for (const s of per.slice(1)) for (const k of Object.keys(s) as (keyof ProcessorStats)[]) out[k] = (out[k] ?? 0) + (s[k] ?? 0);
+  return out;
 }
 
 /** Logs are one consumer of the event map: routine events at debug, trouble louder. */

@@ -5,16 +5,19 @@ import { conformance, NOT_YET, Q, workerEntry } from './kit.js';
 
 
 conformance('registry, schedules, documents, time', (s) => {
-  it('records queue names, and the levels of a queue its defining process registered', async () => {
+  it('records queue names, and the levels and shards of a queue its defining process registered', async () => {
     const { broker, inspector } = s();
     expect(await inspector.queueNames()).toEqual([]);
     await broker.registerQueue({ name: 'used', levels: ['normal'] }, false);
     await broker.registerQueue({ name: 'defined', levels: ['low', 'normal', 'high'] }, true);
     await broker.registerQueue({ name: 'defined', levels: ['low', 'normal', 'high'] }, true);
     expect(await inspector.queueNames()).toEqual(['defined', 'used']);
-    expect(await broker.queueLevels('defined')).toEqual(['low', 'normal', 'high']);
-    expect(await broker.queueLevels('used')).toBeUndefined();
-    expect(await broker.queueLevels('never')).toBeUndefined();
+    await broker.registerQueue({ name: 'sharded', levels: ['normal', 'high'], shards: 6 }, true);
+    expect(await inspector.queueNames()).toEqual(['defined', 'sharded', 'used']);
+    expect(await broker.queueShape('defined')).toEqual({ levels: ['low', 'normal', 'high'], shards: 1 });
+    expect(await broker.queueShape('sharded')).toEqual({ levels: ['normal', 'high'], shards: 6 });
+    expect(await broker.queueShape('used')).toBeUndefined();
+    expect(await broker.queueShape('never')).toBeUndefined();
   });
 
   it('lists workers by heartbeat, oldest first, until their entry expires or they are removed', async () => {

@@ -2,7 +2,7 @@
 // slot migration): what the Sentinel and Cluster tests check a change of master against.
 
 import { expect } from 'vitest';
-import { JobNotFoundError, type Millrace } from '../../src/index.js';
+import { JobNotFoundError, type Millrace, type QueueOptions } from '../../src/index.js';
 import { waitFor, type WorkerTracker } from '../helpers.js';
 import { sleep } from './processes.js';
 
@@ -28,9 +28,9 @@ export interface SteadyStream {
  * that fails is tried again with the same id (its id keeps it from running twice). `during`
  * runs once the worker is busy; afterwards every job enqueued must have its own result.
  */
-export async function steadyStream(a: App, tracker: WorkerTracker, during: () => Promise<void>, idleTimeout = '2s'): Promise<SteadyStream> {
+export async function steadyStream(a: App, tracker: WorkerTracker, during: () => Promise<void>, idleTimeout = '2s', queue: QueueOptions = {}): Promise<SteadyStream> {
   const runs = new Map<number, number>();
-  const work = a.queue('q', { idleTimeout }).task('work', async (_ctx, n: number) => {
+  const work = a.queue('q', { idleTimeout, ...queue }).task('work', async (_ctx, n: number) => {
     runs.set(n, (runs.get(n) ?? 0) + 1);
     await sleep(2);
     return n * 10;

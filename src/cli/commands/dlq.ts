@@ -33,11 +33,12 @@ function show(app: OpsApp, levels: readonly string[], e: DeadLetterEntry): Shown
   return out;
 }
 
-const DLQ_ID = /^\d+(-\d+)?$/;
+/** A stream entry id; a sharded queue's dead letters add their shard ("1718000000000-0@3"). */
+const DLQ_ID = /^\d+(-\d+)?(@\d+)?$/;
 
 function checkIds(ids: string[]): void {
   const bad = ids.filter((id) => !DLQ_ID.test(id));
-  if (bad.length) throw new UsageError(`not a dead-letter id: ${bad.join(', ')} (ids look like 1718000000000-0; see 'millrace dlq list --queue <name>')`);
+  if (bad.length) throw new UsageError(`not a dead-letter id: ${bad.join(', ')} (ids look like 1718000000000-0, or 1718000000000-0@3 on a sharded queue; see 'millrace dlq list --queue <name>')`);
 }
 
 /** Fails, naming them, when some ids are not in the DLQ: nothing is changed then. */

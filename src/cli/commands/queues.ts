@@ -3,7 +3,8 @@
 
 import { Command } from 'commander';
 import type { QueueCounts, WorkerEntry } from '../../broker/types.js';
-import { knownQueues, queueLevels, requireQueue, type OpsApp } from '../app.js';
+import { knownQueues, queueRef, requireQueue, type OpsApp } from '../app.js';
+import { parseStorageName } from '../../shards/index.js';
 import { table } from '../output.js';
 import { withCommon, type GlobalFlags, type Kit } from './common.js';
 
@@ -23,6 +24,8 @@ export interface QueueReport {
   workers: number;
   /** Jobs that ended in the last minute, counted in the queue's event stream. */
   lastMinute: { completed: number; failed: number };
+  /** Of a sharded queue: each shard's jobs, in shard order. */
+  shards?: { ready: number; delayed: number; inFlight: number; dlq: number }[];
 }
 
 /** Counts job.completed and final job.failed events newer than a minute, per queue. */
@@ -34,36 +37,45 @@ async function lastMinute(app: OpsApp, queues: string[]): Promise<Map<string, { 
   let after: Record<string, string> = Object.fromEntries(queues.map((q) => [q, since]));
   while (Object.keys(after).length > 0) {
     const { events, cursors } = await app.readEvents({ queues: Object.keys(after), after, count: PAGE });
-    const perQueue = new Map<string, number>();
-    for (const { queue, event } of events) {
-      perQueue.set(queue, (perQueue.get(queue) ?? 0) + 1);
-      const c = counts.get(queue)!;
+    // A sharded queue's events come per shard ("hot#3/6"): pages are per stream, counts per queue.
+    const perStream = new Map<string, number>();
+    for (const { queue: stream, event } of events) {
+      perStream.set(stream, (perStream.get(stream) ?? 0) + 1);
+      const c = counts.get(parseStorageName(stream).name)!;
       if (event.type === 'job.completed') c.completed++;
       else if (event.type === 'job.failed' && !event.willRetry) c.failed++;
     }
-    // Only queues that filled a page may have more.
-    after = Object.fromEntries(Object.keys(after).filter((q) => perQueue.get(q) === PAGE).map((q) => [q, cursors[q]!]));
+    // Only streams that filled a page may have more.
+    after = Object.fromEntries([...perStream].filter(([, n]) => n === PAGE).map(([stream]) => [stream, cursors[stream]!]));
   }
   return counts;
+}
+
+/** Jobs ready per priority level, highest first, and in all. */
+export function readyOf(levels: readonly string[], counts: QueueCounts): { ready: Record<string, number>; readyTotal: number } {
+  const ready = Object.fromEntries([...levels].reverse().map((l) => [l, counts.waiting[l] ?? 0]));
+  return { ready, readyTotal: Object.values(ready).reduce((a, b) => a + b, 0) };
 }
 
 export async function queueReports(app: OpsApp, names: string[], workers: WorkerEntry[]): Promise<QueueReport[]> {
   const throughput = await lastMinute(app, names);
   return Promise.all(
     names.map(async (name) => {
-      const levels = await queueLevels(app, name);
-      const counts: QueueCounts = await app.inspector.counts({ name, levels });
-      const ready = Object.fromEntries([...levels].reverse().map((l) => [l, counts.waiting[l] ?? 0]));
+      const ref = await queueRef(app, name);
+      const levels = ref.levels;
+      const counts: QueueCounts = await app.inspector.counts(ref);
       return {
         name,
-        ready,
-        readyTotal: Object.values(ready).reduce((a, b) => a + b, 0),
+        ...readyOf(levels, counts),
         delayed: counts.delayed,
         inFlight: counts.active,
         dlq: counts.dlq,
         consumers: counts.consumers,
         workers: workers.filter((w) => w.queues.includes(name)).length,
         lastMinute: throughput.get(name)!,
+        ...(counts.shards ? {
+          shards: counts.shards.map((c) => ({ ready: Object.values(c.waiting).reduce((a, b) => a + b, 0), delayed: c.delayed, inFlight: c.active, dlq: c.dlq })),
+        } : {}),
       };
     }),
   );
@@ -73,7 +85,7 @@ export function queuesTable(reports: QueueReport[]): string {
   return table(
     reports,
     [
-      { header: 'queue', value: (r) => r.name },
+      { header: 'queue', value: (r) => (r.shards ? `${r.name} (${r.shards.length} shards)` : r.name) },
       { header: 'ready', value: (r) => r.readyTotal, align: 'right' },
       { header: 'by priority', value: (r) => Object.entries(r.ready).filter(([, n]) => n > 0).map(([l, n]) => `${l}=${n}`).join(' ') || '-' },
       { header: 'delayed', value: (r) => r.delayed, align: 'right' },
@@ -108,7 +120,9 @@ they count only the events still kept; with events turned off in the workers the
 
 Examples:
   $ millrace queues
-  $ millrace queues --queue emails --json`)
+  $ millrace queues --queue emails --json
+
+A sharded queue shows as one row, "hot (6 shards)"; --json adds each shard's counts (shards).`)
     .action((flags: GlobalFlags & { queue?: string }) =>
       kit.run(flags, async (s) => {
         if (flags.queue !== undefined) await requireQueue(s.app, flags.queue);

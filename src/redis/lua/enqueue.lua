@@ -33,7 +33,7 @@ if ARGV[3] ~= '' then
 end
 local now = now_ms()
 id_begin(KEYS[1], now)
-local first_ms, first_seq = id_ms, id_seq + 1
+local first_ms, first_seq = id_ms, id_seq + id_step
 local events_max = tonumber(ARGV[2])
 local plan = ARGV[4]
 local dues
@@ -43,14 +43,15 @@ if ARGV[5] ~= '' then
 end
 -- Events: rows ["job.enqueued", at, id, task] (see packEvents), written as text directly;
 -- a run of auto ids taken one after another by jobs of one task is one row ["job.enqueued",
--- at, first id, task, count] (readers expand it), so a batch of one task costs one row.
+-- at, first id, task, count] (readers expand it), so a batch of one task costs one row; a
+-- shard's ids step by the shard count: its rows end with the step, [..., count, step].
 local rows = {}
 local row_head = '["job.enqueued",' .. string.format('%d', now) .. ',"'
 local added = 0
 local task, run_id, run_task, run_seq, run_n
 local function end_run()
   if run_n then
-    rows[#rows + 1] = row_head .. run_id .. '","' .. run_task .. (run_n > 1 and '",' .. run_n .. ']' or '"]')
+    rows[#rows + 1] = row_head .. run_id .. '","' .. run_task .. (run_n > 1 and '",' .. run_n .. (id_step > 1 and ',' .. id_step or '') .. ']' or '"]')
     run_n = nil
   end
 end
@@ -96,7 +97,7 @@ for i = 6, #ARGV, 2 do
         -- Task names ([A-Za-z0-9_.-]) need no escaping; a custom id may.
         end_run()
         rows[#rows + 1] = row_head .. string.sub(cjson.encode(id), 2) .. ',"' .. task .. '"]'
-      elseif run_n and task == run_task and id_seq == run_seq + 1 then
+      elseif run_n and task == run_task and id_seq == run_seq + id_step then
         run_n, run_seq = run_n + 1, id_seq
       else
         end_run()

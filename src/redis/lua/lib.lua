@@ -8,9 +8,14 @@ end
 
 -- Entry ids grow across all of a queue's streams (not per stream), so an auto job id,
 -- which is its first entry id, names exactly one entry. Begin once, next per entry, end once.
+-- A shard of a sharded queue (its key ends ":<shard>/<shards>") hands out only sequence
+-- numbers equal to its index modulo the shard count: an auto id names its shard.
 local id_key, id_ms, id_seq, id_used, id_prefix
+local id_step = 1
 local function id_begin(key, now)
-  id_key, id_ms, id_seq, id_used = key, now, -1, false
+  local shard, shards = string.match(key, ':(%d+)/(%d+)$')
+  id_step = shards and tonumber(shards) or 1
+  id_key, id_ms, id_seq, id_used = key, now, (shard and tonumber(shard) or 0) - id_step, false
   local last = redis.call('GET', key)
   if last then
     local dash = string.find(last, '-', 1, true)
@@ -26,7 +31,7 @@ local function id_next()
     id_prefix = string.format('%d-', id_ms)
     id_used = true
   end
-  id_seq = id_seq + 1
+  id_seq = id_seq + id_step
   return id_prefix .. string.format('%d', id_seq) -- integer formatting: cheaper than a number's tostring
 end
 local function id_end()
