@@ -6,6 +6,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // The dashboard's front end, built from web/overseer/ for its tests.
+    globalSetup: ['test/support/overseer-assets.ts'],
     maxWorkers: 2,
     // Test workers share the machine: no shared health file unless a test asks for one. CLI
     // processes the tests start run the source, not a dist/ built before the last edit.

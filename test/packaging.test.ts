@@ -8,6 +8,12 @@ import { describe, expect, it } from 'vitest';
 
 const read = (file: string) => readFileSync(new URL(`../${file}`, import.meta.url), 'utf8');
 
+/** Runs an ES module's lines in a fresh node in the repository (importing the package by name); its stdout. */
+function runModule(lines: string[]): string {
+  const cwd = fileURLToPath(new URL('..', import.meta.url));
+  return execFileSync(process.execPath, ['--input-type=module', '-e', lines.join('\n')], { cwd, encoding: 'utf8', timeout: 20_000 }).trim();
+}
+
 describe('packaging', () => {
   it('builds dist/ when a clone is installed', () => {
     const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string>; exports: Record<string, { import: string }> };
@@ -19,7 +25,7 @@ describe('packaging', () => {
     const pkg = JSON.parse(read('package.json')) as { exports: Record<string, { import: string; types: string }> };
     expect(pkg.exports['./testing']).toEqual({ types: './dist/testing/index.d.ts', import: './dist/testing/index.js' });
     // The package imports itself by name (as a user's project would), no Redis reachable.
-    const script = [
+    const out = runModule([
       "import { Millrace } from 'millrace';",
       "import { createTestApp } from 'millrace/testing';",
       "const app = new Millrace({ redis: 'redis://127.0.0.1:1', logLevel: 'silent' });",
@@ -27,9 +33,25 @@ describe('packaging', () => {
       'const t = await createTestApp(app);',
       'console.log(await t.run(add, 2, 3));',
       'await t.close();',
-    ].join('\n');
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8', timeout: 20_000 });
-    expect(out.trim()).toBe('5');
+    ]);
+    expect(out).toBe('5');
+  });
+
+  it("exports the dashboard as 'millrace/overseer', serving its built front end from dist/", () => {
+    const pkg = JSON.parse(read('package.json')) as { exports: Record<string, { import: string; types: string }> };
+    expect(pkg.exports['./overseer']).toEqual({ types: './dist/overseer/index.d.ts', import: './dist/overseer/index.js' });
+    const out = runModule([
+      "import { Millrace } from 'millrace';",
+      "import { overseer } from 'millrace/overseer';",
+      "const app = new Millrace({ redis: 'redis://127.0.0.1:1', logLevel: 'silent' });",
+      'const handler = overseer(app, { basePath: "/ops" });',
+      "const page = await handler(new Request('http://localhost/ops/'));",
+      "const js = await handler(new Request('http://localhost/ops/assets/app.js'));",
+      "console.log(page.status, (await page.text()).includes('assets/app.js'), js.status, js.headers.get('content-type'));",
+      'await handler.close();',
+      'await app.close();',
+    ]);
+    expect(out).toBe('200 true 200 text/javascript; charset=utf-8');
   });
 
   it('installs the image without lifecycle scripts (tsc is a dev dependency; the image runs the source through tsx)', () => {

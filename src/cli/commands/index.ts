@@ -1,4 +1,5 @@
-// Registers the operation commands (everything but `worker` and `load-test`) on the program.
+// Registers the operation commands (everything but `worker` and `load-test`) on the program,
+// and `dashboard`, which runs until a signal like `worker` but opens the app as they do.
 
 import type { Command } from 'commander';
 import type { Output } from '../output.js';
@@ -10,6 +11,7 @@ import { registerWorkerCommands } from './workers.js';
 import { registerDlqCommands } from './dlq.js';
 import { registerHealthCommands } from './health.js';
 import { registerConfigCommand } from './config.js';
+import { registerDashboardCommand } from './dashboard.js';
 
 export function registerOperationCommands(program: Command, out: Output, schedule: Schedule): void {
   const kit = makeKit(out, schedule);
@@ -20,4 +22,5 @@ export function registerOperationCommands(program: Command, out: Output, schedul
   registerDlqCommands(program, kit);
   registerHealthCommands(program, kit);
   registerConfigCommand(program, out, schedule);
+  registerDashboardCommand(program, kit);
 }

@@ -1,0 +1,177 @@
+// Overseer's JSON API and actions against a real Redis, served through plain node:http and
+// mounted in a Hono app: overview, jobs by status (paginated), a job, search, workers, dead
+// letters and their replay/delete/purge, abort, cron, redaction, bad parameters.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Hono } from 'hono';
+import { overseer, type OverseerHandler } from '../src/overseer/index.js';
+import { testApp, waitFor, workers } from './helpers.js';
+import { json, SAME_ORIGIN, serveHandler, type Served } from './support/overseer.js';
+
+const t = testApp({ logLevel: 'silent' }, 'ovapi');
+const { app } = t;
+const mails = app.queue('mails', { concurrency: 2, maxTries: 1 });
+const send = mails.task('send', async (_ctx, to: string, _secret: { password: string }) => ({ sent: to }));
+const broken = mails.task('broken', async (_ctx, n: number) => {
+  throw new Error(`broken ${n}`);
+});
+const slow = app.queue('slow').task('wait_long', async (ctx) => {
+  await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
+  throw ctx.signal.reason;
+});
+
+const tracker = workers({ heartbeatInterval: 200 });
+let handler: OverseerHandler;
+let served: Served;
+const logged: Record<string, unknown>[] = [];
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function get(path: string): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${served.url}${path}`);
+  return { status: res.status, body: await res.json() };
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function post(path: string, body: unknown = {}): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${served.url}${path}`, { method: 'POST', headers: SAME_ORIGIN, body: JSON.stringify(body) });
+  return { status: res.status, body: await res.json() };
+}
+
+beforeAll(async () => {
+  const log = app.log.child({});
+  log.info = ((obj: Record<string, unknown>) => void logged.push(obj)) as typeof log.info;
+  handler = overseer(app, { log, redact: (args) => (Array.isArray(args) && args.length === 2 && typeof args[1] === 'object' ? [args[0], { password: '***' }] : args) });
+  served = await serveHandler(handler);
+});
+
+afterAll(async () => {
+  await tracker.stopAll();
+  await handler.close();
+  await served.close();
+  await t.cleanup();
+});
+
+describe('overseer API', () => {
+  it('overview: every queue with ready per priority, delayed, running, dead letters; workers', async () => {
+    await send.with({ priority: 'high' }).enqueue('a@x', { password: 'p' });
+    await send.enqueueMany([['b@x', { password: 'p' }], ['c@x', { password: 'p' }]]);
+    await send.with({ delay: '1h' }).enqueue('d@x', { password: 'p' });
+    const { status, body } = await get('/api/overview');
+    expect(status).toBe(200);
+    const q = body.queues.find((x: { name: string }) => x.name === 'mails');
+    expect(q).toMatchObject({ levels: ['critical', 'high', 'normal', 'low'], ready: { high: 1, normal: 2, low: 0, critical: 0 }, readyTotal: 3, delayed: 1, running: 0, dlq: 0 });
+    expect(body.workers).toEqual([]);
+  });
+
+  it('jobs by status, a page at a time, and a job with its arguments redacted', async () => {
+    const first = await get('/api/queues/mails/jobs?status=waiting&limit=2');
+    expect(first.status).toBe(200);
+    expect(first.body.jobs).toHaveLength(2);
+    expect(first.body.jobs[0]).toMatchObject({ state: 'waiting', task: 'send', attempt: 0 });
+    expect(first.body.next).toBe('2');
+    const second = await get(`/api/queues/mails/jobs?status=waiting&limit=2&cursor=${first.body.next}`);
+    expect(second.body.jobs).toHaveLength(1);
+    expect(second.body.next).toBeUndefined();
+    const ids = [...first.body.jobs, ...second.body.jobs].map((j: { id: string }) => j.id);
+    expect(new Set(ids).size).toBe(3);
+    const delayed = await get('/api/queues/mails/jobs?status=delayed');
+    expect(delayed.body.jobs[0].dueAt).toBeGreaterThan(Date.now() + 3_000_000);
+
+    const job = await get(`/api/jobs/mails/${ids[0]}`);
+    expect(job.status).toBe(200);
+    expect(job.body).toMatchObject({ id: ids[0], queue: 'mails', status: 'waiting', task: 'send', logs: [] });
+    expect(job.body.args[1]).toEqual({ password: '***' });
+
+    const found = await get(`/api/jobs/find/${encodeURIComponent(ids[1]!)}`);
+    expect(found).toEqual({ status: 200, body: { queue: 'mails', id: ids[1] } });
+    expect((await get('/api/jobs/find/no-such-job')).status).toBe(404);
+  });
+
+  it('refuses bad parameters with a 400 naming them, unknown queues and jobs with a 404', async () => {
+    const bad = await get('/api/queues/mails/jobs?status=sleeping');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toContain("'status' must be one of waiting, active, delayed");
+    expect((await get('/api/queues/mails/jobs?limit=0')).body.error).toContain("'limit' must be an integer from 1 to 200");
+    expect((await get('/api/dlq/mails?after=yesterday')).body.error).toContain("'after' must be a dead-letter id");
+    const unknown = await get('/api/queues/nope/jobs');
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error).toContain("unknown queue 'nope'");
+    expect((await get('/api/jobs/mails/missing')).status).toBe(404);
+    expect((await get('/api/nothing')).status).toBe(404);
+    const notJson = await fetch(`${served.url}/api/dlq/mails/purge`, { method: 'POST', headers: { 'Sec-Fetch-Site': 'same-origin' }, body: 'confirm=mails' });
+    expect(notJson.status).toBe(400);
+  });
+
+  it('dead letters: list, show, replay one, delete, purge only with the queue name confirmed; every action logged', async () => {
+    await broken.enqueueMany([[1], [2], [3], [4]]);
+    await tracker.start(app, { queues: ['mails'] });
+    await waitFor(async () => (await get('/api/dlq/mails')).body.count === 4, { timeout: 15_000, what: '4 dead letters' });
+    const page = await get('/api/dlq/mails?limit=3');
+    expect(page.body.entries).toHaveLength(3);
+    expect(page.body.next).toBe(page.body.entries[2].dlqId);
+    const [e1, e2] = page.body.entries;
+    expect(e1).toMatchObject({ task: 'broken', reason: 'max-tries', attempts: 1 });
+    expect(e1.error).toMatch(/broken \d/);
+    expect((await get(`/api/dlq/mails/${e1.dlqId}`)).body.args).toEqual(expect.any(Array));
+
+    const replay = await post('/api/dlq/mails/replay', { ids: [e1.dlqId] });
+    expect(replay).toEqual({ status: 200, body: { replayed: [e1.id] } });
+    expect((await post('/api/dlq/mails/delete', { ids: [e2.dlqId] })).body).toEqual({ deleted: 1 });
+    expect((await post('/api/dlq/mails/replay', { ids: ['x'] })).status).toBe(400);
+    // The replayed job fails again (maxTries 1): back in the DLQ.
+    await waitFor(async () => (await get('/api/dlq/mails')).body.count === 3, { timeout: 15_000, what: 'the replayed job dead again' });
+    const refused = await post('/api/dlq/mails/purge', { confirm: 'other' });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toContain("'confirm' must be the queue's name ('mails')");
+    expect((await post('/api/dlq/mails/purge', { confirm: 'mails' })).body).toEqual({ purged: 3 });
+    expect(logged.map((l) => l.action)).toEqual(['dlq.replay', 'dlq.delete', 'dlq.purge']);
+    expect(logged[0]).toMatchObject({ who: 'anonymous', queue: 'mails', ids: [e1.dlqId], replayed: 1, at: expect.any(String) });
+  });
+
+  it('aborts a running job (its signal fires) and a waiting one; workers are listed with their heartbeat', async () => {
+    const running = await slow.enqueue();
+    const waiting = await slow.with({ delay: '1h' }).enqueue();
+    await tracker.start(app, { queues: ['slow'] });
+    await waitFor(async () => (await running.status()) === 'active', { timeout: 15_000, what: 'job running' });
+    expect((await post(`/api/jobs/slow/${running.id}/abort`)).body).toEqual({ outcome: 'aborting' });
+    await expect(running.result({ timeout: '15s' })).rejects.toThrow(/abort/i);
+    expect((await post(`/api/jobs/slow/${waiting.id}/abort`)).body).toEqual({ outcome: 'aborted' });
+    expect((await post('/api/jobs/slow/nope/abort')).status).toBe(404);
+    const { body } = await get('/api/workers');
+    expect(body.workers.length).toBeGreaterThanOrEqual(1);
+    expect(body.workers[0]).toMatchObject({ pid: process.pid, stale: false, heartbeatAgeMs: expect.any(Number) });
+  });
+
+  it('cron schedules with their next run', async () => {
+    await app.addSchedule('*/5 * * * *', 'send', { queue: 'mails', name: 'ov-cron', args: ['e@x', { password: 'p' }] });
+    const { body } = await get('/api/cron');
+    const s = body.schedules.find((x: { name: string }) => x.name === 'ov-cron');
+    expect(s).toMatchObject({ pattern: '*/5 * * * *', task: 'send', queue: 'mails', source: 'runtime' });
+    expect(s.nextRunAt).toBeGreaterThan(Date.now());
+  });
+
+  it('mounts under a base path in a Hono app', async () => {
+    const mounted = overseer(app, { basePath: '/overseer' });
+    const outer = new Hono();
+    outer.get('/', (c) => c.text('the host app'));
+    outer.all('/overseer', (c) => mounted(c.req.raw));
+    outer.all('/overseer/*', (c) => mounted(c.req.raw));
+    const s = await serveHandler(async (req) => outer.fetch(req));
+    try {
+      expect(await (await fetch(`${s.url}/`)).text()).toBe('the host app');
+      const bare = await fetch(`${s.url}/overseer`, { redirect: 'manual' });
+      expect(bare.status).toBe(301);
+      expect(bare.headers.get('location')).toBe('/overseer/');
+      const page = await fetch(`${s.url}/overseer/`);
+      expect(page.headers.get('content-type')).toContain('text/html');
+      expect(await page.text()).toContain('<script src="assets/app.js" defer></script>');
+      expect((await fetch(`${s.url}/overseer/assets/app.js`)).headers.get('content-type')).toContain('text/javascript');
+      expect((await fetch(`${s.url}/overseer/assets/secret.txt`)).status).toBe(404);
+      const overview = await json(await fetch(`${s.url}/overseer/api/overview`));
+      expect(overview.queues.map((q: { name: string }) => q.name)).toContain('mails');
+    } finally {
+      await mounted.close();
+      await s.close();
+    }
+  });
+});

@@ -1,0 +1,79 @@
+// A job: task, arguments and result as JSON text, error and stack, attempts, progress, log
+// lines and times; refreshed while it is not finished; abort when it can still be stopped.
+
+import { get, post, q } from '../api.js';
+import type { Page } from '../context.js';
+import { fill, h, jsonBlock, link, notice } from '../dom.js';
+import { duration, relative, time } from '../format.js';
+import type { JobDetail } from '../../../src/overseer/types.js';
+
+const LIVE_STATES = ['waiting', 'delayed', 'active'];
+
+function facts(j: JobDetail): HTMLElement {
+  const rows: [string, string | Node][] = [
+    ['status', h('span', { class: `tag ${j.status === 'completed' ? 'ok' : j.status === 'failed' ? 'bad' : ''}`, id: 'job-status' }, j.status)],
+    ['queue', link(j.queue, 'queue', j.queue)],
+    ['task', j.task ?? '—'],
+    ['priority', j.priority ?? '—'],
+    ['attempts', String(j.attempts)],
+    ['deliveries', String(j.deliveries)],
+    ['worker', j.worker ?? '—'],
+    ['enqueued', time(j.enqueuedAt)],
+    ['due', j.dueAt === undefined ? '—' : `${time(j.dueAt)} (${relative(j.dueAt)})`],
+    ['started', time(j.startedAt)],
+    ['finished', time(j.finishedAt)],
+    ['ran for', j.startedAt !== undefined && j.finishedAt !== undefined ? duration(j.finishedAt - j.startedAt) : '—'],
+    ['abort requested', j.abortRequested ? 'yes' : 'no'],
+  ];
+  if (j.lastError) rows.push(['last error', j.lastError]);
+  return h('dl', { class: 'facts' }, rows.map(([k, v]) => [h('dt', null, k), h('dd', null, v)]));
+}
+
+export const job: Page = ({ root, meta, params, left }) => {
+  const [queue = '', id = ''] = params;
+  const body = h('div', null, notice('loading…'));
+  const message = h('div');
+  // Drawn apart from the details, which are redrawn every 2 s: a button being clicked stays.
+  const actions = h('div');
+  fill(root, h('h1', null, 'Job ', h('code', { class: 'name' }, id)), message, actions, body);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+
+  const abortButton = () => {
+    const confirmRow = h('span', { class: 'confirm', hidden: true }, ' Abort this job? ',
+      h('button', { type: 'button', class: 'danger', id: 'abort-confirm', onclick: () => {
+        post<{ outcome: string }>(`jobs/${q(queue)}/${q(id)}/abort`).then(
+          ({ outcome }) => { fill(message, notice(`abort: ${outcome}`, 'ok')); load(); },
+          (err: Error) => fill(message, notice(err.message, 'error')),
+        );
+      } }, 'Yes, abort'));
+    const start = h('button', { type: 'button', class: 'danger', id: 'abort', onclick: () => { confirmRow.hidden = false; } }, 'Abort job');
+    return h('p', { class: 'actions' }, start, confirmRow);
+  };
+
+  const load = () => {
+    clearTimeout(timer);
+    get<JobDetail>(`jobs/${q(queue)}/${q(id)}`).then(
+      (j) => {
+        if (left()) return;
+        const running = LIVE_STATES.includes(j.status);
+        const abortable = running && !meta.readOnly && !j.abortRequested;
+        if (!abortable) fill(actions);
+        else if (!actions.firstChild) fill(actions, abortButton());
+        fill(
+          body,
+          facts(j),
+          h('h2', null, 'Arguments'), jsonBlock(j.args),
+          j.status === 'completed' ? [h('h2', null, 'Result'), jsonBlock(j.result)] : null,
+          j.error ? [h('h2', null, 'Error'), h('p', { class: 'bad' }, `${j.error.name}: ${j.error.message}`, j.error.reason ? ` (${j.error.reason})` : ''),
+            j.error.stack ? h('pre', { class: 'stack' }, j.error.stack) : null] : null,
+          h('h2', null, 'Progress'), jsonBlock(j.progress),
+          h('h2', null, `Log (${j.logs.length} lines)`), h('pre', { class: 'log' }, j.logs.length ? j.logs.join('\n') : '—'),
+        );
+        if (running) timer = setTimeout(load, 2000);
+      },
+      (err: Error) => !left() && fill(body, notice(err.message, 'error')),
+    );
+  };
+  load();
+  return () => clearTimeout(timer);
+};

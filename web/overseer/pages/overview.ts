@@ -1,0 +1,67 @@
+// Overview: every queue with its counts (live), the throughput chart, workers in short, and the
+// newest events.
+
+import { ThroughputChart } from '../chart.js';
+import type { Page } from '../context.js';
+import { fill, h, link, notice, table } from '../dom.js';
+import { duration } from '../format.js';
+import type { Snapshot } from '../live.js';
+import { eventRows, EVENT_HEADERS } from './events.js';
+
+function queueRows(s: Snapshot) {
+  return s.queues.map((q) => [
+    link(q.name, 'queue', q.name),
+    h('span', { class: 'num', 'data-q': q.name, 'data-field': 'ready' }, q.readyTotal),
+    q.levels.filter((l) => (q.ready[l] ?? 0) > 0).map((l) => `${l}=${q.ready[l]}`).join(' ') || '—',
+    h('span', { class: 'num', 'data-q': q.name, 'data-field': 'delayed' }, q.delayed),
+    h('span', { class: 'num', 'data-q': q.name, 'data-field': 'running' }, q.running),
+    q.dlq > 0 ? link(h('span', { class: 'num bad', 'data-q': q.name, 'data-field': 'dlq' }, q.dlq), 'dlq', q.name) : h('span', { class: 'num', 'data-q': q.name, 'data-field': 'dlq' }, 0),
+    h('span', { class: 'num', 'data-q': q.name, 'data-field': 'completed' }, q.completedPerMin),
+    h('span', { class: q.failedPerMin > 0 ? 'num bad' : 'num' }, q.failedPerMin),
+    q.pickupP50Ms === undefined ? '—' : duration(q.pickupP50Ms),
+    h('span', { class: 'num' }, q.workers),
+  ]);
+}
+
+export const overview: Page = ({ root, live }) => {
+  const queues = h('div', { id: 'queues' });
+  const chartEl = h('div', { class: 'chart' });
+  const workers = h('p', { class: 'summary' });
+  const feed = h('div');
+  fill(
+    root,
+    h('h1', null, 'Queues'),
+    queues,
+    h('h2', null, 'Throughput (last 5 minutes)'),
+    chartEl,
+    workers,
+    h('h2', null, 'Latest events'),
+    feed,
+  );
+  const chart = new ThroughputChart(chartEl);
+  const draw = () => {
+    const s = live.snapshot;
+    if (!s) {
+      fill(queues, live.problem ? notice(live.problem, 'error') : notice('waiting for the first snapshot…'));
+      return;
+    }
+    fill(
+      queues,
+      live.problem ? notice(live.problem, 'error') : null,
+      table(['queue', 'ready', 'by priority', 'delayed', 'running', 'dead letters', 'done/1m', 'failed/1m', 'pickup p50', 'workers'], queueRows(s), 'no queues under this prefix yet'),
+    );
+    chart.update(s.throughput);
+    const stale = s.workers.filter((w) => w.stale).length;
+    fill(workers, link(`${s.workers.length} live worker(s)`, 'workers'), stale ? h('span', { class: 'bad' }, ` (${stale} stale)`) : null);
+    fill(feed, table(EVENT_HEADERS, eventRows(live.events.slice(0, 15)), 'no events yet'));
+  };
+  draw();
+  const unwatch = live.watch(draw);
+  const onResize = () => chart.resize();
+  window.addEventListener('resize', onResize);
+  return () => {
+    unwatch();
+    window.removeEventListener('resize', onResize);
+    chart.destroy();
+  };
+};

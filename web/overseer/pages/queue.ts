@@ -1,0 +1,54 @@
+// A queue: its live counts, and its jobs in one state, a page at a time (paginated on the server).
+
+import { get, q } from '../api.js';
+import type { Page } from '../context.js';
+import { fill, h, link, notice, route, table } from '../dom.js';
+import { time } from '../format.js';
+import type { JobPage } from '../../../src/overseer/types.js';
+
+const STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'aborted', 'expired'] as const;
+const PAGE = 50;
+
+export const queue: Page = ({ root, live, params, query, left }) => {
+  const name = params[0] ?? '';
+  const status = STATES.find((s) => s === query.get('status')) ?? 'waiting';
+  const counts = h('p', { class: 'summary' });
+  const list = h('div', null, notice('loading…'));
+  const pager = h('p', { class: 'pager' });
+  const tabs = h('nav', { class: 'tabs' }, STATES.map((s) => h('a', { href: `${route('queue', name)}?status=${s}`, class: s === status ? 'current' : undefined }, s)));
+  fill(root, h('h1', null, 'Queue ', h('span', { class: 'name' }, name)), counts, tabs, list, pager, h('p', null, link('dead letters of this queue', 'dlq', name)));
+
+  const drawCounts = () => {
+    const s = live.snapshot?.queues.find((x) => x.name === name);
+    if (!s) return fill(counts, live.snapshot ? 'not in the latest snapshot' : '');
+    fill(counts, `${s.readyTotal} ready (${s.levels.map((l) => `${l} ${s.ready[l] ?? 0}`).join(', ')}), ${s.delayed} delayed, ${s.running} running, ${s.dlq} dead letters, ${s.workers} worker(s)`);
+  };
+
+  const load = (cursor: string, previous: string[]) => {
+    get<JobPage>(`queues/${q(name)}/jobs?status=${status}&limit=${PAGE}${cursor ? `&cursor=${q(cursor)}` : ''}`).then(
+      (page) => {
+        if (left()) return;
+        const when = status === 'delayed' ? 'due' : ['waiting', 'active'].includes(status) ? '' : 'finished';
+        fill(list, table(
+          ['id', 'task', 'priority', 'attempt', ...(when ? [when] : []), ...(status === 'active' ? ['worker'] : [])],
+          page.jobs.map((j) => [
+            link(h('code', null, j.id), 'job', name, j.id), j.task ?? '—', j.priority ?? '—', j.attempt ?? '—',
+            ...(when === 'due' ? [time(j.dueAt)] : when ? [time(j.finishedAt)] : []),
+            ...(status === 'active' ? [j.worker ?? '—'] : []),
+          ]),
+          `no ${status} jobs`,
+        ));
+        fill(
+          pager,
+          previous.length > 0 ? h('button', { type: 'button', onclick: () => load(previous.at(-1)!, previous.slice(0, -1)) }, '← previous') : null,
+          ` page ${previous.length + 1} `,
+          page.next ? h('button', { type: 'button', onclick: () => load(page.next!, [...previous, cursor]) }, 'next →') : null,
+        );
+      },
+      (err: Error) => !left() && fill(list, notice(err.message, 'error')),
+    );
+  };
+  load('', []);
+  drawCounts();
+  return live.watch(drawCounts);
+};
