@@ -202,6 +202,24 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
     return undefined;
   }
 
+  /**
+   * Pauses a queue from any process: its workers stop fetching within a second (a notice ends
+   * their blocked reads; a fetch sees the flag in Redis), running jobs finish, and enqueues go
+   * on. The state is kept in Redis, over worker restarts; resume() ends it.
+   */
+  async pause(queue: string): Promise<void> {
+    await this.broker.setPaused(await this.client.ref(queue), true);
+  }
+
+  /** Resumes a paused queue: its workers fetch again at once. */
+  async resume(queue: string): Promise<void> {
+    await this.broker.setPaused(await this.client.ref(queue), false);
+  }
+
+  async isPaused(queue: string): Promise<boolean> {
+    return this.broker.isPaused(await this.client.ref(queue));
+  }
+
   /** Workers whose heartbeat is current, with their counters. */
   workers(): Promise<WorkerEntry[]> {
     return this.inspector.workers();

@@ -87,3 +87,32 @@ export async function waitFor<T>(check: () => T | Promise<T>, { timeout = 10_000
 export function rawRedis(): Redis {
   return new Redis(REDIS_URL);
 }
+
+/**
+ * Apps a test makes on the test Redis, and its workers, all stopped and removed by cleanup()
+ * (call it in afterEach): `app(name)` a fresh prefix, `outsider(prefix)` another process's view
+ * of the same prefix (an app that defines no queue: another service, the CLI).
+ */
+export function testApps() {
+  const made: TestApp<Record<string, never>>[] = [];
+  const others: Millrace<Record<string, never>>[] = [];
+  const tracker = workers();
+  return {
+    tracker,
+    app(name: string): TestApp<Record<string, never>> {
+      const t = testApp({}, name);
+      made.push(t);
+      return t;
+    },
+    outsider(prefix: string): Millrace<Record<string, never>> {
+      const a = new Millrace<Record<string, never>>({ redis: REDIS_URL, prefix });
+      others.push(a);
+      return a;
+    },
+    async cleanup(): Promise<void> {
+      await tracker.stopAll();
+      await Promise.all(others.splice(0).map((a) => a.close()));
+      await Promise.all(made.splice(0).map((t) => t.cleanup()));
+    },
+  };
+}

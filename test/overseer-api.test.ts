@@ -1,6 +1,7 @@
 // Overseer's JSON API and actions against a real Redis, served through plain node:http and
 // mounted in a Hono app: overview, jobs by status (paginated), a job, search, workers, dead
-// letters and their replay/delete/purge, abort, cron, redaction, bad parameters.
+// letters and their replay/delete/purge, abort, pause/resume of a queue, cron, redaction, bad
+// parameters.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hono } from 'hono';
@@ -148,6 +149,47 @@ describe('overseer API', () => {
     const s = body.schedules.find((x: { name: string }) => x.name === 'ov-cron');
     expect(s).toMatchObject({ pattern: '*/5 * * * *', task: 'send', queue: 'mails', source: 'runtime' });
     expect(s.nextRunAt).toBeGreaterThan(Date.now());
+  });
+
+  it('pauses and resumes a queue: app.isPaused follows, the overview shows it, both are logged; read-only refuses them', async () => {
+    const mailsOf = async () => (await get('/api/overview')).body.queues.find((x: { name: string }) => x.name === 'mails');
+    expect((await mailsOf()).paused).toBe(false);
+    const before = logged.length;
+    expect(await post('/api/queues/mails/pause')).toEqual({ status: 200, body: { queue: 'mails', paused: true } });
+    expect(await app.isPaused('mails')).toBe(true);
+    expect((await mailsOf()).paused).toBe(true);
+    // Pausing again is no error; a body that is not JSON, an unknown queue are refused.
+    expect((await post('/api/queues/mails/pause')).body).toEqual({ queue: 'mails', paused: true });
+    expect((await fetch(`${served.url}/api/queues/mails/resume`, { method: 'POST', headers: { 'Sec-Fetch-Site': 'same-origin' }, body: 'now' })).status).toBe(400);
+    expect((await post('/api/queues/nope/pause')).status).toBe(404);
+    expect(await app.isPaused('mails')).toBe(true);
+    expect(await post('/api/queues/mails/resume')).toEqual({ status: 200, body: { queue: 'mails', paused: false } });
+    expect(await app.isPaused('mails')).toBe(false);
+    expect((await mailsOf()).paused).toBe(false);
+    expect(logged.slice(before)).toMatchObject([
+      { who: 'anonymous', action: 'queue.pause', queue: 'mails', paused: true, at: expect.any(String) },
+      { action: 'queue.pause', paused: true },
+      { who: 'anonymous', action: 'queue.resume', queue: 'mails', paused: false },
+    ]);
+
+    const readOnly = overseer(app, { readOnly: true });
+    const s = await serveHandler(readOnly);
+    try {
+      const refused = await fetch(`${s.url}/api/queues/mails/pause`, { method: 'POST', headers: SAME_ORIGIN, body: '{}' });
+      expect(refused.status).toBe(403);
+      expect((await json(refused)).error).toContain('read-only');
+      expect(await app.isPaused('mails')).toBe(false);
+      await app.pause('mails');
+      expect((await fetch(`${s.url}/api/queues/mails/resume`, { method: 'POST', headers: SAME_ORIGIN, body: '{}' })).status).toBe(403);
+      expect(await app.isPaused('mails')).toBe(true);
+      // Read-only still shows the state.
+      const overview = await json(await fetch(`${s.url}/api/overview`));
+      expect(overview.queues.find((x: { name: string }) => x.name === 'mails').paused).toBe(true);
+    } finally {
+      await app.resume('mails');
+      await readOnly.close();
+      await s.close();
+    }
   });
 
   it('mounts under a base path in a Hono app', async () => {

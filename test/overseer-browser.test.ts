@@ -1,6 +1,6 @@
 // Overseer in a real browser (Debian's chromium driven by playwright-core): the page shows the
-// queues and their counts change live as a real worker runs jobs; replay from the DLQ and abort
-// of a running job by button; read-only mode hides the actions; a job whose arguments hold HTML
+// queues and their counts change live as a real worker runs jobs; replay from the DLQ, abort
+// of a running job, pause and resume of a queue by button; read-only mode hides the actions; a job whose arguments hold HTML
 // and script renders inert, as text; search by id. Skipped only where chromium is absent and
 // CI is unset (CI installs it: .ci/run).
 
@@ -31,6 +31,11 @@ const hang = shop.task('hang', (ctx) => new Promise((_, reject) => ctx.signal.ad
   reject(ctx.signal.reason as Error);
 }, { once: true })));
 const show = shop.task('show', async (_ctx, ..._args: string[]) => null);
+const delivered: number[] = [];
+const deliver = app.queue('parcels', { concurrency: 2 }).task('deliver', async (_ctx, n: number) => {
+  delivered.push(n);
+  return n;
+});
 
 const tracker = workers({ heartbeatInterval: 500 });
 const servers: { handler: OverseerHandler; served: Served }[] = [];
@@ -120,6 +125,41 @@ describe.skipIf(skip)('overseer in a browser', () => {
     await page.close();
   });
 
+  it('pauses a queue by button: its running worker fetches none of its jobs until Resume is clicked', async () => {
+    const worker = await tracker.start(app, { queues: ['parcels'] });
+    // The worker runs the queue's jobs before the pause.
+    await (await deliver.enqueue(0)).result({ timeout: '15s' });
+    const page = await open(`${url}#/queue/parcels`);
+    const badge = page.locator('#queue-paused');
+    await page.locator('#pause').waitFor(WAIT);
+    expect(await badge.isVisible()).toBe(false);
+    await page.click('#pause');
+    await page.locator('#queue-paused', { hasText: 'paused' }).waitFor({ state: 'visible', ...WAIT });
+    await page.locator('#resume').waitFor(WAIT);
+    expect(await app.isPaused('parcels')).toBe(true);
+
+    const jobs = await deliver.enqueueMany([[1], [2], [3]]);
+    await page.locator('.summary', { hasText: /^3 ready/ }).waitFor(WAIT);
+    // The one fixed wait: the worker runs on, and the jobs stay waiting.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(worker.status).toBe('running');
+    expect(await Promise.all(jobs.map((j) => j.status()))).toEqual(['waiting', 'waiting', 'waiting']);
+    expect(delivered).toEqual([0]);
+    // The overview shows the state too, with the button to resume.
+    await page.goto(`${url}#/`);
+    await page.locator('[data-q="parcels"][data-field="paused"]', { hasText: 'paused' }).waitFor(WAIT);
+    await page.locator('button.pause-toggle[data-q="parcels"][data-action="resume"]').waitFor(WAIT);
+    expect(await page.locator('[data-q="shop"][data-field="paused"]').count()).toBe(0);
+
+    await page.goto(`${url}#/queue/parcels`);
+    await page.click('#resume');
+    expect(await Promise.all(jobs.map((j) => j.result({ timeout: '15s' })))).toEqual([1, 2, 3]);
+    await badge.waitFor({ state: 'hidden', ...WAIT });
+    await page.locator('#pause').waitFor(WAIT);
+    expect(await app.isPaused('parcels')).toBe(false);
+    await page.close();
+  });
+
   it('renders a job whose arguments hold <script> and <img onerror> as inert text', async () => {
     const script = '<script>window.__pwned = 1; alert("script")</script>';
     const img = '<img src=x onerror="window.__pwned = 2; alert(\'img\')">';
@@ -171,6 +211,12 @@ describe.skipIf(skip)('overseer in a browser', () => {
     await page.locator('#job-status', { hasText: 'delayed' }).waitFor(WAIT);
     expect(await page.locator('#abort').count()).toBe(0);
     await page.locator('#meta', { hasText: 'read-only' }).waitFor(WAIT);
+    await page.goto(`${readOnlyUrl}#/queue/shop`);
+    await page.locator('.summary', { hasText: 'ready' }).waitFor(WAIT);
+    expect(await page.locator('#pause, #resume, button.pause-toggle').count()).toBe(0);
+    await page.goto(readOnlyUrl);
+    await page.locator('[data-q="shop"][data-field="ready"]').waitFor(WAIT);
+    expect(await page.locator('button.pause-toggle').count()).toBe(0);
     const status = await page.evaluate(async (path) => (await fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })).status, `api/jobs/shop/${encodeURIComponent(job.id)}/abort`);
     expect(status).toBe(403);
     expect(await job.status()).toBe('delayed');

@@ -62,6 +62,8 @@ describe('overseer security', () => {
     expect((await fetch(`${url}/`)).status).toBe(401);
     expect((await fetch(`${url}/api/overview`, { headers: { Authorization: 'Bearer wrong' } })).status).toBe(401);
     expect((await fetch(`${url}/api/overview`, { headers: { Authorization: 'Bearer s3cret-token' } })).status).toBe(200);
+    expect((await fetch(`${url}/api/queues/guarded/pause`, { method: 'POST', headers: SAME_ORIGIN, body: '{}' })).status).toBe(401);
+    expect(await app.isPaused('guarded')).toBe(false);
 
     const link = await fetch(`${url}/?token=s3cret-token`, { redirect: 'manual' });
     expect(link.status).toBe(303);
@@ -98,7 +100,9 @@ describe('overseer security', () => {
     expect(res.status).toBe(403);
     expect((await json(res)).error).toContain('read-only');
     expect((await fetch(`${url}/api/dlq/guarded/purge`, { method: 'POST', headers: SAME_ORIGIN, body: '{"confirm":"guarded"}' })).status).toBe(403);
+    expect((await fetch(`${url}/api/queues/guarded/pause`, { method: 'POST', headers: SAME_ORIGIN, body: '{}' })).status).toBe(403);
     expect(await job.status()).toBe('delayed');
+    expect(await app.isPaused('guarded')).toBe(false);
   });
 
   it('CSRF: a mutation passes only from the same origin (Sec-Fetch-Site, else Origin against Host)', async () => {
@@ -110,6 +114,9 @@ describe('overseer security', () => {
       expect(res.status, JSON.stringify(headers)).toBe(403);
       expect((await json(res)).error).toContain('CSRF');
     }
+    const pause = await fetch(`${url}/api/queues/guarded/pause`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Sec-Fetch-Site': 'cross-site' }, body: '{}' });
+    expect(pause.status).toBe(403);
+    expect(await app.isPaused('guarded')).toBe(false);
     // Allowed through to the action, which answers that there is no such job.
     expect((await attempt({ 'Sec-Fetch-Site': 'same-origin' })).status).toBe(404);
     expect((await attempt({ 'Sec-Fetch-Site': 'none' })).status).toBe(404);

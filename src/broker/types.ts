@@ -163,6 +163,12 @@ export interface Location {
   data: string | Buffer | undefined;
 }
 
+/**
+ * What a fetch got: the deliveries, and `paused` set when the queue is paused (nothing was
+ * delivered; the fetcher stops until it is resumed).
+ */
+export type Fetched = Delivery[] & { paused?: true };
+
 export interface BlockingReader {
   read(count: number, blockMs: number): Promise<Delivery[]>;
   /** Makes a read in progress return at once. */
@@ -237,7 +243,8 @@ export interface Broker {
   enqueue(queue: QueueRef, items: EnqueueItem[], cron?: { schedule: string; tick: number }, durability?: Durability): Promise<EnqueueOutcome[]>;
   /** One job: the same as enqueue(queue, [item]), answered with its outcome. */
   enqueueOne(queue: QueueRef, item: EnqueueItem, durability?: Durability): Promise<EnqueueOutcome>;
-  fetch(queue: QueueRef, consumer: string, count: number): Promise<Delivery[]>;
+  /** Delivers new entries, highest priority first; none, marked `paused`, while the queue is paused. */
+  fetch(queue: QueueRef, consumer: string, count: number): Promise<Fetched>;
   blockingReader(queue: QueueRef, consumer: string): BlockingReader;
   /** Outcome writes with `durable` wait for its durability; one not confirmed is reported to it and stands (never a rejection). */
   complete(queue: QueueRef, consumer: string, items: Completion[], durable?: DurableWrites): Promise<boolean[]>;
@@ -273,10 +280,14 @@ export interface Broker {
    */
   waitForResult(queue: QueueRef, id: string, timeoutMs: number): Promise<string | Buffer | null | 'not_found'>;
   /**
-   * Calls onAbort with the id of every job whose abort is requested in these queues, and
-   * onResync when notifications may have been missed (the subscriber connection came back).
+   * Calls onAbort with the id of every job whose abort is requested in these queues, onPause
+   * when one is paused or resumed (with the ref given, a shard's for a shard), and onResync
+   * when notifications may have been missed (the subscriber connection came back).
    */
-  onAbort(queues: QueueRef[], onAbort: (queue: string, id: string) => void, onResync?: () => void): Promise<() => Promise<void>>;
+  onAbort(queues: QueueRef[], onAbort: (queue: string, id: string) => void, onResync?: () => void, onPause?: (queue: QueueRef, paused: boolean) => void): Promise<() => Promise<void>>;
+  /** Pauses (workers stop fetching; running jobs go on) or resumes a queue, and tells its workers. Kept in Redis. */
+  setPaused(queue: QueueRef, paused: boolean): Promise<void>;
+  isPaused(queue: QueueRef): Promise<boolean>;
   /** Server time in epoch ms. */
   time(): Promise<number>;
   /** Appends events to the queue's capped event stream (no-op when events are off). */
@@ -334,6 +345,8 @@ export interface QueueCounts {
   active: number;
   dlq: number;
   consumers: number;
+  /** Paused: workers fetch none of its jobs (see Broker.setPaused). */
+  paused?: boolean;
   /** Of a sharded queue: each shard's counts, in shard order (the fields above are their sums). */
   shards?: QueueCounts[];
 }

@@ -14,7 +14,7 @@ export { CliError } from './load.js';
 /** The app as the commands use it (a user's module may bring its own copy of millrace). */
 export type OpsApp = Millrace<unknown>;
 
-const OPS_METHODS = ['enqueueByName', 'findJob', 'job', 'listJobs', 'deadLetters', 'workers', 'cleanupStaleWorkers', 'readEvents'] as const;
+const OPS_METHODS = ['enqueueByName', 'findJob', 'job', 'listJobs', 'deadLetters', 'workers', 'cleanupStaleWorkers', 'readEvents', 'pause', 'resume'] as const;
 
 /** Priority levels assumed for a queue no process registered (as the client assumes). */
 const DEFAULT_LEVELS = ['low', 'normal', 'high', 'critical'];

@@ -5,8 +5,8 @@
 // replica to wait for, so no enqueue or outcome here waits or fails for it.
 
 import type {
-  AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, Delivery, EnqueueItem, EnqueueOutcome, EventReader,
-  HeldLease, Location, QueueRef, QueueShape, ReclaimOptions, ReclaimOutcome, RetryOutcome, WorkerEntry,
+  AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, EnqueueItem, EnqueueOutcome, EventReader,
+  Fetched, HeldLease, Location, QueueRef, QueueShape, ReclaimOptions, ReclaimOutcome, RetryOutcome, WorkerEntry,
 } from '../broker/types.js';
 import type { MillraceEvent } from '../events.js';
 import { realClock, type Clock } from './clock.js';
@@ -91,8 +91,19 @@ export class MemoryBroker implements Broker {
     return t.enqueue(this.q(queue), queue, [item], undefined, this.eventsMaxLen)[0]!;
   }
 
-  async fetch(queue: QueueRef, consumer: string, count: number): Promise<Delivery[]> {
-    return t.fetch(this.q(queue), queue, consumer, count);
+  async fetch(queue: QueueRef, consumer: string, count: number): Promise<Fetched> {
+    const q = this.q(queue);
+    if (q.paused) return Object.assign([], { paused: true as const });
+    return t.fetch(q, queue, consumer, count);
+  }
+
+  async setPaused(queue: QueueRef, paused: boolean): Promise<void> {
+    this.q(queue).paused = paused;
+    this.q(queue).publishAbort(paused ? '|pause' : '|resume');
+  }
+
+  async isPaused(queue: QueueRef): Promise<boolean> {
+    return this.q(queue).paused;
   }
 
   blockingReader(queue: QueueRef, consumer: string): BlockingReader {
@@ -182,11 +193,14 @@ export class MemoryBroker implements Broker {
     });
   }
 
-  async onAbort(queues: QueueRef[], onAbort: (queue: string, id: string) => void): Promise<() => Promise<void>> {
+  async onAbort(queues: QueueRef[], onAbort: (queue: string, id: string) => void, _onResync?: () => void, onPause?: (queue: QueueRef, paused: boolean) => void): Promise<() => Promise<void>> {
     const subs = queues.map((q) => {
       let set = this.state.abortListeners.get(storageName(q));
       if (!set) this.state.abortListeners.set(storageName(q), (set = new Set()));
-      const fn = (id: string) => onAbort(q.name, id);
+      const fn = (message: string) => {
+        if (message === '|pause' || message === '|resume') onPause?.(q, message === '|pause');
+        else onAbort(q.name, message);
+      };
       set.add(fn);
       return () => set.delete(fn);
     });

@@ -78,7 +78,7 @@ export class MemoryInspector implements Inspector {
       active += s?.pending.size ?? 0;
     }
     // At-most-once jobs run off their stream: they are active too.
-    return { waiting, delayed: q.delayed.size, active: active + q.taken.size, dlq: q.dlq.size, consumers: q.consumers.size };
+    return { waiting, delayed: q.delayed.size, active: active + q.taken.size, dlq: q.dlq.size, consumers: q.consumers.size, paused: q.paused };
   }
 
   async listJobs(queue: QueueRef, state: JobSummary['state'], limit: number): Promise<JobSummary[]> {

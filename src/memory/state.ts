@@ -159,6 +159,8 @@ export class QueueState {
   readonly dlqIds = new IdCounter();
   /** Blocked readers to wake when entries are added. */
   readonly readers = new Set<() => void>();
+  /** Paused: fetches deliver nothing (Broker.setPaused). */
+  paused = false;
   /** The queue's levels, lowest first, as the last call naming the queue gave them. */
   levels: readonly string[] | undefined;
 
@@ -267,7 +269,7 @@ export class QueueState {
     });
   }
 
-  /** Tells abort listeners (the workers' pub/sub) that a held job's abort was requested. */
+  /** Tells abort listeners (the workers' pub/sub) that a held job's abort was requested (or, "|pause" / "|resume", that the queue was paused or resumed). */
   publishAbort(id: string): void {
     const listeners = this.abortListeners.get(this.storage);
     if (!listeners) return;

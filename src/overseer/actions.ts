@@ -1,5 +1,5 @@
 // The dashboard's actions (POST, JSON bodies): replay, delete and purge dead letters, abort a
-// job. The guards in security.ts ran before them (read-only, CSRF); each one is logged with who
+// job, pause and resume a queue. The guards in security.ts ran before them (read-only, CSRF); each one is logged with who
 // asked, what, and what came of it.
 
 import type { Context, Hono } from 'hono';
@@ -62,6 +62,16 @@ export function actionRoutes(api: Hono<Env>, data: OverseerData, o: ResolvedOver
     logged(c, 'dlq.purge', { queue, purged });
     return c.json({ purged });
   });
+
+  for (const [action, paused] of [['pause', true], ['resume', false]] as const) {
+    api.post(`/queues/:queue/${action}`, async (c) => {
+      const queue = await queueParam(c, data);
+      await body(c);
+      const now = await data.setPaused(queue, paused);
+      logged(c, `queue.${action}`, { queue, paused: now });
+      return c.json({ queue, paused: now });
+    });
+  }
 
   api.post('/jobs/:queue/:id/abort', async (c) => {
     const queue = await queueParam(c, data);

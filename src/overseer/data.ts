@@ -74,6 +74,8 @@ export class OverseerData {
           dlq: counts.dlq,
           consumers: counts.consumers,
           workers: workers.filter((w) => w.queues.includes(name)).length,
+          // From the counts themselves: no read of its own per queue and tick.
+          paused: counts.paused === true,
         };
       }),
     );
@@ -151,6 +153,13 @@ export class OverseerData {
 
   async abort(queue: string, id: string): Promise<string> {
     return this.app.job(queue, id).abort();
+  }
+
+  /** Pauses (workers stop fetching; running jobs finish) or resumes a queue; answers whether it is paused now. */
+  async setPaused(queue: string, paused: boolean): Promise<boolean> {
+    if (paused) await this.app.pause(queue);
+    else await this.app.resume(queue);
+    return this.app.isPaused(queue);
   }
 
   async deadLetters(queue: string, limit: number, after: string | undefined): Promise<{ entries: DeadLetterView[]; count: number; next?: string }> {

@@ -17,6 +17,8 @@ export interface QueueView {
   consumers: number;
   /** Live workers serving the queue. */
   workers: number;
+  /** Paused: workers fetch none of its jobs (running ones finish) until it is resumed. */
+  paused: boolean;
 }
 
 export interface WorkerView extends WorkerEntry {

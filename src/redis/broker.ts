@@ -13,7 +13,7 @@ import { settleWithin, StreamReader } from './reader.js';
 import type { RedisSettings } from '../settings.js';
 import type {
   AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, Delivery, EnqueueItem, EnqueueOutcome,
-  EventReader, HeldLease, Location, QueueRef, QueueShape, ReclaimOptions, ReclaimOutcome, RetryOutcome, WorkerEntry,
+  EventReader, Fetched, HeldLease, Location, QueueRef, QueueShape, ReclaimOptions, ReclaimOutcome, RetryOutcome, WorkerEntry,
   Durability, DurableWrites,
 } from '../broker/types.js';
 import { packEvents, type MillraceEvent } from '../events.js';
@@ -221,14 +221,15 @@ export class RedisBroker implements Broker {
     return result;
   }
 
-  async fetch(queue: QueueRef, consumer: string, count: number): Promise<Delivery[]> {
+  async fetch(queue: QueueRef, consumer: string, count: number): Promise<Fetched> {
     const k = this.ctx.keys(queue);
     const out = (await callScript(this.conn, SCRIPTS.fetch, {
-      keys: {},
+      keys: { paused: k.paused },
       streams: k.streams,
       args: { group: CONSUMER_GROUP, consumer, count },
       buffers: this.ctx.binary,
     })) as unknown[];
+    if (out.length === 1 && out[0] === -1) return Object.assign([], { paused: true as const });
     const got: Delivery[] = [];
     for (let i = 0; i + 4 < out.length; i += 5) got.push(this.ctx.deliveryOf(queue, out[i] as number, out[i + 1], out[i + 2], out[i + 3], out[i + 4]));
     return got;
@@ -459,14 +460,26 @@ export class RedisBroker implements Broker {
     }
   }
 
-  async onAbort(queues: QueueRef[], onAbort: (queue: string, id: string) => void, onResync?: () => void): Promise<() => Promise<void>> {
-    const subs = queues.map((q) => [this.ctx.keys(q).abortChannel, (id: string) => onAbort(q.name, id)] as const);
+  async onAbort(queues: QueueRef[], onAbort: (queue: string, id: string) => void, onResync?: () => void, onPause?: (queue: QueueRef, paused: boolean) => void): Promise<() => Promise<void>> {
+    const subs = queues.map((q) => [this.ctx.keys(q).abortChannel, (message: string) => {
+      if (message === '|pause' || message === '|resume') onPause?.(q, message === '|pause');
+      else onAbort(q.name, message);
+    }] as const);
     for (const [channel, fn] of subs) await this.listen(channel, fn);
     if (onResync) this.resyncs.add(onResync);
     return async () => {
       if (onResync) this.resyncs.delete(onResync);
       for (const [channel, fn] of subs) await this.unlisten(channel, fn);
     };
+  }
+
+  async setPaused(queue: QueueRef, paused: boolean): Promise<void> {
+    const k = this.ctx.keys(queue);
+    await callScript(this.conn, SCRIPTS.pause, { keys: { paused: k.paused }, args: { paused: paused ? '1' : '0', channel: k.abortChannel } });
+  }
+
+  async isPaused(queue: QueueRef): Promise<boolean> {
+    return (await this.conn.exists(this.ctx.keys(queue).paused)) === 1;
   }
 
   /** Called after the subscriber connection (re)subscribed: messages published while it was away are lost. */

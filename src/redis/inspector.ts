@@ -89,8 +89,8 @@ export class RedisInspector implements Inspector {
       consumers = Math.max(consumers, Number(group?.consumers ?? 0));
     }
     // At-most-once jobs run off their stream: they are active too.
-    const [delayed, dlq, taken] = await Promise.all([this.conn.zcard(k.delayed), this.conn.xlen(k.dlq), this.conn.hlen(k.taken)]);
-    return { waiting, delayed, active: active + taken, dlq, consumers };
+    const [delayed, dlq, taken, paused] = await Promise.all([this.conn.zcard(k.delayed), this.conn.xlen(k.dlq), this.conn.hlen(k.taken), this.conn.exists(k.paused)]);
+    return { waiting, delayed, active: active + taken, dlq, consumers, paused: paused === 1 };
   }
 
   async listJobs(queue: QueueRef, state: JobSummary['state'], limit: number): Promise<JobSummary[]> {

@@ -41,8 +41,10 @@ export interface QueueKeys {
   readonly logPrefix: string;
   /** Pub/sub channel carrying ids of jobs whose result landed while someone waited. */
   readonly doneChannel: string;
-  /** Pub/sub channel carrying ids of active jobs to abort. */
+  /** Pub/sub channel carrying ids of active jobs to abort (and "|pause" / "|resume", never an id: ids hold no '|'). */
   readonly abortChannel: string;
+  /** Set while the queue is paused. */
+  readonly paused: string;
 }
 
 export const CONSUMER_GROUP = 'millrace';
@@ -80,6 +82,7 @@ export function queueKeys(prefix: string, queue: string, levels: readonly string
     logPrefix: `${base}:log:`,
     doneChannel: `${base}:done`,
     abortChannel: `${base}:abort`,
+    paused: `${base}:paused`,
   };
 }
 

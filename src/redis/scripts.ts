@@ -30,7 +30,8 @@ function spec<const K extends string, const A extends string>(
 
 export const SCRIPTS = {
   enqueue: spec('enqueue', ['last_id', 'delayed', 'job_prefix', 'result_prefix', 'events', 'guard', 'call'], ['queue', 'events_max', 'tick', 'plan', 'dues']),
-  fetch: spec('fetch', [], ['group', 'consumer', 'count']),
+  fetch: spec('fetch', ['paused'], ['group', 'consumer', 'count']),
+  pause: spec('pause', ['paused'], ['paused', 'channel'], false),
   groups: spec('groups', [], ['group']),
   complete: spec('complete', ['result_prefix', 'job_prefix', 'waiters', 'aborting', 'taken'], ['group', 'consumer', 'done_channel', 'levels']),
   retry: spec('retry', ['delayed', 'job_prefix', 'last_id', 'stream', 'aborting', 'result_prefix', 'waiters', 'dlq'],

@@ -5,8 +5,8 @@
 // straight through, so an app without sharded queues pays one property check per call.
 
 import type {
-  AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, Delivery, Durability, DurableWrites, EnqueueItem,
-  EnqueueOutcome, EventReader, HeldLease, Location, QueueRef, QueueShape, ReclaimOptions, ReclaimOutcome,
+  AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, Durability, DurableWrites, EnqueueItem,
+  EnqueueOutcome, EventReader, Fetched, HeldLease, Location, QueueRef, QueueShape, ReclaimOptions, ReclaimOutcome,
   RetryOutcome, StoredEvent, WorkerEntry,
 } from '../broker/types.js';
 import type { MillraceEvent } from '../events.js';
@@ -99,7 +99,7 @@ export class ShardRouter implements Broker {
     return this.inner.enqueueOne(shards[s]!, item, durability);
   }
 
-  fetch(queue: QueueRef, consumer: string, count: number): Promise<Delivery[]> {
+  fetch(queue: QueueRef, consumer: string, count: number): Promise<Fetched> {
     return this.inner.fetch(this.one(queue, 'fetch'), consumer, count);
   }
 
@@ -163,8 +163,16 @@ export class ShardRouter implements Broker {
     return this.inner.waitForResult(shardFor(queue, id), id, timeoutMs);
   }
 
-  onAbort(queues: QueueRef[], onAbort: (queue: string, id: string) => void, onResync?: () => void): Promise<() => Promise<void>> {
-    return this.inner.onAbort(queues.flatMap(expand), onAbort, onResync);
+  onAbort(queues: QueueRef[], onAbort: (queue: string, id: string) => void, onResync?: () => void, onPause?: (queue: QueueRef, paused: boolean) => void): Promise<() => Promise<void>> {
+    return this.inner.onAbort(queues.flatMap(expand), onAbort, onResync, onPause);
+  }
+
+  async setPaused(queue: QueueRef, paused: boolean): Promise<void> {
+    await Promise.all(expand(queue).map((q) => this.inner.setPaused(q, paused)));
+  }
+
+  async isPaused(queue: QueueRef): Promise<boolean> {
+    return (await Promise.all(expand(queue).map((q) => this.inner.isPaused(q)))).some(Boolean);
   }
 
   time(): Promise<number> {

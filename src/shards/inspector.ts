@@ -31,7 +31,10 @@ export class ShardInspector implements Inspector {
     const waiting: Record<string, number> = {};
     for (const s of shards) for (const [level, n] of Object.entries(s.waiting)) waiting[level] = (waiting[level] ?? 0) + n;
     const sum = (k: 'delayed' | 'active' | 'dlq') => shards.reduce((a, s) => a + s[k], 0);
-    return { waiting, delayed: sum('delayed'), active: sum('active'), dlq: sum('dlq'), consumers: Math.max(0, ...shards.map((s) => s.consumers)), shards };
+    return {
+      waiting, delayed: sum('delayed'), active: sum('active'), dlq: sum('dlq'), consumers: Math.max(0, ...shards.map((s) => s.consumers)),
+      paused: shards.some((s) => s.paused), shards,
+    };
   }
 
   async listJobs(queue: QueueRef, state: JobSummary['state'], limit: number): Promise<JobSummary[]> {

@@ -2,7 +2,7 @@
 // highest priority first, and blocks on the streams when the queue is empty.
 
 import type { Logger } from 'pino';
-import type { BlockingReader, Broker, QueueRef } from '../broker/types.js';
+import type { BlockingReader, Broker, Delivery, Fetched, QueueRef } from '../broker/types.js';
 import type { Processor } from './processor.js';
 import { Sleeper, withTimeout } from './periodic.js';
 
@@ -10,6 +10,8 @@ import { Sleeper, withTimeout } from './periodic.js';
 const SPLIT_FROM = 32;
 /** How long stop() lets a blocking read end by itself before closing its connection. */
 const STOP_WAIT_MS = 1000;
+/** While its queue is paused, how often a fetcher asks whether it still is (a resume notice wakes it sooner). */
+const PAUSE_POLL_MS = 1000;
 
 export class Fetcher {
   private stopped = true;
@@ -20,6 +22,10 @@ export class Fetcher {
   private inFlight: Promise<void> | undefined;
   /** Epoch ms of the last fetch that reached Redis. */
   lastFetchAt = 0;
+  /** The queue is paused: no fetch until it is resumed (a fetch said so, or a notice). */
+  private paused = false;
+  /** Set when the next fetch must go through the fetch script (which sees a pause), not block at once. */
+  private recheck = false;
 
   constructor(
     private readonly broker: Broker,
@@ -48,6 +54,20 @@ export class Fetcher {
     await this.loop;
   }
 
+  /** A notice: the queue was paused (a blocked read ends at once) or resumed. */
+  pauseChanged(paused: boolean): void {
+    this.paused = paused;
+    this.recheck = true;
+    if (paused) void this.reader.interrupt().catch(() => undefined);
+    this.sleeper.wake();
+  }
+
+  /** Notices may have been missed: the next fetch goes through the fetch script, which sees a pause. */
+  resync(): void {
+    this.recheck = true;
+    this.sleeper.wake();
+  }
+
   /** Resolves once no fetch is in flight (a blocked read is interrupted): everything fetched is accepted. */
   async quiesce(): Promise<void> {
     while (this.inFlight) {
@@ -65,6 +85,21 @@ export class Fetcher {
     // sparing the empty priority-ordered fetch a round trip on every job of a light load.
     let drained = false;
     while (!this.stopped) {
+      if (this.recheck) {
+        this.recheck = false;
+        drained = false;
+      }
+      if (this.paused) {
+        // Paused: running jobs go on; this queue is asked again now and then, or on a resume notice.
+        await this.sleeper.sleep(PAUSE_POLL_MS);
+        if (this.stopped) break;
+        try {
+          this.paused = await this.broker.isPaused(this.queue);
+        } catch (err) {
+          this.log.warn({ err, queue: this.queue.name }, 'could not learn whether the queue is still paused; asking again');
+        }
+        continue;
+      }
       let asked: number;
       let want: number;
       if (this.processor.pooled) {
@@ -103,10 +138,14 @@ export class Fetcher {
         const pass = (async () => {
           let reserved = asked;
           try {
-            let got = asked > 0 ? await this.broker.fetch(this.queue, this.consumer, asked) : [];
+            let got: Delivery[] = asked > 0 ? await this.broker.fetch(this.queue, this.consumer, asked) : [];
             this.lastFetchAt = Date.now();
             drained = false;
-            if (got.length === 0 && !this.stopped) {
+            if ((got as Fetched).paused) {
+              this.paused = true;
+              return;
+            }
+            if (got.length === 0 && !this.stopped && !this.paused) {
               // A shard's reserved room goes back before it blocks: it waits for one job.
               this.processor.unreserve(reserved);
               reserved = 0;

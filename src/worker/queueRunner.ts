@@ -89,10 +89,17 @@ export class QueueRunner {
     return this.processor.handBack();
   }
 
-  /** Renews leases now (and learns of aborts asked for meanwhile). */
-  renewLeases(): void {
-    this.leaseKeeper.wake();
+  /** The queue (this shard of it) was paused or resumed. */
+  pauseChanged(paused: boolean): void {
+    this.fetcher.pauseChanged(paused);
   }
+
+  /** Notices may have been missed: leases renewed now (aborts asked for meanwhile), a pause looked for. */
+  resync(): void {
+    this.leaseKeeper.wake();
+    this.fetcher.resync();
+  }
+
 
   get lastFetchAt(): number {
     return this.fetcher.lastFetchAt;

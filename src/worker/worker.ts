@@ -252,8 +252,12 @@ export class Worker {
       (queue, id) => {
         for (const r of this.runners) if (r.queue.name === queue) r.processor.requestAbort(id);
       },
-      // Aborts published while the subscriber was reconnecting: the lease renewal reports them.
-      () => this.runners.forEach((r) => r.renewLeases()),
+      // Aborts published while the subscriber was reconnecting: the lease renewal reports them;
+      // a pause: the next fetch script sees it.
+      () => this.runners.forEach((r) => r.resync()),
+      (queue, paused) => {
+        for (const r of this.runners) if (r.queue === queue) r.pauseChanged(paused);
+      },
     );
     // The first heartbeat (the worker's health records) comes before the first job is fetched:
     // other workers judge an at-most-once job's worker alive by them.

@@ -72,7 +72,9 @@ conformance('registry, schedules, documents, time', (s) => {
     expect(Math.abs(n1 - t1)).toBeLessThan(NOT_YET);
     await s().elapse(30);
     expect(await broker.time()).toBeGreaterThanOrEqual(t1 + 30);
-    expect(await broker.serverNow()).toBeGreaterThan(n1);
+    // Never behind what it answered: a new TIME on a loaded host can put the offset back by more
+    // than the 30 ms waited, and serverNow then holds (a loaded CI run saw it equal).
+    expect(await broker.serverNow()).toBeGreaterThanOrEqual(n1);
     expect(await broker.ping()).toBeGreaterThanOrEqual(0);
   });
 });

@@ -24,6 +24,8 @@ export interface QueueReport {
   workers: number;
   /** Jobs that ended in the last minute, counted in the queue's event stream. */
   lastMinute: { completed: number; failed: number };
+  /** Workers fetch none of its jobs (millrace pause). */
+  paused: boolean;
   /** Of a sharded queue: each shard's jobs, in shard order. */
   shards?: { ready: number; delayed: number; inFlight: number; dlq: number }[];
 }
@@ -73,6 +75,7 @@ export async function queueReports(app: OpsApp, names: string[], workers: Worker
         consumers: counts.consumers,
         workers: workers.filter((w) => w.queues.includes(name)).length,
         lastMinute: throughput.get(name)!,
+        paused: counts.paused ?? false,
         ...(counts.shards ? {
           shards: counts.shards.map((c) => ({ ready: Object.values(c.waiting).reduce((a, b) => a + b, 0), delayed: c.delayed, inFlight: c.active, dlq: c.dlq })),
         } : {}),
@@ -85,7 +88,7 @@ export function queuesTable(reports: QueueReport[]): string {
   return table(
     reports,
     [
-      { header: 'queue', value: (r) => (r.shards ? `${r.name} (${r.shards.length} shards)` : r.name) },
+      { header: 'queue', value: (r) => (r.shards ? `${r.name} (${r.shards.length} shards)` : r.name) + (r.paused ? ' [paused]' : '') },
       { header: 'ready', value: (r) => r.readyTotal, align: 'right' },
       { header: 'by priority', value: (r) => Object.entries(r.ready).filter(([, n]) => n > 0).map(([l, n]) => `${l}=${n}`).join(' ') || '-' },
       { header: 'delayed', value: (r) => r.delayed, align: 'right' },
@@ -122,7 +125,7 @@ Examples:
   $ millrace queues
   $ millrace queues --queue emails --json
 
-A sharded queue shows as one row, "hot (6 shards)"; --json adds each shard's counts (shards).`)
+A paused queue (millrace pause) is marked [paused]. A sharded queue shows as one row, "hot (6 shards)"; --json adds each shard's counts (shards).`)
     .action((flags: GlobalFlags & { queue?: string }) =>
       kit.run(flags, async (s) => {
         if (flags.queue !== undefined) await requireQueue(s.app, flags.queue);
@@ -131,4 +134,28 @@ A sharded queue shows as one row, "hot (6 shards)"; --json adds each shard's cou
         s.print(reports, () => queuesTable(reports));
       }),
     );
+
+  for (const [name, paused] of [['pause', true], ['resume', false]] as const) {
+    withCommon(
+      program
+        .command(name)
+        .summary(paused ? 'pause a queue: workers stop fetching its jobs, running ones finish' : 'resume a paused queue')
+        .description(paused
+          ? 'pause a queue: its workers stop fetching within a second, running jobs finish, enqueues go on; kept in Redis until resumed'
+          : 'resume a paused queue: its workers fetch again at once')
+        .argument('<queue>', 'the queue'),
+    )
+      .addHelpText('after', `
+Examples:
+  $ millrace ${name} emails
+  $ millrace queues --queue emails`)
+      .action((queue: string, flags: GlobalFlags) =>
+        kit.run(flags, async (s) => {
+          await requireQueue(s.app, queue);
+          if (paused) await s.app.pause(queue);
+          else await s.app.resume(queue);
+          s.print({ queue, paused }, () => `queue '${queue}' ${paused ? 'paused: its workers stop fetching; running jobs finish' : 'resumed'}`);
+        }),
+      );
+  }
 }

@@ -6,11 +6,14 @@ import type { Page } from '../context.js';
 import { fill, h, link, notice, table } from '../dom.js';
 import { duration } from '../format.js';
 import type { Snapshot } from '../live.js';
+import { PauseButtons, pausedBadge } from '../pause.js';
 import { eventRows, EVENT_HEADERS } from './events.js';
 
-function queueRows(s: Snapshot) {
+const HEADERS = ['queue', 'ready', 'by priority', 'delayed', 'running', 'dead letters', 'done/1m', 'failed/1m', 'pickup p50', 'workers'];
+
+function queueRows(s: Snapshot, buttons: PauseButtons | undefined) {
   return s.queues.map((q) => [
-    link(q.name, 'queue', q.name),
+    [link(q.name, 'queue', q.name), q.paused ? [' ', pausedBadge(q.name)] : null],
     h('span', { class: 'num', 'data-q': q.name, 'data-field': 'ready' }, q.readyTotal),
     q.levels.filter((l) => (q.ready[l] ?? 0) > 0).map((l) => `${l}=${q.ready[l]}`).join(' ') || '—',
     h('span', { class: 'num', 'data-q': q.name, 'data-field': 'delayed' }, q.delayed),
@@ -20,10 +23,13 @@ function queueRows(s: Snapshot) {
     h('span', { class: q.failedPerMin > 0 ? 'num bad' : 'num' }, q.failedPerMin),
     q.pickupP50Ms === undefined ? '—' : duration(q.pickupP50Ms),
     h('span', { class: 'num' }, q.workers),
+    ...(buttons ? [buttons.button(q.name, q.paused)] : []),
   ]);
 }
 
-export const overview: Page = ({ root, live }) => {
+export const overview: Page = ({ root, live, meta }) => {
+  const message = h('div');
+  const buttons = meta.readOnly ? undefined : new PauseButtons(message);
   const queues = h('div', { id: 'queues' });
   const chartEl = h('div', { class: 'chart' });
   const workers = h('p', { class: 'summary' });
@@ -31,6 +37,7 @@ export const overview: Page = ({ root, live }) => {
   fill(
     root,
     h('h1', null, 'Queues'),
+    message,
     queues,
     h('h2', null, 'Throughput (last 5 minutes)'),
     chartEl,
@@ -48,7 +55,7 @@ export const overview: Page = ({ root, live }) => {
     fill(
       queues,
       live.problem ? notice(live.problem, 'error') : null,
-      table(['queue', 'ready', 'by priority', 'delayed', 'running', 'dead letters', 'done/1m', 'failed/1m', 'pickup p50', 'workers'], queueRows(s), 'no queues under this prefix yet'),
+      table(buttons ? [...HEADERS, ''] : HEADERS, queueRows(s, buttons), 'no queues under this prefix yet'),
     );
     chart.update(s.throughput);
     const stale = s.workers.filter((w) => w.stale).length;

@@ -1,25 +1,40 @@
-// A queue: its live counts, and its jobs in one state, a page at a time (paginated on the server).
+// A queue: its live counts and paused state (with Pause / Resume unless read-only), and its
+// jobs in one state, a page at a time (paginated on the server).
 
 import { get, q } from '../api.js';
 import type { Page } from '../context.js';
 import { fill, h, link, notice, route, table } from '../dom.js';
 import { time } from '../format.js';
+import { PauseButtons } from '../pause.js';
 import type { JobPage } from '../../../src/overseer/types.js';
 
 const STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'aborted', 'expired'] as const;
 const PAGE = 50;
 
-export const queue: Page = ({ root, live, params, query, left }) => {
+export const queue: Page = ({ root, live, meta, params, query, left }) => {
   const name = params[0] ?? '';
   const status = STATES.find((s) => s === query.get('status')) ?? 'waiting';
+  const badge = h('span', { class: 'tag paused', id: 'queue-paused', hidden: true, title: 'workers fetch none of its jobs; running ones finish' }, 'paused');
   const counts = h('p', { class: 'summary' });
+  const message = h('div');
+  // Drawn apart from the counts, which are redrawn on every snapshot: a button being clicked stays.
+  const actions = h('p', { class: 'actions', hidden: true });
+  const buttons = meta.readOnly ? undefined : new PauseButtons(message, (action) => action);
+  const hint = h('span', { class: 'hint' });
   const list = h('div', null, notice('loading…'));
   const pager = h('p', { class: 'pager' });
   const tabs = h('nav', { class: 'tabs' }, STATES.map((s) => h('a', { href: `${route('queue', name)}?status=${s}`, class: s === status ? 'current' : undefined }, s)));
-  fill(root, h('h1', null, 'Queue ', h('span', { class: 'name' }, name)), counts, tabs, list, pager, h('p', null, link('dead letters of this queue', 'dlq', name)));
+  fill(root, h('h1', null, 'Queue ', h('span', { class: 'name' }, name), ' ', badge), counts, message, actions, tabs, list, pager, h('p', null, link('dead letters of this queue', 'dlq', name)));
 
   const drawCounts = () => {
     const s = live.snapshot?.queues.find((x) => x.name === name);
+    badge.hidden = !s?.paused;
+    if (buttons && s) {
+      const button = buttons.button(name, s.paused);
+      if (!actions.firstChild) fill(actions, button, ' ', hint);
+      hint.textContent = s.paused ? 'Paused: workers fetch none of its jobs until it is resumed.' : 'Pausing stops workers fetching its jobs within a second; running jobs finish.';
+    }
+    actions.hidden = !s || !buttons;
     if (!s) return fill(counts, live.snapshot ? 'not in the latest snapshot' : '');
     fill(counts, `${s.readyTotal} ready (${s.levels.map((l) => `${l} ${s.ready[l] ?? 0}`).join(', ')}), ${s.delayed} delayed, ${s.running} running, ${s.dlq} dead letters, ${s.workers} worker(s)`);
   };
