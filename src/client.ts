@@ -281,6 +281,10 @@ export class Client implements JobOps {
     return this.deps.broker.abort(ref, id, record, ttl);
   }
 
+  async promote(queue: string, id: string): Promise<boolean> {
+    return this.deps.broker.promoteJob(await this.ref(queue), id);
+  }
+
   async unschedule(queue: string, id: string): Promise<boolean> {
     return this.deps.broker.unschedule(await this.ref(queue), id);
   }

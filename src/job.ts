@@ -11,6 +11,7 @@ export interface JobOps {
   result(queue: string, id: string, timeoutMs: number): Promise<unknown>;
   abort(queue: string, id: string): Promise<AbortOutcome>;
   unschedule(queue: string, id: string): Promise<boolean>;
+  promote(queue: string, id: string): Promise<boolean>;
   progress(queue: string, id: string): Promise<unknown>;
   logs(queue: string, id: string, start: number, end: number): Promise<string[]>;
 }
@@ -50,6 +51,14 @@ export class Job<R = unknown> {
   /** Removes a delayed job (or a scheduled retry) before it becomes ready. */
   unschedule(): Promise<boolean> {
     return this.ops.unschedule(this.queue, this.id);
+  }
+
+  /**
+   * Makes a delayed job (or a scheduled retry) ready now, at the workers' next look for due jobs
+   * (within 250 ms); false when the job is not delayed (ready, running, ended or unknown).
+   */
+  promote(): Promise<boolean> {
+    return this.ops.promote(this.queue, this.id);
   }
 
   /** The last progress the task reported, or undefined. */

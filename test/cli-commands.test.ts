@@ -120,6 +120,18 @@ describe('millrace job commands', { timeout: 60_000 }, () => {
     expect(unknownQueue.stderr).toContain('known queues are other, q');
   });
 
+  it('promote runs a delayed job now; a job that is not delayed exits 1 saying where it is', async () => {
+    await s.startWorker();
+    const later = await s.tasks.echo.with({ delay: '1h' }).enqueue('later');
+    const done = await s.tasks.echo.enqueue('now');
+    await done.result({ timeout: 5000 });
+    const [promoted, notDelayed] = await Promise.all([s.cli(['promote', later.id, '--json']), s.cli(['promote', done.id, '--queue', 'q'])]);
+    expect(parseJson(promoted)).toEqual({ id: later.id, queue: 'q', promoted: true });
+    expect(await later.result({ timeout: 10_000 })).toEqual({ text: 'later' });
+    expect(notDelayed.code).toBe(1);
+    expect(notDelayed.stderr).toContain(`job '${done.id}' (queue q) is not delayed: it is completed`);
+  });
+
   it('jobs lists jobs by state, in one queue or all', async () => {
     await s.startWorker();
     const done = await s.tasks.echo.enqueue('a');

@@ -138,6 +138,12 @@ describe('overseer API', () => {
     await expect(running.result({ timeout: '15s' })).rejects.toThrow(/abort/i);
     expect((await post(`/api/jobs/slow/${waiting.id}/abort`)).body).toEqual({ outcome: 'aborted' });
     expect((await post('/api/jobs/slow/nope/abort')).status).toBe(404);
+    // Promote: a delayed job runs now (then it is aborted here, its handler waiting for that).
+    const delayed = await slow.with({ delay: '1h' }).enqueue();
+    expect((await post(`/api/jobs/slow/${delayed.id}/promote`)).body).toEqual({ promoted: true });
+    await waitFor(async () => (await delayed.status()) === 'active', { timeout: 15_000, what: 'the promoted job running' });
+    expect((await post(`/api/jobs/slow/${delayed.id}/promote`)).status).toBe(404);
+    expect((await post(`/api/jobs/slow/${delayed.id}/abort`)).body).toEqual({ outcome: 'aborting' });
     const { body } = await get('/api/workers');
     expect(body.workers.length).toBeGreaterThanOrEqual(1);
     expect(body.workers[0]).toMatchObject({ pid: process.pid, stale: false, heartbeatAgeMs: expect.any(Number) });

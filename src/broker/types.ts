@@ -272,6 +272,8 @@ export interface Broker {
   promote(queue: QueueRef, count: number): Promise<{ moved: number; nextDueMs: number }>;
   abort(queue: QueueRef, id: string, record: string | Buffer, ttl: number): Promise<AbortOutcome>;
   unschedule(queue: QueueRef, id: string): Promise<boolean>;
+  /** Makes a delayed job (or a scheduled retry) due now: the next promotion makes it ready. false when it is not delayed. */
+  promoteJob(queue: QueueRef, id: string): Promise<boolean>;
   locate(queue: QueueRef, id: string): Promise<Location>;
   getResult(queue: QueueRef, id: string): Promise<string | Buffer | null>;
   /**

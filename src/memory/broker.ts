@@ -156,6 +156,13 @@ export class MemoryBroker implements Broker {
     return t.abort(this.q(queue), id, record, ttl);
   }
 
+  async promoteJob(queue: QueueRef, id: string): Promise<boolean> {
+    const q = this.q(queue);
+    if (q.delayed.dueAt(id) === undefined) return false;
+    q.delayed.add(id, 0);
+    return true;
+  }
+
   async unschedule(queue: QueueRef, id: string): Promise<boolean> {
     return t.unschedule(this.q(queue), id);
   }

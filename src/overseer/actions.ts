@@ -82,4 +82,14 @@ export function actionRoutes(api: Hono<Env>, data: OverseerData, o: ResolvedOver
     if (outcome === 'not_found') throw new BadRequest(`no job '${id.slice(0, 200)}' waiting, delayed or running in queue '${queue}'`, 404);
     return c.json({ outcome });
   });
+
+  api.post('/jobs/:queue/:id/promote', async (c) => {
+    const queue = await queueParam(c, data);
+    await body(c);
+    const id = c.req.param('id');
+    const promoted = await data.promote(queue, id);
+    logged(c, 'job.promote', { queue, id, promoted });
+    if (!promoted) throw new BadRequest(`no delayed job '${id.slice(0, 200)}' in queue '${queue}' (it is ready, running or ended already)`, 404);
+    return c.json({ promoted });
+  });
 }

@@ -155,6 +155,11 @@ export class OverseerData {
     return this.app.job(queue, id).abort();
   }
 
+  /** Makes a delayed job ready now; false when it is not delayed. */
+  async promote(queue: string, id: string): Promise<boolean> {
+    return this.app.job(queue, id).promote();
+  }
+
   /** Pauses (workers stop fetching; running jobs finish) or resumes a queue; answers whether it is paused now. */
   async setPaused(queue: string, paused: boolean): Promise<boolean> {
     if (paused) await this.app.pause(queue);

@@ -380,6 +380,14 @@ export class RedisBroker implements Broker {
     })) as AbortOutcome;
   }
 
+  async promoteJob(queue: QueueRef, id: string): Promise<boolean> {
+    const k = this.ctx.keys(queue);
+    // Due at 0: promote.lua moves it at the workers' next look (every 250 ms at most), with
+    // everything a due job gets (its record, its priority, a retry's attempt).
+    if ((await this.conn.zadd(k.delayed, 'XX', 'CH', 0, id)) === 1) return true;
+    return (await this.conn.zscore(k.delayed, id)) !== null;
+  }
+
   async unschedule(queue: QueueRef, id: string): Promise<boolean> {
     const k = this.ctx.keys(queue);
     const out = await callScript(this.conn, SCRIPTS.unschedule, {

@@ -147,6 +147,10 @@ export class ShardRouter implements Broker {
     return this.inner.abort(shardFor(queue, id), id, record, ttl);
   }
 
+  promoteJob(queue: QueueRef, id: string): Promise<boolean> {
+    return this.inner.promoteJob(shardFor(queue, id), id);
+  }
+
   unschedule(queue: QueueRef, id: string): Promise<boolean> {
     return this.inner.unschedule(shardFor(queue, id), id);
   }

@@ -1,7 +1,7 @@
 // abort.lua, unschedule.lua and locate.lua: stopping a job wherever it is (waiting, delayed, a
 // scheduled retry, held, taken, ended, unknown), removing a delayed one, and where a job is.
 import { expect, it } from 'vitest';
-import { ABORTED, completion, conformance, deadLetter, decoded, HIGH, item, lease, NORMAL, NOT_YET, Q } from './kit.js';
+import { ABORTED, completion, conformance, deadLetter, decoded, headerAttempt, HIGH, item, lease, NORMAL, NOT_YET, Q } from './kit.js';
 
 conformance('abort, unschedule, locate', (s) => {
   it('aborts a waiting job: removed, its aborted record keeping its task, priority and arguments', async () => {
@@ -99,6 +99,24 @@ conformance('abort, unschedule, locate', (s) => {
     expect((await broker.locate(Q, 'late')).state).toBe('unknown');
     // Unscheduled is gone, not ended: the id is free.
     expect(await broker.enqueueOne(Q, item({ id: 'late' }))).toEqual({ id: 'late', created: true });
+  });
+
+  it('promotes a delayed job or a scheduled retry to now, keeping its priority and attempt, and nothing else', async () => {
+    const { broker, inspector } = s();
+    const [late, now] = await broker.enqueue(Q, [item({ id: 'late', level: HIGH, due: { delay: NOT_YET } }), item()]);
+    const [d] = await broker.fetch(Q, 'w1', 1);
+    expect(await broker.promoteJob(Q, now!.id)).toBe(false); // running, not delayed
+    await broker.retry(Q, 'w1', lease(d!), 1, NOT_YET, 'Error', ABORTED);
+    expect(await broker.promoteJob(Q, late!.id)).toBe(true);
+    expect(await broker.promoteJob(Q, late!.id)).toBe(true); // still delayed until the next promotion
+    expect(await broker.promoteJob(Q, now!.id)).toBe(true);
+    expect(await broker.promoteJob(Q, 'never')).toBe(false);
+    expect((await broker.promote(Q, 10)).moved).toBe(2);
+    expect(await inspector.counts(Q)).toMatchObject({ delayed: 0, waiting: { high: 1, normal: 1 } });
+    const got = await broker.fetch(Q, 'w2', 10);
+    expect(got.map((g) => g.level).sort()).toEqual([NORMAL, HIGH]);
+    expect(got.map((g) => headerAttempt(g.header)).sort()).toEqual(['', '1']); // never run, and one attempt spent
+    expect(await broker.promoteJob(Q, late!.id)).toBe(false);
   });
 
   it('locates a job in every state', async () => {

@@ -222,6 +222,28 @@ Examples:
 
   withCommon(
     program
+      .command('promote')
+      .summary('run a delayed job (or a scheduled retry) now')
+      .description("make a delayed job, or a retry waiting for its backoff, ready now: it runs at the workers' next look for due jobs (within 250 ms)")
+      .argument('<id>', 'job id')
+      .addOption(queueOption()),
+  )
+    .addHelpText('after', `
+A job that is not delayed (waiting, running, ended) is left alone: exit 1 saying where it is.
+
+Examples:
+  $ millrace promote 1718000000000-0
+  $ millrace promote order-42 --queue emails --json`)
+    .action((id: string, flags: QueueFlag) =>
+      kit.run(flags, async (s) => {
+        const job = await locateJob(s.app, id, flags.queue);
+        if (!(await job.promote())) throw new CliError(`job '${id}' (queue ${job.queue}) is not delayed: it is ${await job.status()}`);
+        s.print({ id, queue: job.queue, promoted: true }, () => `job ${id} (queue ${job.queue}) promoted: it runs at the workers' next look for due jobs`);
+      }),
+    );
+
+  withCommon(
+    program
       .command('jobs')
       .summary('list jobs by state')
       .description('list jobs in one state, in one queue or in all of them')

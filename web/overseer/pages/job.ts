@@ -50,6 +50,13 @@ export const job: Page = ({ root, meta, params, left }) => {
     return h('p', { class: 'actions' }, start, confirmRow);
   };
 
+  const promoteButton = () => h('p', { class: 'actions' }, h('button', { type: 'button', id: 'promote', onclick: () => {
+    post<{ promoted: boolean }>(`jobs/${q(queue)}/${q(id)}/promote`).then(
+      () => { fill(message, notice('promoted: it runs at the workers\' next look for due jobs', 'ok')); load(); },
+      (err: Error) => fill(message, notice(err.message, 'error')),
+    );
+  } }, 'Run now'), ' Makes the delayed job ready at once.');
+
   const load = () => {
     clearTimeout(timer);
     get<JobDetail>(`jobs/${q(queue)}/${q(id)}`).then(
@@ -57,8 +64,12 @@ export const job: Page = ({ root, meta, params, left }) => {
         if (left()) return;
         const running = LIVE_STATES.includes(j.status);
         const abortable = running && !meta.readOnly && !j.abortRequested;
-        if (!abortable) fill(actions);
-        else if (!actions.firstChild) fill(actions, abortButton());
+        // Redrawn only when what can be done changes: a button being clicked stays.
+        const can = !abortable ? '' : j.status === 'delayed' ? 'delayed' : 'live';
+        if (actions.dataset.can !== can) {
+          actions.dataset.can = can;
+          fill(actions, can === 'delayed' ? promoteButton() : null, can ? abortButton() : null);
+        }
         fill(
           body,
           facts(j),
