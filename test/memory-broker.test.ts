@@ -436,7 +436,7 @@ describe('memory broker: state, results and inspection', () => {
     const a = await task.enqueue(1);
     const b = await task.with({ priority: 'high' }).enqueue(2);
     const c = await task.with({ delay: '1m' }).enqueue(3);
-    expect(await app.inspector.counts(q)).toEqual({ waiting: { critical: 0, high: 1, normal: 1, low: 0 }, delayed: 1, active: 0, dlq: 0, consumers: 0 });
+    expect(await app.inspector.counts(q)).toEqual({ waiting: { critical: 0, high: 1, normal: 1, low: 0 }, delayed: 1, active: 0, dlq: 0, consumers: 0, paused: false });
     expect((await app.listJobs('q', 'waiting')).map((j) => j.id)).toEqual([b.id, a.id]);
     expect(await app.listJobs('q', 'delayed')).toMatchObject([{ id: c.id, dueAt: START + 60_000, level: 1 }]);
     expect(await a.info()).toMatchObject({ status: 'waiting', task: 't', args: [1], priority: 'normal', enqueuedAt: START });
