@@ -148,6 +148,7 @@ export const SETTINGS = {
   redisSentinelMaster: def({ env: ['MILLRACE_REDIS_SENTINEL_MASTER', 'REDIS_SENTINEL_MASTER'], scope: 'redis', option: 'redis.name', schema: text, accepts: 'the master name the Sentinels monitor', about: 'master name under Redis Sentinel' }),
   redisSentinelUsername: def({ env: ['MILLRACE_REDIS_SENTINEL_USERNAME', 'REDIS_SENTINEL_USERNAME'], scope: 'redis', option: 'redis.sentinelUsername', schema: text, accepts: 'a user name', about: 'ACL user on the Sentinels' }),
   redisSentinelPassword: def({ env: ['MILLRACE_REDIS_SENTINEL_PASSWORD', 'REDIS_SENTINEL_PASSWORD'], scope: 'redis', option: 'redis.sentinelPassword', schema: text, accepts: 'a password', about: 'password of the Sentinels', secret: true }),
+  redisSentinelTls: def({ env: ['MILLRACE_REDIS_SENTINEL_TLS', 'REDIS_SENTINEL_TLS'], scope: 'redis', option: 'redis.sentinelTls', schema: bool, accepts: 'true or false', about: 'TLS to the Sentinels themselves, with the TLS settings of the master (default: as to the master)' }),
   redisCluster: def({ env: ['MILLRACE_REDIS_CLUSTER_NODES', 'REDIS_CLUSTER_NODES'], scope: 'redis', option: 'redis.cluster', schema: hostList, code: hostListInCode, accepts: CLUSTER_ACCEPTS, about: 'Redis Cluster seed nodes (instead of REDIS_URL)' }),
   redisDb: def({ env: ['MILLRACE_REDIS_DB', 'REDIS_DB'], scope: 'redis', option: 'redis.db', schema: int(0), accepts: 'an integer >= 0', about: 'Redis database number' }),
   redisUsername: def({ env: ['MILLRACE_REDIS_USERNAME', 'REDIS_USERNAME'], scope: 'redis', option: 'redis.username', schema: text, accepts: 'a user name', about: 'Redis ACL user' }),
@@ -310,18 +311,19 @@ export interface TlsFiles {
   key?: Buffer;
 }
 
-export type TlsSettingKey = 'redisSsl' | 'redisTlsCa' | 'redisTlsCert' | 'redisTlsKey' | 'redisTlsServername';
+export type TlsSettingKey = 'redisSsl' | 'redisTlsCa' | 'redisTlsCert' | 'redisTlsKey' | 'redisTlsServername' | 'redisSentinelTls';
 
 /**
  * The TLS settings together: a client key needs its certificate and the other way round, and
  * the two must match; TLS cannot be turned off (REDIS_SSL=false) while a TLS file or server
- * name is set. Reads the files; returns their contents (undefined when none is set).
+ * name is set, unless they are for the sentinels only (REDIS_SENTINEL_TLS=true). Reads the files;
+ * returns their contents (undefined when none is set).
  */
 export function checkTls({ values, sources }: Resolved<TlsSettingKey>): TlsFiles | undefined {
   const { redisTlsCa: ca, redisTlsCert: cert, redisTlsKey: key, redisSsl: ssl } = sources;
   const on = [ca, cert, key, sources.redisTlsServername].find((g) => g.source !== 'default');
-  if (on && values.redisSsl === false) {
-    throw new ConfigError(ssl.name!, `true, or unset, when ${on.name} is set (a TLS file or server name turns TLS on)`, ssl.raw);
+  if (on && values.redisSsl === false && values.redisSentinelTls !== true) {
+    throw new ConfigError(ssl.name!, `true, or unset, when ${on.name} is set (a TLS file or server name turns TLS on; with REDIS_SENTINEL_TLS=true they are for the sentinels only)`, ssl.raw);
   }
   if (key.source !== 'default' && cert.source === 'default') {
     throw new ConfigError(key.name!, 'a client certificate with it: set REDIS_TLS_CERT_FILE (redis.tlsCert) too, or leave the key out', key.raw);

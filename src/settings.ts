@@ -38,6 +38,11 @@ export interface RedisSettings {
   name?: string;
   sentinelUsername?: string;
   sentinelPassword?: string;
+  /**
+   * TLS to the sentinels themselves, with the same CA, client certificate and server name as to
+   * the master (default: as `tls`). false: the sentinels in plain TCP, the master over TLS.
+   */
+  sentinelTls?: boolean;
   /** Redis Cluster: the seed nodes (any of its masters or replicas; the rest are found from them). */
   cluster?: SentinelAddress[];
   /**
@@ -70,7 +75,7 @@ export function loadDotEnv(path = '.env', env: NodeJS.ProcessEnv = process.env, 
 
 const REDIS_KEYS = [
   'redisUrl', 'redisDb', 'redisUsername', 'redisPassword', 'redisSsl', 'redisConnectionTimeout', 'redisSocketKeepalive',
-  'redisSentinels', 'redisSentinelMaster', 'redisSentinelUsername', 'redisSentinelPassword', 'redisCluster',
+  'redisSentinels', 'redisSentinelMaster', 'redisSentinelUsername', 'redisSentinelPassword', 'redisSentinelTls', 'redisCluster',
   'redisTlsCa', 'redisTlsCert', 'redisTlsKey', 'redisTlsServername', 'redisTlsRejectUnauthorized',
 ] as const;
 
@@ -86,18 +91,23 @@ const RANK: Record<Given['source'], number> = { default: 0, code: 1, env: 2, fla
  * layer the sentinels win. The db, user and password settings override the URL's.
  *
  * TLS is on for a `rediss://` URL, by REDIS_SSL, or by any TLS file or the server name; the files
- * are read (and checked) here, once, so a missing or bad one fails at startup.
+ * are read (and checked) here, once, so a missing or bad one fails at startup. Under Sentinel the
+ * sentinels are reached over TLS too, unless REDIS_SENTINEL_TLS says otherwise (true with
+ * REDIS_SSL=false: the sentinels over TLS, the master in plain TCP).
  */
 export function resolveRedisSettings(option: RedisOption | undefined, env: NodeJS.ProcessEnv = process.env): RedisSettings {
   const code = typeof option === 'string' ? { url: option } : (option ?? {});
   const { values: v, sources } = resolveConfig({
     redisUrl: code.url, redisDb: code.db, redisUsername: code.username, redisPassword: code.password, redisSsl: code.tls,
     redisConnectionTimeout: code.connectTimeout, redisSentinels: code.sentinels, redisSentinelMaster: code.name,
-    redisSentinelUsername: code.sentinelUsername, redisSentinelPassword: code.sentinelPassword, redisCluster: code.cluster,
+    redisSentinelUsername: code.sentinelUsername, redisSentinelPassword: code.sentinelPassword, redisSentinelTls: code.sentinelTls,
+    redisCluster: code.cluster,
     redisTlsCa: code.tlsCa, redisTlsCert: code.tlsCert, redisTlsKey: code.tlsKey, redisTlsServername: code.tlsServername,
     redisTlsRejectUnauthorized: code.tlsRejectUnauthorized,
   }, env, {}, { keys: REDIS_KEYS, dotenv: false });
   const { tls, tlsOn } = tlsSettings(v, sources);
+  /** TLS to the data nodes: REDIS_SSL=false wins (with TLS files only when they are for the sentinels, see checkTls). */
+  const dataTls = (otherwise: boolean) => (v.redisSsl === false ? false : tlsOn || (v.redisSsl ?? otherwise));
   const keepAlive = sources.redisSocketKeepalive.source === 'env' ? (v.redisSocketKeepalive ? 30_000 : 0) : (code.keepAlive ?? 30_000);
   const base = {
     ...tls,
@@ -106,7 +116,7 @@ export function resolveRedisSettings(option: RedisOption | undefined, env: NodeJ
     maxRetriesPerRequest: code.maxRetriesPerRequest ?? 20,
   };
   const url = v.redisUrl!;
-  const cluster = clusterSettings(v, sources, { ...base, tls: tlsOn || (v.redisSsl ?? false) }, code.natMap);
+  const cluster = clusterSettings(v, sources, { ...base, tls: dataTls(false) }, code.natMap);
   if (cluster) return cluster;
   const fromUrl: SentinelUrl | undefined = url.startsWith('redis-sentinel://') ? parseSentinelUrl(url) : undefined;
   const useList = v.redisSentinels !== undefined && RANK[sources.redisSentinels.source] >= RANK[sources.redisUrl.source];
@@ -116,20 +126,22 @@ export function resolveRedisSettings(option: RedisOption | undefined, env: NodeJ
       const m = sources.redisSentinelMaster;
       throw new ConfigError(m.name!, 'a master name together with sentinels: set REDIS_SENTINELS (redis.sentinels) or a redis-sentinel:// URL too, or leave it out', m.raw);
     }
-    return { ...base, url, db: v.redisDb, username: v.redisUsername, password: v.redisPassword, tls: tlsOn || (v.redisSsl ?? url.startsWith('rediss://')) };
+    return { ...base, url, db: v.redisDb, username: v.redisUsername, password: v.redisPassword, tls: dataTls(url.startsWith('rediss://')) };
   }
   const name = v.redisSentinelMaster ?? fromUrl?.name;
   if (name === undefined) {
     const s = sources.redisSentinels;
     throw new ConfigError(s.name!, 'sentinels together with the name of the master they monitor: set REDIS_SENTINEL_MASTER (redis.name) too', s.raw);
   }
+  const tlsToMaster = dataTls(false);
   return {
     ...base,
     url: `redis-sentinel://${addressList(sentinels)}/${encodeURIComponent(name)}`,
     db: v.redisDb ?? fromUrl?.db,
     username: v.redisUsername ?? fromUrl?.username,
     password: v.redisPassword ?? fromUrl?.password,
-    tls: tlsOn || (v.redisSsl ?? false),
+    tls: tlsToMaster,
+    sentinelTls: v.redisSentinelTls ?? tlsToMaster,
     sentinels: sentinels.map(({ host, port }) => ({ host, port })),
     name,
     sentinelUsername: v.redisSentinelUsername,

@@ -50,6 +50,7 @@ const ENV_CASES: Record<string, Case> = {
   'REDIS_SENTINEL_MASTER without sentinels': { env: { REDIS_SENTINEL_MASTER: 'm' }, says: ["'REDIS_SENTINEL_MASTER'", '"m"', 'REDIS_SENTINELS'] },
   'REDIS_TLS_CA_FILE=/nonexistent/ca.pem': { env: { REDIS_TLS_CA_FILE: '/nonexistent/ca.pem' }, says: ["'REDIS_TLS_CA_FILE'", '"/nonexistent/ca.pem"', 'a readable PEM file of CA certificates', 'no such file'] },
   'REDIS_TLS_CERT_FILE=/etc/hostname (no certificate)': { env: { REDIS_TLS_CERT_FILE: '/etc/hostname' }, says: ["'REDIS_TLS_CERT_FILE'", '"/etc/hostname"', 'no PEM certificate'] },
+  'REDIS_SENTINEL_TLS=maybe': { env: { REDIS_SENTINEL_TLS: 'maybe' }, says: ["'REDIS_SENTINEL_TLS'", '"maybe"', 'true or false'] },
   'REDIS_TLS_REJECT_UNAUTHORIZED=maybe': { env: { REDIS_TLS_REJECT_UNAUTHORIZED: 'maybe' }, says: ["'REDIS_TLS_REJECT_UNAUTHORIZED'", '"maybe"', 'true or false'] },
   'REDIS_URL=redis-sentinel://s:26379 (no master name)': { env: { REDIS_URL: 'redis-sentinel://s:26379' }, says: ["'REDIS_URL'", '"redis-sentinel://s:26379"', 'master name'] },
   'MILLRACE_LOG_LEVEL=loud': { env: { MILLRACE_LOG_LEVEL: 'loud' }, says: ["'MILLRACE_LOG_LEVEL'", '"loud"', 'debug'] },

@@ -348,4 +348,16 @@ describe('connection errors that waiting will not mend', () => {
     expect(settingsToCheck(error('connect ECONNREFUSED 127.0.0.1:6379', 'ECONNREFUSED'))).toBeUndefined();
     expect(settingsToCheck(error('read ECONNRESET', 'ECONNRESET'))).toBeUndefined();
   });
+
+  it("under Sentinel names the sentinels' credentials for their refusal, and the sentinels' TLS settings", () => {
+    const sentinels = resolveRedisSettings(undefined, { REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_MASTER: 'm' });
+    const round = (last: string) => error(`All sentinels are unreachable. Retrying from scratch after 100ms. Last error: ${last}`);
+    expect(settingsToCheck(round('WRONGPASS invalid username-password pair or user is disabled.'), sentinels)).toMatch(/^the sentinels' credentials: REDIS_SENTINEL_USERNAME \/ REDIS_SENTINEL_PASSWORD/);
+    expect(settingsToCheck(round("NOPERM this user has no permissions to run the 'sentinel|sentinels' command"))).toMatch(/the user's rule on the sentinels/);
+    expect(settingsToCheck(round('Connection is closed.'), sentinels)).toBeUndefined();
+    // The master's own refusal is the data nodes' credentials, as on one Redis.
+    expect(settingsToCheck(error('WRONGPASS invalid username-password pair or user is disabled.'), sentinels)).toMatch(/^the credentials: REDIS_USERNAME/);
+    expect(settingsToCheck(error('self-signed certificate in certificate chain', 'SELF_SIGNED_CERT_IN_CHAIN'), sentinels)).toMatch(/REDIS_TLS_CA_FILE .*the sentinels and the master.*REDIS_SENTINEL_TLS/);
+    expect(settingsToCheck(error('ssl3_get_record:wrong version number', 'ERR_SSL_WRONG_VERSION_NUMBER'), sentinels)).toMatch(/REDIS_SENTINEL_TLS, REDIS_SSL/);
+  });
 });

@@ -1,6 +1,7 @@
 // The TLS settings: REDIS_TLS_CA_FILE / _CERT_FILE / _KEY_FILE / _SERVERNAME / _REJECT_UNAUTHORIZED
 // (and MILLRACE_ forms) over the code's redis.tlsCa / tlsCert / tlsKey / tlsServername /
-// tlsRejectUnauthorized; any file or the server name turns TLS on; the files are read once as the
+// tlsRejectUnauthorized; any file or the server name turns TLS on (to the sentinels too, unless
+// REDIS_SENTINEL_TLS says otherwise); the files are read once as the
 // settings resolve, into the node:tls options of every connection; a bad one fails then, naming
 // the variable or option as written; `millrace config` lists them and the CLI exits 2 on one.
 
@@ -65,6 +66,23 @@ describe('TLS settings', () => {
     expect(tlsOptions(resolveRedisSettings('redis://h:6379', { REDIS_SSL: 'true' }))).toEqual({});
   });
 
+  it('under Sentinel reaches the sentinels over TLS as the master, unless REDIS_SENTINEL_TLS says otherwise', () => {
+    const sentinel = { REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_MASTER: 'm' };
+    const on = resolveRedisSettings(undefined, { ...sentinel, REDIS_TLS_CA_FILE: certs.ca, REDIS_TLS_SERVERNAME: 'redis.internal' });
+    expect(on).toMatchObject({ tls: true, sentinelTls: true });
+    // The same CA and server name for the sentinels as for the master.
+    expect(tlsOptions(on, on.sentinelTls)).toEqual({ ca: readFileSync(certs.ca), servername: 'redis.internal' });
+    expect(resolveRedisSettings(undefined, sentinel)).toMatchObject({ tls: false, sentinelTls: false });
+    // The sentinels in plain TCP, the master over TLS.
+    expect(resolveRedisSettings(undefined, { ...sentinel, REDIS_TLS_CA_FILE: certs.ca, REDIS_SENTINEL_TLS: 'false' })).toMatchObject({ tls: true, sentinelTls: false });
+    expect(resolveRedisSettings({ sentinels: 's:26379', name: 'm', tls: true, sentinelTls: false }, {})).toMatchObject({ tls: true, sentinelTls: false });
+    // The sentinels over TLS, the master in plain TCP: the files are for the sentinels only.
+    const only = resolveRedisSettings(undefined, { ...sentinel, REDIS_TLS_CA_FILE: certs.ca, REDIS_SENTINEL_TLS: 'true', REDIS_SSL: 'false' });
+    expect(only).toMatchObject({ tls: false, sentinelTls: true });
+    expect([tlsOptions(only), tlsOptions(only, only.sentinelTls)]).toEqual([undefined, { ca: readFileSync(certs.ca) }]);
+    expect(resolveRedisSettings(undefined, { ...sentinel, REDIS_SENTINEL_TLS: 'yes' })).toMatchObject({ tls: false, sentinelTls: true });
+  });
+
   it('takes the insecure opt-out from REDIS_TLS_REJECT_UNAUTHORIZED or the code', () => {
     expect(tlsOptions(resolveRedisSettings('rediss://h:6380', { REDIS_TLS_REJECT_UNAUTHORIZED: 'false' }))).toEqual({ rejectUnauthorized: false });
     expect(tlsOptions(resolveRedisSettings({ url: 'rediss://h:6380', tlsRejectUnauthorized: false }, { REDIS_TLS_REJECT_UNAUTHORIZED: 'true' }))).toEqual({});
@@ -90,6 +108,8 @@ describe('TLS settings', () => {
     ['a certificate without a key', () => ({ REDIS_TLS_CERT_FILE: certs.clientCert }), 'REDIS_TLS_CERT_FILE', 'set REDIS_TLS_KEY_FILE (redis.tlsKey) too'],
     ['a key of another certificate', () => ({ REDIS_TLS_CERT_FILE: certs.clientCert, REDIS_TLS_KEY_FILE: certs.strangerKey }), 'REDIS_TLS_KEY_FILE', 'key values mismatch'],
     ['TLS off with a CA file', () => ({ REDIS_SSL: 'false', REDIS_TLS_CA_FILE: certs.ca }), 'REDIS_SSL', 'true, or unset, when REDIS_TLS_CA_FILE is set'],
+    ['TLS off with a CA file, TLS to the sentinels off too', () => ({ REDIS_SSL: 'false', REDIS_TLS_CA_FILE: certs.ca, REDIS_SENTINEL_TLS: 'false' }), 'REDIS_SSL', 'with REDIS_SENTINEL_TLS=true they are for the sentinels only'],
+    ['a bad boolean for TLS to the sentinels', () => ({ MILLRACE_REDIS_SENTINEL_TLS: 'sometimes' }), 'MILLRACE_REDIS_SENTINEL_TLS', 'true or false'],
     ['a server name that is no host name', () => ({ REDIS_TLS_SERVERNAME: 'a b' }), 'REDIS_TLS_SERVERNAME', 'a host name'],
     ['a bad boolean', () => ({ REDIS_TLS_REJECT_UNAUTHORIZED: 'maybe' }), 'REDIS_TLS_REJECT_UNAUTHORIZED', 'true or false'],
   ])('fails on %s, naming the variable and quoting it', (_, env, option, says) => {

@@ -3,36 +3,21 @@
 // mutual TLS with a client certificate; and what a wrong CA, a server name the certificate does
 // not carry, or a missing or foreign client certificate do: the enqueue fails after its retries
 // and every connection logs the TLS error, a worker waits and logs it; the CLI says it in a line.
-// Under Sentinel: a TLS master and replica found through a sentinel reached in plain TCP.
+// Under Sentinel: a TLS master and replica found through a sentinel reached in plain TCP
+// (REDIS_SENTINEL_TLS=false; the sentinels over TLS: test/sentinel-tls.test.ts).
 
-import { pino, type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Millrace, type MillraceOptions } from '../src/index.js';
 import { uniquePrefix, waitFor, workers } from './helpers.js';
 import { killChildren, runCli } from './fixtures/children.js';
-import { startTlsSentinelSet, startTlsServer, type TlsServer } from './support/tls.js';
+import { startTlsServer, type TlsServer } from './support/tls.js';
+import { startSentinelSet } from './support/sentinel.js';
+import { capturingLogger, connectionWarnings } from './support/logs.js';
 
 type App = Millrace<Record<string, never>>;
 
 /** How a server's refusal of the client certificate reaches the client. */
 const REFUSED = /ECONNRESET|socket hang up|disconnected before secure TLS connection|alert certificate required|alert unknown ca/;
-
-interface LogLine {
-  level: number;
-  msg: string;
-  err?: unknown;
-  connection?: string;
-}
-
-/** A logger that keeps its lines (warn and up). */
-function capturingLogger(): { logger: Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const logger = pino({ level: 'warn' }, { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) });
-  return { logger, lines };
-}
-
-/** The TLS errors the connections logged, by connection. */
-const tlsWarnings = (lines: LogLine[]) => lines.filter((l) => (l.level === 40 && l.msg === 'Redis connection error; reconnecting') || (l.level === 50 && l.msg.startsWith('Redis connection refused: check ')));
 
 describe('TLS', { timeout: 120_000 }, () => {
   let server: TlsServer;
@@ -108,7 +93,7 @@ describe('TLS', { timeout: 120_000 }, () => {
     const a = app({ logger, redis: { url: tls.url, maxRetriesPerRequest: 1, ...redis } });
     const double = a.queue('q').task('double', async (_ctx, n: number) => n * 2);
     await expect(double.enqueue(1)).rejects.toThrow(/max retries per request/);
-    const warned = tlsWarnings(lines).filter((l) => l.connection === 'commands');
+    const warned = connectionWarnings(lines).filter((l) => l.connection === 'commands');
     expect(warned.length).toBeGreaterThan(0);
     expect(String(warned[0]!.err)).toMatch(says);
   });
@@ -120,7 +105,7 @@ describe('TLS', { timeout: 120_000 }, () => {
     const worker = a.worker({ handleSignals: false, blockTime: 1000 });
     let started: string | undefined;
     void worker.start().then(() => (started = 'started'), (err: Error) => (started = `failed: ${err.message}`));
-    const warned = await waitFor(() => tlsWarnings(lines).find((l) => l.connection === 'commands'), { timeout: 30_000, what: 'the TLS error logged' });
+    const warned = await waitFor(() => connectionWarnings(lines).find((l) => l.connection === 'commands'), { timeout: 30_000, what: 'the TLS error logged' });
     expect(String(warned.err)).toMatch(/self-signed certificate in certificate chain/);
     // Waiting will not mend a certificate: an error naming what to check.
     expect(warned).toMatchObject({ level: 50, msg: expect.stringContaining('REDIS_TLS_CA_FILE') });
@@ -142,11 +127,12 @@ describe('TLS', { timeout: 120_000 }, () => {
 describe('TLS under Sentinel', { timeout: 120_000 }, () => {
   const tracker = workers();
 
-  it('runs jobs on a TLS master found through a plain-TCP sentinel, with REDIS_TLS_CA_FILE', async () => {
-    const set = await startTlsSentinelSet();
+  it('runs jobs on a TLS master found through a plain-TCP sentinel, with REDIS_TLS_CA_FILE and REDIS_SENTINEL_TLS=false', async () => {
+    const set = await startSentinelSet({ name: 'tlsmaster', tls: 'data', sentinels: 1, replicas: 1 });
     const a = new Millrace<Record<string, never>>({ prefix: uniquePrefix('tlssentinel'), logLevel: 'silent', redis: { sentinels: set.sentinels, name: set.name } });
     try {
-      vi.stubEnv('REDIS_TLS_CA_FILE', set.certs.ca);
+      vi.stubEnv('REDIS_TLS_CA_FILE', set.certs!.ca);
+      vi.stubEnv('REDIS_SENTINEL_TLS', 'false');
       const double = a.queue('q').task('double', async (_ctx, n: number) => n * 2);
       await tracker.start(a);
       expect(await (await double.enqueue(21)).result({ timeout: 20_000 })).toBe(42);

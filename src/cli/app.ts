@@ -7,6 +7,7 @@ import { Millrace } from '../app.js';
 import { resolveRedisSettings } from '../settings.js';
 import type { QueueRef } from '../broker/types.js';
 import { baseBroker } from '../shards/broker.js';
+import { SentinelsUnreachableError } from '../redis/sentinels.js';
 import { CliError, importModule, pickApp, parseTarget, resolveModule, UsageError } from './load.js';
 
 export { CliError } from './load.js';
@@ -68,8 +69,12 @@ export async function checkRedis(o: Opened, timeoutMs = 5000): Promise<number> {
   }
 }
 
-/** Why Redis failed: the connection's own error when there is one, else the command's. */
+/**
+ * Why Redis failed: the connection's own error when there is one, else the command's; the
+ * command's when no sentinel gave the master (it says why and what to check).
+ */
 export function redisFailure(o: Opened, err: unknown): string {
+  if (err instanceof SentinelsUnreachableError) return err.message;
   return (o.connectionError() ?? (err as Error).message).replace(/\.$/, '');
 }
 

@@ -4,6 +4,7 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { Logger } from 'pino';
 import type { RedisSettings } from '../settings.js';
 import { tlsOptions } from './tls.js';
+import { endWaitsOnSentinelErrors, refusedCredentials, sentinelsCause, sentinelsLastError } from './sentinels.js';
 
 export type { Redis };
 export type { Conn } from './topology.js';
@@ -40,22 +41,37 @@ function nodeOptions(settings: RedisSettings, role: string, blocking: boolean) {
 export function connectOne(settings: RedisSettings, role: string, blocking = false, log?: Logger): Redis {
   const options: RedisOptions = { ...nodeOptions(settings, role, blocking), db: settings.db, retryStrategy: backoff, lazyConnect: false };
   const conn = settings.sentinels ? new Redis(sentinelOptions(settings, options)) : new Redis(settings.url, options);
-  warnOnErrors(conn, role, log);
+  warnOnErrors(conn, role, log, settings);
+  if (settings.sentinels) endWaitsOnSentinelErrors(conn, settings, blocking, (cause) => settingsToCheck(cause, settings));
   return conn;
 }
 
 /**
  * What to check when a connection error will not heal by waiting: a certificate Node refused, or
  * credentials Redis refused. Undefined for an outage (refused, reset, timed out), which retrying
- * outlasts.
+ * outlasts. Under Sentinel (`settings` with sentinels) the TLS settings named are those of the
+ * sentinels and the master, and an error of the sentinels themselves (ioredis' "All sentinels
+ * are unreachable ... Last error: ...", or a cause marked `sentinel`) names their credentials.
  */
-export function settingsToCheck(err: Error & { code?: string }): string | undefined {
-  const code = err.code ?? '';
-  if (/CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ALTNAME/.test(code)) {
-    return 'the TLS settings: REDIS_TLS_CA_FILE (the CA that signed the server certificate), REDIS_TLS_SERVERNAME (a name the certificate carries), the host in REDIS_URL';
+export function settingsToCheck(err: Error & { code?: string; sentinel?: boolean }, settings?: RedisSettings): string | undefined {
+  const ofSentinels = err.sentinel === true ? err : sentinelsLastError(err);
+  const cause: Error & { code?: string } = ofSentinels ?? err;
+  const code = cause.code ?? '';
+  const underSentinel = settings?.sentinels !== undefined || ofSentinels !== undefined;
+  if (/CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ALTNAME/.test(code) || /certificate|altnames/i.test(ofSentinels?.message ?? '')) {
+    return underSentinel
+      ? 'the TLS settings: REDIS_TLS_CA_FILE (the CA that signed the certificates of the sentinels and the master), REDIS_TLS_SERVERNAME (a name they carry), REDIS_SENTINEL_TLS (false: the sentinels in plain TCP)'
+      : 'the TLS settings: REDIS_TLS_CA_FILE (the CA that signed the server certificate), REDIS_TLS_SERVERNAME (a name the certificate carries), the host in REDIS_URL';
   }
-  if (/^(WRONGPASS|NOAUTH|NOPERM)\b/.test(err.message)) {
-    return "the credentials: REDIS_USERNAME / REDIS_PASSWORD (or the URL's), and the user's ACL rule (docs/topologies.md#acl-users)";
+  if (/WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|HTTP_REQUEST/.test(code)) {
+    return underSentinel
+      ? 'whether the sentinels and the master speak TLS: REDIS_SENTINEL_TLS, REDIS_SSL (a TLS client met a plain-TCP server)'
+      : 'whether Redis speaks TLS: REDIS_SSL, rediss:// in REDIS_URL (a TLS client met a plain-TCP server)';
+  }
+  if (refusedCredentials(cause.message)) {
+    return ofSentinels
+      ? "the sentinels' credentials: REDIS_SENTINEL_USERNAME / REDIS_SENTINEL_PASSWORD, and the user's rule on the sentinels (docs/topologies.md#acl-users)"
+      : "the credentials: REDIS_USERNAME / REDIS_PASSWORD (or the URL's), and the user's ACL rule (docs/topologies.md#acl-users)";
   }
   return undefined;
 }
@@ -63,19 +79,23 @@ export function settingsToCheck(err: Error & { code?: string }): string | undefi
 /**
  * Connection errors are retried by ioredis; says so once in a while rather than per attempt. An
  * error that retrying will not mend (a refused certificate or password) is logged as an error,
- * naming the settings to check.
+ * naming the settings to check. Under Sentinel, the cause of "All sentinels are unreachable" is
+ * logged (see sentinelsCause).
  */
-function warnOnErrors(conn: Conn, role: string, log: Logger | undefined): void {
+function warnOnErrors(conn: Conn, role: string, log: Logger | undefined, settings: RedisSettings): void {
   let lastWarned = 0;
-  const warn = (err: Error) => {
+  const warn = async (err: Error) => {
     if (Date.now() - lastWarned < 5000) return;
     lastWarned = Date.now();
-    const check = settingsToCheck(err);
-    if (check) log?.error({ err: err.message, connection: role, check }, `Redis connection refused: check ${check}; reconnecting`);
-    else log?.warn({ err: err.message, connection: role }, 'Redis connection error; reconnecting');
+    const cause = (settings.sentinels && (await sentinelsCause(err, settings))) || err;
+    const check = settingsToCheck(cause, settings);
+    const fields = { err: cause.message, connection: role, ...(cause !== err && { sentinels: true }) };
+    if (check) log?.error({ ...fields, check }, `Redis connection refused: check ${check}; reconnecting`);
+    else log?.warn(fields, 'Redis connection error; reconnecting');
   };
-  conn.on('error', warn);
-  if (conn instanceof Cluster) conn.on('node error', warn);
+  const onError = (err: Error) => void warn(err);
+  conn.on('error', onError);
+  if (conn instanceof Cluster) conn.on('node error', onError);
 }
 
 /**
@@ -100,7 +120,7 @@ function connectCluster(settings: RedisSettings, role: string, blocking: boolean
     lazyConnect: false,
   };
   const conn = new Cluster(settings.cluster!, options);
-  warnOnErrors(conn, role, log);
+  warnOnErrors(conn, role, log, settings);
   // ioredis connects to a master on the first command for it. Connected at once instead, a
   // connection's first command to a master is sent as it is made, as on one Redis: an event
   // read from "$" of a queue on another master than the ones read so far otherwise reached it
@@ -118,7 +138,8 @@ function connectCluster(settings: RedisSettings, role: string, blocking: boolean
  * the master's address on every (re)connection and checks its role, so the retries above
  * reach the new master after a failover: the sentinels end the old master's clients when they
  * demote it, and a write that still meets it as a replica (READONLY) reconnects and is sent
- * again. The sentinels' own connections retry forever, as the data connections do.
+ * again. The sentinels' own connections retry forever, as the data connections do. TLS to the
+ * sentinels (`sentinelTls`, by default as to the master) uses the master's TLS options.
  */
 function sentinelOptions(settings: RedisSettings, options: RedisOptions): RedisOptions {
   return {
@@ -129,8 +150,9 @@ function sentinelOptions(settings: RedisSettings, options: RedisOptions): RedisO
     sentinelUsername: settings.sentinelUsername,
     sentinelPassword: settings.sentinelPassword,
     sentinelRetryStrategy: backoff,
-    // TLS to the master and replicas (the sentinels are reached in plain TCP).
+    // TLS to the master (the `tls` options) and to the sentinels, each on its own.
     enableTLSForSentinelMode: settings.tls,
+    sentinelTLS: tlsOptions(settings, settings.sentinelTls ?? settings.tls),
     reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
   };
 }

@@ -9,10 +9,11 @@ import type { RedisSettings } from '../settings.js';
  * verify the server (instead of Node's), the client certificate and key (mutual TLS), the name
  * the server's certificate is checked against (and sent as SNI), and the insecure opt-out of
  * verification. The files' contents come from the settings, read once as they resolved; only
- * settings built by hand without them are read here.
+ * settings built by hand without them are read here. `on` (default: the settings' `tls`) says
+ * whether the connection is TLS (the sentinels' may be while the master's is not).
  */
-export function tlsOptions(settings: RedisSettings): ConnectionOptions | undefined {
-  if (!settings.tls) return undefined;
+export function tlsOptions(settings: RedisSettings, on = settings.tls): ConnectionOptions | undefined {
+  if (!on) return undefined;
   const files = settings.tlsFiles ?? {
     ca: settings.tlsCa === undefined ? undefined : readFileSync(settings.tlsCa),
     cert: settings.tlsCert === undefined ? undefined : readFileSync(settings.tlsCert),

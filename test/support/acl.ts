@@ -27,3 +27,14 @@ export async function aclLog(admin: Redis): Promise<Record<string, string>[]> {
     return out;
   });
 }
+
+/**
+ * The sentinels' user of docs/topologies.md#acl-users: its `user millrace-sentinel ...` line (of
+ * sentinel.conf) read from the page, as `<name> <rules>` with the tests' password.
+ */
+export function documentedSentinelUser(name: string, password: string): string {
+  const page = readFileSync(new URL('../../docs/topologies.md', import.meta.url), 'utf8');
+  const line = /^user millrace-sentinel (.+)$/m.exec(page.slice(page.indexOf('## ACL users')));
+  if (!line) throw new Error('docs/topologies.md has no `user millrace-sentinel ...` line under "ACL users"');
+  return `${name} ${line[1]!.trim().replace('>s3cret', `>${password}`)}`;
+}

@@ -1,7 +1,7 @@
 // TLS Redis servers of the tests' own: a CA, a server certificate (SAN 127.0.0.1 and localhost)
 // and client certificates made with `openssl` in a temporary folder, and `redis-server` serving
 // TLS only on free ports (no plain port, no persistence), optionally requiring client
-// certificates; also a TLS master and replica under a plain-TCP sentinel. Started and stopped by
+// certificates (Sentinel sets speaking TLS: test/support/sentinel.ts). Started and stopped by
 // pid (test/support/processes.ts); the shared Redis is never touched.
 
 import { execFileSync } from 'node:child_process';
@@ -86,7 +86,7 @@ export interface TlsServer {
 }
 
 /** The arguments of a TLS-only data node on `port` (no plain port) that keeps nothing on disk. */
-function tlsNodeArgs(port: number, certs: TestCerts, dir: string, clientCerts = false): string[] {
+export function tlsNodeArgs(port: number, certs: TestCerts, dir: string, clientCerts = false): string[] {
   return [
     '--port', '0', '--tls-port', String(port), '--bind', HOST,
     '--tls-cert-file', certs.serverCert, '--tls-key-file', certs.serverKey, '--tls-ca-cert-file', certs.ca,
@@ -97,7 +97,7 @@ function tlsNodeArgs(port: number, certs: TestCerts, dir: string, clientCerts = 
 }
 
 /** node:tls options for the tests' own connections: the CA and the client certificate. */
-function adminTls(certs: TestCerts): { ca: Buffer; cert: Buffer; key: Buffer } {
+export function adminTls(certs: TestCerts): { ca: Buffer; cert: Buffer; key: Buffer } {
   return { ca: readFileSync(certs.ca), cert: readFileSync(certs.clientCert), key: readFileSync(certs.clientKey) };
 }
 
@@ -111,47 +111,6 @@ export async function startTlsServer(options: TlsServerOptions = {}): Promise<Tl
     const admin = group.conn(port, { ...options.adminAuth, tls: adminTls(certs) });
     await until(`the TLS redis-server on ${port}`, async () => (await admin.ping()) === 'PONG');
     return { port, url: `rediss://${HOST}:${port}`, certs, dir: group.dir, admin, stop: () => group.stop() };
-  } catch (err) {
-    await group.stop();
-    throw err;
-  }
-}
-
-export interface TlsSentinelSet {
-  name: string;
-  /** The sentinel, reached in plain TCP, as the `sentinels` setting takes it. */
-  sentinels: { host: string; port: number }[];
-  certs: TestCerts;
-  masterPort: number;
-  stop(): Promise<void>;
-}
-
-/**
- * A TLS master and replica (`tls-replication yes`) watched by one sentinel (quorum 1) that
- * listens in plain TCP and talks TLS to them; enough to connect through, not to fail over.
- */
-export async function startTlsSentinelSet(name = 'tlsmaster'): Promise<TlsSentinelSet> {
-  const group = new ServerGroup('tls-sentinel');
-  try {
-    const certs = makeCerts(group.dir);
-    const [masterPort, replicaPort, sentinelPort] = await Promise.all([freePort(), freePort(), freePort()]) as [number, number, number];
-    group.start(`tls master :${masterPort}`, tlsNodeArgs(masterPort, certs, group.dir));
-    group.start(`tls replica :${replicaPort}`, [...tlsNodeArgs(replicaPort, certs, group.dir), '--replicaof', HOST, String(masterPort)]);
-    const master = group.conn(masterPort, { tls: adminTls(certs) });
-    await until('the TLS replica in sync', async () => /^slave0:.*state=online/m.test(await master.info('replication')));
-    const conf = join(group.dir, 'sentinel.conf');
-    writeFileSync(conf, [
-      `port ${sentinelPort}`, `bind ${HOST}`, `dir ${group.dir}`, 'protected-mode no',
-      'tls-replication yes', `tls-cert-file ${certs.serverCert}`, `tls-key-file ${certs.serverKey}`, `tls-ca-cert-file ${certs.ca}`,
-      `sentinel monitor ${name} ${HOST} ${masterPort} 1`, `sentinel down-after-milliseconds ${name} 5000`, '',
-    ].join('\n'));
-    group.start(`sentinel :${sentinelPort}`, [conf, '--sentinel']);
-    const sentinel = group.conn(sentinelPort);
-    await until('the sentinel seeing the TLS master and its replica', async () => {
-      const replicas = (await sentinel.call('SENTINEL', 'REPLICAS', name)) as string[][];
-      return replicas.some((r) => r.includes('slave') && r[r.indexOf('master-link-status') + 1] === 'ok');
-    });
-    return { name, sentinels: [{ host: HOST, port: sentinelPort }], certs, masterPort, stop: () => group.stop() };
   } catch (err) {
     await group.stop();
     throw err;
