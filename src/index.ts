@@ -14,6 +14,7 @@ export {
   MillraceError, ConfigError, Retry, JobTimeoutError, JobAbortedError, ShutdownError, LeaseLostError,
   JobExpiredError, JobFailedError, ResultTimeoutError, JobNotFoundError, BadJobError, NotDurableError,
 } from './errors.js';
+export { SentinelsUnreachableError } from './redis/sentinels.js';
 export { parseDuration, type Duration } from './duration.js';
 export { jsonSerializer, msgpackSerializer, type Serializer, type SerializerOption } from './serializer.js';
 export type {

@@ -7,7 +7,7 @@
 // TCP (REDIS_SENTINEL_TLS=true, REDIS_SSL=false).
 
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { Millrace, type MillraceOptions } from '../src/index.js';
+import { Millrace, type MillraceOptions, SentinelsUnreachableError } from '../src/index.js';
 import { uniquePrefix, waitFor, workers } from './helpers.js';
 import { aclLog, documentedSentinelUser } from './support/acl.js';
 import { capturingLogger, connectionWarnings } from './support/logs.js';
@@ -99,6 +99,7 @@ describe('Sentinel speaking TLS only, with credentials on the sentinels', { time
     const double = a.queue('q').task('double', async (_ctx, n: number) => n * 2);
     const started = Date.now();
     await expect(double.enqueue(1)).rejects.toThrow(/no sentinel gave the master's address .*WRONGPASS.*REDIS_SENTINEL_PASSWORD/);
+    await expect(double.enqueue(2)).rejects.toBeInstanceOf(SentinelsUnreachableError); // exported: a caller can tell it apart
     await expect(a.worker({ handleSignals: false }).start()).rejects.toThrow(/WRONGPASS.*REDIS_SENTINEL_PASSWORD/);
     // One round over the sentinels each, not the 20 retries of an outage.
     expect(Date.now() - started).toBeLessThan(15_000);
