@@ -56,18 +56,18 @@ describe('retries', () => {
       starts.push(Date.now());
       throw new Transient('again');
     }, { maxTries: 4, backoff: { type: 'exponential', base: 150, jitter: false } });
-    await pool.start(t.app);
+    const worker = await pool.start(t.app);
+    const delays: number[] = [];
+    worker.on('job.retried', (e) => delays.push(e.delayMs));
 
     const job = await flaky.enqueue();
     await expect(job.result({ timeout: 10_000 })).rejects.toBeInstanceOf(JobFailedError);
     expect(starts).toHaveLength(4);
+    // base × 2^(attempt-1): 150, 300, 600 ms as scheduled (a fixed or linear schedule differs),
+    // and no attempt before its time (a loaded machine may run it later: no upper bound).
+    expect(delays).toEqual([150, 300, 600]);
     const gaps = starts.slice(1).map((s, i) => s - starts[i]!);
-    // base × 2^(attempt-1): 150, 300, 600 ms, plus some scheduling latency (a fixed or
-    // linear schedule would miss the later gaps).
-    [150, 300, 600].forEach((expected, i) => {
-      expect(gaps[i]).toBeGreaterThanOrEqual(expected - 10);
-      expect(gaps[i]).toBeLessThan(expected + 250);
-    });
+    [150, 300, 600].forEach((expected, i) => expect(gaps[i]).toBeGreaterThanOrEqual(expected - 10));
   });
 
   it('spaces attempts linearly and caps them at max', async () => {
@@ -78,15 +78,16 @@ describe('retries', () => {
       starts.push(Date.now());
       throw new Error('again');
     }, { maxTries: 4, backoff: { type: 'linear', base: 200, max: 250, jitter: false } });
-    await pool.start(t.app);
+    const worker = await pool.start(t.app);
+    const delays: number[] = [];
+    worker.on('job.retried', (e) => delays.push(e.delayMs));
 
     await expect((await flaky.enqueue()).result({ timeout: 10_000 })).rejects.toBeInstanceOf(JobFailedError);
+    // base × attempt capped at 250: 200, 250, 250 ms (uncapped: 200, 400, 600) as scheduled, and
+    // no attempt before its time (a loaded machine may run it later: no upper bound on the clock).
+    expect(delays).toEqual([200, 250, 250]);
     const gaps = starts.slice(1).map((s, i) => s - starts[i]!);
-    // base × attempt capped at 250: 200, 250, 250 ms (uncapped: 200, 400, 600).
-    [200, 250, 250].forEach((expected, i) => {
-      expect(gaps[i]).toBeGreaterThanOrEqual(expected - 10);
-      expect(gaps[i]).toBeLessThan(expected + 250);
-    });
+    [200, 250, 250].forEach((expected, i) => expect(gaps[i]).toBeGreaterThanOrEqual(expected - 10));
   });
 
   it('re-runs a task that throws Retry(300) after at least 300 ms, counting an attempt', async () => {
@@ -103,9 +104,11 @@ describe('retries', () => {
     const job = await poll.enqueue();
     expect(await job.result({ timeout: 5000 })).toBe('ready');
     expect(starts.map((s) => s.attempt)).toEqual([1, 2]);
+    // Retry(300) wins over the 5 s backoff: it ran again after 300 ms, well before 5 s (the
+    // result came within its 5 s timeout).
     const gap = starts[1]!.at - starts[0]!.at;
     expect(gap).toBeGreaterThanOrEqual(300);
-    expect(gap).toBeLessThan(1500);
+    expect(gap).toBeLessThan(5000);
     expect((await job.info()).attempts).toBe(2);
   });
 
