@@ -160,11 +160,15 @@ describe('thread tasks', () => {
     expect(w.threads.size).toBe(4);
     // 1.5 s of CPU work on 4 threads: at 100 ms per beat that is ~15 beats, none late.
     expect(threaded.beats).toBeGreaterThanOrEqual(8);
-    expect(threaded.maxGap).toBeLessThan(300);
-    expect(threaded.maxLag).toBeLessThan(200);
 
-    // For comparison only: the same work inline blocks the event loop, so beats stall.
+    // The same kind of work inline blocks the event loop, so beats stall (800 ms of it).
     const blocked = await watch(async () => (await inline.enqueue(800)).result({ timeout: 15_000 }));
     console.log(`heartbeat gap, max: ${threaded.maxGap} ms with thread tasks, ${blocked.maxGap} ms inline (lag ${threaded.maxLag} vs ${blocked.maxLag} ms)`);
+    // ~100 ms gaps and no lag on a quiet machine; on a loaded one (4 spinning threads on 2 cores
+    // beside other processes) the main thread waits for a core too, so the bound is the larger
+    // of the quiet one and a part of what 800 ms inline does (inline, the 6 s of CPU work here
+    // would stall beats for 1.5 s at a time).
+    expect(threaded.maxGap).toBeLessThan(Math.max(300, blocked.maxGap * 0.75));
+    expect(threaded.maxLag).toBeLessThan(Math.max(200, blocked.maxLag / 2));
   });
 });
