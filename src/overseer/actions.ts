@@ -73,23 +73,21 @@ export function actionRoutes(api: Hono<Env>, data: OverseerData, o: ResolvedOver
     });
   }
 
-  api.post('/jobs/:queue/:id/abort', async (c) => {
-    const queue = await queueParam(c, data);
-    await body(c);
-    const id = c.req.param('id');
-    const outcome = await data.abort(queue, id);
-    logged(c, 'job.abort', { queue, id, outcome });
-    if (outcome === 'not_found') throw new BadRequest(`no job '${id.slice(0, 200)}' waiting, delayed or running in queue '${queue}'`, 404);
-    return c.json({ outcome });
-  });
+  /** An action on one job: done, logged, and answered; `missing` says why there was nothing to do it to (404). */
+  const jobAction = <R extends Record<string, unknown>>(action: string, run: (queue: string, id: string) => Promise<R>, missing: (queue: string, id: string, out: R) => string | undefined) =>
+    api.post(`/jobs/:queue/:id/${action}`, async (c) => {
+      const queue = await queueParam(c, data);
+      await body(c);
+      const id = c.req.param('id');
+      const out = await run(queue, id);
+      logged(c, `job.${action}`, { queue, id, ...out });
+      const why = missing(queue, id.slice(0, 200), out);
+      if (why) throw new BadRequest(why, 404);
+      return c.json(out);
+    });
 
-  api.post('/jobs/:queue/:id/promote', async (c) => {
-    const queue = await queueParam(c, data);
-    await body(c);
-    const id = c.req.param('id');
-    const promoted = await data.promote(queue, id);
-    logged(c, 'job.promote', { queue, id, promoted });
-    if (!promoted) throw new BadRequest(`no delayed job '${id.slice(0, 200)}' in queue '${queue}' (it is ready, running or ended already)`, 404);
-    return c.json({ promoted });
-  });
+  jobAction('abort', async (queue, id) => ({ outcome: await data.abort(queue, id) }),
+    (queue, id, { outcome }) => (outcome === 'not_found' ? `no job '${id}' waiting, delayed or running in queue '${queue}'` : undefined));
+  jobAction('promote', async (queue, id) => ({ promoted: await data.promote(queue, id) }),
+    (queue, id, { promoted }) => (promoted ? undefined : `no delayed job '${id}' in queue '${queue}' (it is ready, running or ended already)`));
 }

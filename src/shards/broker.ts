@@ -32,7 +32,14 @@ export class ShardRouter implements Broker {
   }
 
   private note(queue: QueueRef): void {
-    if (queue.shard === undefined && queue.shards !== undefined) this.shardsByName.set(queue.name, queue.shards);
+    if (queue.shard === undefined && queue.shards !== undefined) this.know(queue);
+  }
+
+  /** The shard a sharded queue's next auto-id job goes to (round robin). */
+  private nextTurn(queue: QueueRef, shards: number): number {
+    const turn = this.turns.get(queue.name) ?? 0;
+    this.turns.set(queue.name, (turn + 1) % shards);
+    return turn;
   }
 
   async registerQueue(queue: QueueRef, defines: boolean): Promise<void> {
@@ -67,14 +74,12 @@ export class ShardRouter implements Broker {
     this.note(queue);
     const shards = shardRefs(queue);
     const parts = shards.map(() => ({ items: [] as EnqueueItem[], at: [] as number[] }));
-    let turn = this.turns.get(queue.name) ?? 0;
     for (let i = 0; i < items.length; i++) {
       const it = items[i]!;
-      const s = it.id === '' ? turn++ % shards.length : shardOfId(it.id, shards.length);
+      const s = it.id === '' ? this.nextTurn(queue, shards.length) : shardOfId(it.id, shards.length);
       parts[s]!.items.push(it);
       parts[s]!.at.push(i);
     }
-    this.turns.set(queue.name, turn % shards.length);
     const out: EnqueueOutcome[] = new Array(items.length);
     const sends = parts.map(async (part, s) => {
       if (part.items.length === 0) return;
@@ -90,12 +95,7 @@ export class ShardRouter implements Broker {
   enqueueOne(queue: QueueRef, item: EnqueueItem, durability?: Durability): Promise<EnqueueOutcome> {
     if (!needsRouting(queue)) return this.inner.enqueueOne(queue, item, durability);
     const shards = shardRefs(queue);
-    let s: number;
-    if (item.id === '') {
-      const turn = this.turns.get(queue.name) ?? 0;
-      this.turns.set(queue.name, (turn + 1) % shards.length);
-      s = turn;
-    } else s = shardOfId(item.id, shards.length);
+    const s = item.id === '' ? this.nextTurn(queue, shards.length) : shardOfId(item.id, shards.length);
     return this.inner.enqueueOne(shards[s]!, item, durability);
   }
 
