@@ -6,7 +6,7 @@
 
 import type {
   AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, EnqueueItem, EnqueueOutcome, EventReader,
-  Fetched, HeldLease, Location, QueueRef, QueueShape, ReclaimOptions, ReclaimOutcome, RetryOutcome, WorkerEntry,
+  Fetched, HeldLease, Location, QueueRef, QueueShape, ReclaimOptions, ReclaimOutcome, RetryOutcome, StoredDocument, WorkerEntry,
 } from '../broker/types.js';
 import type { MillraceEvent } from '../events.js';
 import { realClock, type Clock } from './clock.js';
@@ -17,6 +17,7 @@ import { lrange, type Bytes } from './records.js';
 import { MemoryState, type QueueState } from './state.js';
 import { parseShape, shapeText, shardCount, storageName } from '../shards/index.js';
 import * as t from './transitions.js';
+import { DAY_BYTES, dayOf, endedDelta, HISTORY_TTL_S, minuteOfDay, SEEN_TTL_MS, type EndedTotals } from '../broker/history.js';
 
 export interface MemoryBrokerOptions {
   /** The clock of every broker-side time (default: the host's). Pass a ManualClock to drive time in tests. */
@@ -266,16 +267,24 @@ export class MemoryBroker implements Broker {
     return lrange(this.q(queue).logs.get(id) ?? [], start, end);
   }
 
-  async heartbeat(entry: WorkerEntry, ttlMs: number, health: { queue: QueueRef; record: string }[]): Promise<void> {
-    this.state.beats.set(entry.id, this.clock.now());
+  async heartbeat(entry: WorkerEntry, ttlMs: number, health: { queue: QueueRef; record: string; ended?: EndedTotals }[]): Promise<void> {
+    const now = this.clock.now();
+    this.state.beats.set(entry.id, now);
     this.state.workerEntries.set(entry.id, JSON.stringify(entry), Math.round(ttlMs));
-    for (const h of health) this.q(h.queue).health.set(entry.id, h.record, Math.round(ttlMs));
+    for (const h of health) {
+      const q = this.q(h.queue);
+      q.health.set(entry.id, h.record, Math.round(ttlMs));
+      if (h.ended) addEnded(q, entry.id, h.ended, now);
+    }
   }
 
   async removeWorker(workerId: string, queues: QueueRef[]): Promise<void> {
     this.state.beats.delete(workerId);
     this.state.workerEntries.delete(workerId);
-    for (const q of queues) this.q(q).health.delete(workerId);
+    for (const q of queues) {
+      this.q(q).health.delete(workerId);
+      this.q(q).throughputSeen.delete(workerId);
+    }
   }
 
   async ping(): Promise<number> {
@@ -283,7 +292,17 @@ export class MemoryBroker implements Broker {
   }
 
   async saveDocument(kind: string, id: string, json: string, ttlMs: number): Promise<void> {
+    // Deleted first, so the documents' order is the order they were last saved in.
+    this.state.documents.delete(`${kind}:${id}`);
     this.state.documents.set(`${kind}:${id}`, json, Math.max(1, Math.round(ttlMs)));
+  }
+
+  async listDocuments(kind: string, limit: number): Promise<StoredDocument[]> {
+    const out: StoredDocument[] = [];
+    for (const [key, json] of this.state.documents.entries()) {
+      if (key.startsWith(`${kind}:`)) out.push({ id: key.slice(kind.length + 1), json });
+    }
+    return out.reverse().slice(0, Math.max(0, limit));
   }
 
   async loadDocument(kind: string, id: string): Promise<string | null> {
@@ -298,4 +317,19 @@ export class MemoryBroker implements Broker {
     for (const r of [...this.readers]) await r.close();
     for (const stop of [...this.waits]) stop();
   }
+}
+
+/** health.lua's history part: the growth of a worker's totals since its last beat, into the minute of `now`. */
+function addEnded(q: QueueState, worker: string, ended: EndedTotals, now: number): void {
+  const d = endedDelta(ended, q.throughputSeen.get(worker));
+  if (d.completed > 0 || d.failed > 0) {
+    const day = dayOf(now);
+    const bytes = q.throughput.get(day) ?? new Uint8Array(DAY_BYTES);
+    const view = new DataView(bytes.buffer);
+    const o = minuteOfDay(now) * 8;
+    view.setUint32(o, Math.min(0xffffffff, view.getUint32(o) + d.completed));
+    view.setUint32(o + 4, Math.min(0xffffffff, view.getUint32(o + 4) + d.failed));
+    q.throughput.set(day, bytes, HISTORY_TTL_S * 1000);
+  }
+  q.throughputSeen.set(worker, { completed: ended.completed, failed: ended.failed }, SEEN_TTL_MS);
 }

@@ -3,7 +3,8 @@
 
 import type { Logger } from 'pino';
 import { randomBytes } from 'node:crypto';
-import { callKey, CONSUMER_GROUP, cronTickKey, healthKey, levelsKey, queuesSetKey, schedulesKey, workerKey, workersKey } from './keys.js';
+import { callKey, CONSUMER_GROUP, cronTickKey, healthKey, levelsKey, queuesSetKey, schedulesKey, throughputKey, throughputSeenKey, workerKey, workersKey } from './keys.js';
+import { dayOf, HISTORY_TTL_S, minuteOfDay, SEEN_TTL_MS, type EndedTotals } from '../broker/history.js';
 import { callScript, SCRIPTS } from './scripts.js';
 import { connect } from './connection.js';
 import { isCluster, nodeFor, type Conn } from './topology.js';
@@ -14,7 +15,7 @@ import type { RedisSettings } from '../settings.js';
 import type {
   AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, Delivery, EnqueueItem, EnqueueOutcome,
   EventReader, Fetched, HeldLease, Location, QueueRef, QueueShape, ReclaimOptions, ReclaimOutcome, RetryOutcome, WorkerEntry,
-  Durability, DurableWrites,
+  Durability, DurableWrites, StoredDocument,
 } from '../broker/types.js';
 import { packEvents, type MillraceEvent } from '../events.js';
 import { Confirmer, inChunks, type DurableCaller } from './durability.js';
@@ -596,15 +597,28 @@ export class RedisBroker implements Broker {
 
   private lastServerNow = 0;
 
-  async heartbeat(entry: WorkerEntry, ttlMs: number, health: { queue: QueueRef; record: string }[]): Promise<void> {
+  async heartbeat(entry: WorkerEntry, ttlMs: number, health: { queue: QueueRef; record: string; ended?: EndedTotals }[]): Promise<void> {
     const p = this.ctx.prefix;
+    // The minute the jobs ended since the last beat are counted in, by the server's clock.
+    const now = health.some((h) => h.ended) ? await this.serverNow() : 0;
     const sent = Date.now();
     await Promise.all([
       callScript(this.conn, SCRIPTS.heartbeat, {
         keys: { workers: workersKey(p), worker: workerKey(p, entry.id) },
         args: { id: entry.id, entry: JSON.stringify(entry), ttl: Math.round(ttlMs) },
       }).then((server) => this.noteServerTime(Number(server), sent)),
-      ...health.map((h) => callScript(this.conn, SCRIPTS.health, { keys: { health: healthKey(this.ctx.keys(h.queue), entry.id) }, args: { record: h.record, ttl: Math.round(ttlMs) } })),
+      ...health.map((h) => {
+        const k = this.ctx.keys(h.queue);
+        const e = h.ended;
+        // One script per queue: the health record and the history share the queue's slot.
+        return callScript(this.conn, SCRIPTS.health, {
+          keys: { health: healthKey(k, entry.id), seen: throughputSeenKey(k, entry.id), history: throughputKey(k, dayOf(now)) },
+          args: {
+            record: h.record, ttl: Math.round(ttlMs), completed: e ? e.completed : '', failed: e?.failed ?? 0,
+            landed_completed: e?.landedCompleted ?? 0, landed_failed: e?.landedFailed ?? 0, minute: minuteOfDay(now), history_ttl: HISTORY_TTL_S, seen_ttl: SEEN_TTL_MS,
+          },
+        });
+      }),
     ]);
   }
 
@@ -613,7 +627,7 @@ export class RedisBroker implements Broker {
     await Promise.all([
       this.conn.zrem(workersKey(p), workerId),
       this.conn.del(workerKey(p, workerId)),
-      ...queues.map((q) => this.conn.del(healthKey(this.ctx.keys(q), workerId))),
+      ...queues.map((q) => this.conn.del(healthKey(this.ctx.keys(q), workerId), throughputSeenKey(this.ctx.keys(q), workerId))),
     ]);
   }
 
@@ -645,12 +659,43 @@ export class RedisBroker implements Broker {
     return this.conn.hgetall(schedulesKey(this.ctx.prefix));
   }
 
+  // A document is `<prefix>:<kind>:<id>`; its kind's index `<prefix>:<kind>s` is a sorted set of
+  // ids scored by save time (server ms). Separate commands, not a MULTI: on a Cluster the two
+  // keys are in different slots.
   async saveDocument(kind: string, id: string, json: string, ttlMs: number): Promise<void> {
-    await this.conn.set(`${this.ctx.prefix}:${kind}:${id}`, json, 'PX', Math.max(1, Math.round(ttlMs)));
+    const ttl = Math.max(1, Math.round(ttlMs));
+    const now = await this.serverNow();
+    const index = `${this.ctx.prefix}:${kind}s`;
+    await this.conn.set(`${this.ctx.prefix}:${kind}:${id}`, json, 'PX', ttl);
+    const [, , left] = await Promise.all([
+      this.conn.zadd(index, now, id),
+      this.conn.zremrangebyscore(index, '-inf', `(${now - ttl}`),
+      this.conn.pttl(index),
+    ]);
+    // The index lives as long as its longest-kept document (never shortened by a shorter ttl).
+    if (left < ttl) await this.conn.pexpire(index, ttl);
   }
 
   async loadDocument(kind: string, id: string): Promise<string | null> {
     return this.conn.get(`${this.ctx.prefix}:${kind}:${id}`);
+  }
+
+  async listDocuments(kind: string, limit: number): Promise<StoredDocument[]> {
+    const index = `${this.ctx.prefix}:${kind}s`;
+    const out: StoredDocument[] = [];
+    let from = 0;
+    // Ids whose document expired before the index was pruned are dropped (and removed); a few
+    // rounds at most fill the page up again.
+    for (let round = 0; round < 3 && out.length < limit; round++) {
+      const ids = await this.conn.zrevrange(index, from, from + limit - out.length - 1);
+      if (ids.length === 0) break;
+      const docs = await Promise.all(ids.map((id) => this.conn.get(`${this.ctx.prefix}:${kind}:${id}`)));
+      const gone = ids.filter((_, i) => docs[i] === null);
+      ids.forEach((id, i) => docs[i] !== null && out.push({ id, json: docs[i]! }));
+      if (gone.length > 0) await this.conn.zrem(index, ...gone);
+      from += ids.length - gone.length;
+    }
+    return out;
   }
 
   async setProgress(queue: QueueRef, id: string, progress: string, ttlMs: number): Promise<void> {

@@ -160,3 +160,13 @@ export function callKey(queue: QueueKeys, token: string): string {
 export function healthKey(queue: QueueKeys, workerId: string): string {
   return `${queue.base}:health:${workerId}`;
 }
+
+/** A queue's throughput history of one UTC day ("yyyymmdd"): 1440 x 2 u32 counters (BITFIELD). */
+export function throughputKey(queue: QueueKeys, day: string): string {
+  return `${queue.base}:tp:${day}`;
+}
+
+/** The job totals ("completed:failed") a worker's last heartbeat brought for a queue, so a beat counts only their growth. */
+export function throughputSeenKey(queue: QueueKeys, workerId: string): string {
+  return `${queue.base}:tp:seen:${workerId}`;
+}

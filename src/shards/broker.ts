@@ -7,7 +7,7 @@
 import type {
   AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, Durability, DurableWrites, EnqueueItem,
   EnqueueOutcome, EventReader, Fetched, HeldLease, Location, QueueRef, QueueShape, ReclaimOptions, ReclaimOutcome,
-  RetryOutcome, StoredEvent, WorkerEntry,
+  RetryOutcome, StoredDocument, StoredEvent, WorkerEntry, EndedTotals,
 } from '../broker/types.js';
 import type { MillraceEvent } from '../events.js';
 import { throwFirst } from '../errors.js';
@@ -236,8 +236,9 @@ export class ShardRouter implements Broker {
     return this.inner.getLogs(shardFor(queue, id), id, start, end);
   }
 
-  heartbeat(entry: WorkerEntry, ttlMs: number, health: { queue: QueueRef; record: string }[]): Promise<void> {
-    return this.inner.heartbeat(entry, ttlMs, health.flatMap((h) => expand(h.queue).map((queue) => ({ queue, record: h.record }))));
+  heartbeat(entry: WorkerEntry, ttlMs: number, health: { queue: QueueRef; record: string; ended?: EndedTotals }[]): Promise<void> {
+    // Workers beat per shard; a whole sharded queue's totals go to its first shard only (counted once).
+    return this.inner.heartbeat(entry, ttlMs, health.flatMap((h) => expand(h.queue).map((queue, i) => (h.ended && i === 0 ? { queue, record: h.record, ended: h.ended } : { queue, record: h.record }))));
   }
 
   removeWorker(workerId: string, queues: QueueRef[]): Promise<void> {
@@ -258,6 +259,10 @@ export class ShardRouter implements Broker {
 
   loadDocument(kind: string, id: string): Promise<string | null> {
     return this.inner.loadDocument(kind, id);
+  }
+
+  listDocuments(kind: string, limit: number): Promise<StoredDocument[]> {
+    return this.inner.listDocuments(kind, limit);
   }
 
   close(): Promise<void> {

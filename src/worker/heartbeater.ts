@@ -19,6 +19,8 @@ export interface HeartbeatSource {
   queues: QueueRef[];
   /** The health record of one queue (counters), as stored under its health key. */
   healthRecord(queue: QueueRef): string;
+  /** Jobs ended on one queue since the worker started (completed, failed for good): the throughput history. */
+  ended?(queue: QueueRef): { completed: number; failed: number };
 }
 
 export class Heartbeater {
@@ -27,6 +29,8 @@ export class Heartbeater {
   lastBeatAt = 0;
   lastError: string | undefined;
   private fileExists = false;
+  /** Per queue: the ended totals of the last beat that reached Redis (its history counts their growth). */
+  private readonly landed = new Map<QueueRef, { completed: number; failed: number }>();
 
   constructor(
     private readonly broker: Broker,
@@ -45,6 +49,10 @@ export class Heartbeater {
 
   async stop(): Promise<void> {
     await this.periodic.stop();
+    // Jobs ended since the last beat go into the history too; not tried when Redis was out of reach.
+    if (!this.lastError && this.source.queues.some((q) => this.endedOf(q)?.completed !== this.landed.get(q)?.completed || this.endedOf(q)?.failed !== this.landed.get(q)?.failed)) {
+      await withTimeout(this.send(), 1000, 'Redis did not answer').catch((err: Error) => this.log.warn({ err }, 'the last jobs ended could not be added to the throughput history'));
+    }
     await this.removeFile();
     // Bounded: while Redis is unreachable a stop must not wait for it (the entry expires by itself).
     await withTimeout(this.broker.removeWorker(this.source.entry().id, this.source.queues), 1000, 'Redis did not answer').catch((err: Error) => {
@@ -57,11 +65,7 @@ export class Heartbeater {
     try {
       // A beat that cannot land before the previous one expires counts as failed, even while
       // the client still retries it.
-      await withTimeout(
-        this.broker.heartbeat(entry, this.settings.ttlMs, this.source.queues.map((queue) => ({ queue, record: this.source.healthRecord(queue) }))),
-        Math.max(500, this.settings.ttlMs - this.settings.intervalMs),
-        'Redis did not take the heartbeat',
-      );
+      await withTimeout(this.send(entry), Math.max(500, this.settings.ttlMs - this.settings.intervalMs), 'Redis did not take the heartbeat');
       this.lastBeatAt = Date.now();
       this.lastError = undefined;
       await this.touchFile();
@@ -70,6 +74,22 @@ export class Heartbeater {
       this.log.warn({ err }, 'heartbeat failed; the worker is unhealthy until Redis answers');
       await this.removeFile();
     }
+  }
+
+  private endedOf(queue: QueueRef): { completed: number; failed: number } | undefined {
+    return this.source.ended?.(queue);
+  }
+
+  /** One heartbeat; once it landed, its ended totals are the landed ones. */
+  private async send(entry = this.source.entry()): Promise<void> {
+    const totals = new Map(this.source.queues.map((q) => [q, this.endedOf(q)] as const));
+    await this.broker.heartbeat(entry, this.settings.ttlMs, this.source.queues.map((queue) => {
+      const now = totals.get(queue);
+      const landed = this.landed.get(queue) ?? { completed: 0, failed: 0 };
+      const record = this.source.healthRecord(queue);
+      return now ? { queue, record, ended: { ...now, landedCompleted: landed.completed, landedFailed: landed.failed } } : { queue, record };
+    }));
+    for (const [q, t] of totals) if (t) this.landed.set(q, t);
   }
 
   private async touchFile(): Promise<void> {

@@ -217,6 +217,10 @@ export class Worker {
       queues: this.runners.map((r) => r.queue),
       entry: () => this.entry(),
       healthRecord: (queue) => JSON.stringify({ worker: this.id, at: this.clock.now(), ...this.runners.find((r) => r.queue === queue)?.stats() }),
+      ended: (queue) => {
+        const st = this.runners.find((r) => r.queue === queue)?.stats();
+        return { completed: st?.completed ?? 0, failed: st?.failed ?? 0 };
+      },
     }, { intervalMs, ttlMs, healthFile }, this.log);
     if (host.eventsMaxLen > 0) this.publisher = new EventPublisher(host.broker, this.events, queues, this.log, this.id);
     this.events.onError((err, e) => this.log.error({ err: err instanceof Error ? err : errorFacts(err).text, event: e.type, job: 'id' in e ? e.id : undefined }, 'an event listener threw; the job goes on'));

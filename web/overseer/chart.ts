@@ -1,4 +1,5 @@
-// The throughput chart: jobs completed and failed per second over the last minutes (uPlot).
+// The throughput charts (uPlot): jobs completed and failed per second over the last minutes
+// (live), or per minute over the last hours (the history kept in Redis).
 
 import uPlot from 'uplot';
 import type { Snapshot } from './live.js';
@@ -6,10 +7,15 @@ import type { Snapshot } from './live.js';
 export class ThroughputChart {
   private plot: uPlot | undefined;
 
-  constructor(private readonly el: HTMLElement) {}
+  /** `unit` names the y axis; `step` is the seconds between two values (start is in seconds too). */
+  constructor(
+    private readonly el: HTMLElement,
+    private readonly unit = 'jobs / s',
+    private readonly step = 1,
+  ) {}
 
   update(series: Snapshot['throughput']): void {
-    const xs = series.completed.map((_, i) => series.start + i);
+    const xs = series.completed.map((_, i) => series.start + i * this.step);
     const data: uPlot.AlignedData = [xs, series.completed, series.failed];
     if (this.plot) {
       this.plot.setData(data);
@@ -21,7 +27,7 @@ export class ThroughputChart {
         height: 180,
         legend: { show: true },
         scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
-        axes: [{}, { label: 'jobs / s', size: 50 }],
+        axes: [{}, { label: this.unit, size: 50 }],
         series: [
           {},
           { label: 'completed', stroke: '#2da44e', fill: 'rgba(45,164,78,0.12)', width: 1.5 },

@@ -2,6 +2,7 @@
 // newest events.
 
 import { ThroughputChart } from '../chart.js';
+import { historyBlock } from '../history.js';
 import type { Page } from '../context.js';
 import { fill, h, link, notice, table } from '../dom.js';
 import { duration } from '../format.js';
@@ -34,6 +35,7 @@ export const overview: Page = ({ root, live, meta }) => {
   const chartEl = h('div', { class: 'chart' });
   const workers = h('p', { class: 'summary' });
   const feed = h('div');
+  const history = historyBlock();
   fill(
     root,
     h('h1', null, 'Queues'),
@@ -41,6 +43,7 @@ export const overview: Page = ({ root, live, meta }) => {
     queues,
     h('h2', null, 'Throughput (last 5 minutes)'),
     chartEl,
+    history.el,
     workers,
     h('h2', null, 'Latest events'),
     feed,
@@ -64,11 +67,15 @@ export const overview: Page = ({ root, live, meta }) => {
   };
   draw();
   const unwatch = live.watch(draw);
-  const onResize = () => chart.resize();
+  const onResize = () => {
+    chart.resize();
+    history.resize();
+  };
   window.addEventListener('resize', onResize);
   return () => {
     unwatch();
     window.removeEventListener('resize', onResize);
     chart.destroy();
+    history.stop();
   };
 };

@@ -6,6 +6,7 @@ import type { Page } from '../context.js';
 import { fill, h, link, notice, route, table } from '../dom.js';
 import { time } from '../format.js';
 import { PauseButtons } from '../pause.js';
+import { historyBlock } from '../history.js';
 import type { JobPage } from '../../../src/overseer/types.js';
 
 const STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'aborted', 'expired'] as const;
@@ -65,5 +66,15 @@ export const queue: Page = ({ root, live, meta, params, query, left }) => {
   };
   load('', []);
   drawCounts();
-  return live.watch(drawCounts);
+  // The queue's throughput per minute over the last 24 h, below the jobs.
+  const history = historyBlock(name);
+  root.appendChild(history.el);
+  const onResize = () => history.resize();
+  window.addEventListener('resize', onResize);
+  const unwatch = live.watch(drawCounts);
+  return () => {
+    unwatch();
+    window.removeEventListener('resize', onResize);
+    history.stop();
+  };
 };
