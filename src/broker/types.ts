@@ -4,6 +4,9 @@
 
 import type { MillraceEvent } from '../events.js';
 import type { Clock } from '../memory/clock.js';
+import type { EndedTotals, ThroughputHistory } from './history.js';
+
+export type { EndedTotals, ThroughputHistory } from './history.js';
 
 /**
  * A queue as the broker sees it: its name and its priority levels, lowest first. A sharded
@@ -309,8 +312,12 @@ export interface Broker {
   /** Appends a job log line, keeping the last maxLines. */
   appendLog(queue: QueueRef, id: string, line: string, maxLines: number, ttlMs: number): Promise<void>;
   getLogs(queue: QueueRef, id: string, start: number, end: number): Promise<string[]>;
-  /** Writes a worker's registry entry and its per-queue health records, all expiring after ttlMs. */
-  heartbeat(entry: WorkerEntry, ttlMs: number, health: { queue: QueueRef; record: string }[]): Promise<void>;
+  /**
+   * Writes a worker's registry entry and its per-queue health records, all expiring after ttlMs;
+   * with `ended`, adds what the worker ended on the queue since its last beat to the queue's
+   * throughput history (src/broker/history.ts).
+   */
+  heartbeat(entry: WorkerEntry, ttlMs: number, health: { queue: QueueRef; record: string; ended?: EndedTotals }[]): Promise<void>;
   /** Removes a stopped worker's registry entry and health records. */
   removeWorker(workerId: string, queues: QueueRef[]): Promise<void>;
   /** Round-trip time of a PING in ms; rejects when Redis does not answer. */
@@ -321,7 +328,19 @@ export interface Broker {
   saveDocument(kind: string, id: string, json: string, ttlMs: number): Promise<void>;
   /** A document saveDocument stored, or null when there is none (or it expired). */
   loadDocument(kind: string, id: string): Promise<string | null>;
+  /**
+   * The newest `limit` documents of a kind still kept, the last saved first (a document saved
+   * again counts from then). Kept in an index per kind that each save prunes of the entries
+   * older than its ttl: documents of one kind are meant to share their ttl.
+   */
+  listDocuments(kind: string, limit: number): Promise<StoredDocument[]>;
   close(): Promise<void>;
+}
+
+/** A document as listDocuments answers it. */
+export interface StoredDocument {
+  id: string;
+  json: string;
 }
 
 export interface DeadLetterEntry {
@@ -363,6 +382,26 @@ export interface JobSummary {
   result?: string | Buffer;
 }
 
+/** Where a scan walks a queue's jobs: its ready streams (waiting and running jobs), its delayed set, or the kept results of ended jobs. */
+export type ScanPlace = 'ready' | 'delayed' | 'ended';
+
+/** A job met by a scan: its summary and, where the place keeps them, its serialized arguments and a time. */
+export interface ScannedJob extends JobSummary {
+  /** Serialized arguments (ready and delayed jobs). */
+  data?: string | Buffer;
+  /** Enqueued (ready), due (delayed) or finished (ended), epoch ms, when known. */
+  at?: number;
+  /** A ready job's stream entry id. */
+  entry?: string;
+}
+
+/** One chunk of a scan: the jobs met, how many entries were read, and the cursor to go on from (undefined: the end). */
+export interface ScanChunk {
+  jobs: ScannedJob[];
+  scanned: number;
+  cursor?: string;
+}
+
 export interface StaleCleanup {
   /** Workers removed (registry entries and consumers). */
   workers: string[];
@@ -389,4 +428,18 @@ export interface Inspector {
   dlqReplay(queue: QueueRef, dlqIds: string[] | 'all', resetAttempts: boolean): Promise<string[]>;
   dlqDelete(queue: QueueRef, dlqIds: string[]): Promise<number>;
   dlqPurge(queue: QueueRef): Promise<number>;
+  /**
+   * Jobs of the queue ended per minute (completed, failed for good) over [fromMs, toMs), whole
+   * UTC minutes, as workers' heartbeats recorded them (kept 8 days; a range of 8 days at most):
+   * one read per day, never per job. A sharded queue's shards are summed.
+   */
+  throughput(queue: QueueRef, fromMs: number, toMs: number): Promise<ThroughputHistory>;
+  /**
+   * About `count` entries of one place of a queue after `cursor` (undefined: from the start),
+   * for scans that must never hold Redis long (search, bulk actions, newest-first pages): one
+   * bounded read per call. Ready jobs come highest priority first, oldest first within a level,
+   * or newest first with `newest`; ended jobs in no particular order. A cursor is opaque and
+   * stays valid while jobs come and go (a job may then be met twice or not at all).
+   */
+  scanJobs(queue: QueueRef, place: ScanPlace, opts: { cursor?: string; count: number; newest?: boolean }): Promise<ScanChunk>;
 }

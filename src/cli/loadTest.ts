@@ -15,7 +15,7 @@ import { CliError } from './app.js';
 import { intAtLeast, makeKit, secondsOption, withCommon, type Schedule } from './commands/common.js';
 import type { Output } from './output.js';
 import {
-  analyze, FAILING_TASK, formatReport, latencyStats, LOAD_TEST_TASKS, LOAD_TEST_TYPES,
+  analyze, FAILING_TASK, formatReport, formatRunList, latencyStats, LOAD_TEST_TASKS, LOAD_TEST_TYPES,
   type LoadTestConfig, type LoadTestReport, type LoadTestType, type TaskCounts,
 } from './loadTestReport.js';
 
@@ -24,6 +24,8 @@ export { formatReport, type LoadTestConfig, type LoadTestReport } from './loadTe
 /** How long a run's report is kept in Redis. */
 export const REPORT_TTL_MS = 7 * 86_400_000;
 const DOC_KIND = 'loadtest';
+/** The report alone, apart from the run's job ids, so that listing runs reads little. */
+const REPORT_KIND = 'loadtest-report';
 
 /** What the load test needs of an app (any Millrace app has it). */
 export interface LoadTestApp {
@@ -295,6 +297,28 @@ function buildReport(c: Collected, status?: LoadTestReport['status']): LoadTestR
 
 async function save(app: LoadTestApp, run: StoredRun): Promise<void> {
   await app.broker.saveDocument(DOC_KIND, run.report.id, JSON.stringify(run), REPORT_TTL_MS);
+  await app.broker.saveDocument(REPORT_KIND, run.report.id, JSON.stringify(run.report), REPORT_TTL_MS);
+}
+
+/** The reports of the newest runs kept (the last saved first), as stored: none is worked out again. */
+export async function listLoadTests(app: Pick<LoadTestApp, 'broker'>, limit = 20): Promise<LoadTestReport[]> {
+  const docs = await app.broker.listDocuments(REPORT_KIND, limit);
+  return docs.flatMap((d) => {
+    try {
+      return [JSON.parse(d.json) as LoadTestReport];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** A run's report as stored (not worked out again); undefined when there is no such run. */
+export async function storedLoadTest(app: Pick<LoadTestApp, 'broker'>, id: string): Promise<LoadTestReport | undefined> {
+  const report = await app.broker.loadDocument(REPORT_KIND, id);
+  if (report !== null) return JSON.parse(report) as LoadTestReport;
+  // A run saved before reports were stored apart.
+  const run = await app.broker.loadDocument(DOC_KIND, id);
+  return run === null ? undefined : (JSON.parse(run) as StoredRun).report;
 }
 
 /**
@@ -384,7 +408,8 @@ Examples:
   $ millrace load-test run -n 500 -t mixed -b 50
   $ millrace load-test io -n 1000
   $ millrace load-test run -n 10000 --no-wait
-  $ millrace load-test results 20261124-043412-a1b2`);
+  $ millrace load-test results 20261124-043412-a1b2
+  $ millrace load-test results            # the recent runs`);
 
   const runCommand = (name: string, type: LoadTestType | undefined, description: string) => {
     const cmd = lt.command(name).description(description)
@@ -427,10 +452,16 @@ Examples:
 
   withCommon(
     lt.command('results')
-      .description('print the report of an earlier run (kept 7 days); a run not waited for is worked out from its jobs now')
-      .argument('<id>', 'the run id the load test printed'),
-  ).action((id: string, flags: { app?: string; json?: boolean }) =>
+      .description('print the report of an earlier run (kept 7 days); a run not waited for is worked out from its jobs now. Without an id: the recent runs')
+      .argument('[id]', 'the run id the load test printed')
+      .option('-l, --limit <n>', 'runs to list, without an id', intAtLeast(1, '--limit'), 20),
+  ).action((id: string | undefined, flags: { app?: string; json?: boolean; limit: number }) =>
     kit.run(flags, async (s) => {
+      if (id === undefined) {
+        const runs = await listLoadTests(s.app, flags.limit);
+        s.print(runs, () => formatRunList(runs));
+        return 0;
+      }
       const report = await loadTestResults(s.app, id);
       if (!report) throw new CliError(`no load test '${id}' (reports are kept ${REPORT_TTL_MS / 86_400_000} days under this key prefix)`);
       s.print(report, () => formatReport(report));

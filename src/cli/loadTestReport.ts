@@ -221,6 +221,19 @@ export function formatReport(r: LoadTestReport): string {
   return lines.join('\n');
 }
 
+/** Runs in short, one a line: id, when, type, jobs, status, throughput, overall rating. */
+export function formatRunList(runs: LoadTestReport[]): string {
+  if (runs.length === 0) return '(no load test kept under this key prefix)';
+  const cells = runs.map((r) => [
+    r.id, new Date(r.startedAt).toISOString().slice(0, 19).replace('T', ' '), r.config.type, String(r.config.n), r.status,
+    r.status === 'not-waited' ? '-' : r.throughput.toFixed(1), r.status === 'not-waited' ? '-' : r.analysis.overall,
+  ]);
+  const header = ['ID', 'STARTED (UTC)', 'TYPE', 'N', 'STATUS', 'JOBS/S', 'OVERALL'];
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const right = new Set([3, 5]);
+  return [header, ...cells].map((c) => c.map((v, i) => (right.has(i) ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
+}
+
 function row(label: string, value: string): string {
   return `  ${label.padEnd(15)} ${value}`;
 }

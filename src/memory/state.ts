@@ -113,6 +113,11 @@ export class DelayedSet {
     return true;
   }
 
+  /** `count` members from rank `start` on, earliest first. */
+  range(start: number, count: number): { id: string; at: number }[] {
+    return this.sorted.slice(start, start + count);
+  }
+
   /** The first `limit` members, earliest first. */
   first(limit: number): { id: string; at: number }[] {
     return this.sorted.slice(0, limit);
@@ -151,6 +156,10 @@ export class QueueState {
   /** The last tick each cron schedule enqueued. */
   readonly cronTicks = new Map<string, number>();
   readonly health: Expiring<string>;
+  /** Throughput history by UTC day ("yyyymmdd"): 1440 x 2 u32 big-endian, as the Redis key (src/broker/history.ts). */
+  readonly throughput: Expiring<Uint8Array>;
+  /** The job totals each worker's last heartbeat brought, by worker id. */
+  readonly throughputSeen: Expiring<{ completed: number; failed: number }>;
   readonly progress: Expiring<string>;
   readonly logs: Expiring<string[]>;
   readonly events: EventLog;
@@ -176,6 +185,8 @@ export class QueueState {
     this.name = parseStorageName(storage).name;
     this.results = new Expiring(clock);
     this.health = new Expiring(clock);
+    this.throughput = new Expiring(clock);
+    this.throughputSeen = new Expiring(clock);
     this.progress = new Expiring(clock);
     this.logs = new Expiring(clock);
     this.events = new EventLog(clock);

@@ -11,9 +11,10 @@ import { events } from './pages/events.js';
 import { job } from './pages/job.js';
 import { overview } from './pages/overview.js';
 import { queue } from './pages/queue.js';
+import { reports } from './pages/reports.js';
 import { workers } from './pages/workers.js';
 
-const PAGES: Record<string, Page> = { '': overview, queue, job, workers, dlq, cron, events };
+const PAGES: Record<string, Page> = { '': overview, queue, job, workers, dlq, cron, events, 'load-tests': reports };
 
 function byId<T extends HTMLElement>(id: string): T {
   return document.getElementById(id) as T;

@@ -3,9 +3,10 @@
 
 import { get, post, q } from '../api.js';
 import type { Page } from '../context.js';
-import { fill, h, jsonBlock, link, notice } from '../dom.js';
+import { fill, h, jsonBlock, link, notice, table } from '../dom.js';
 import { duration, relative, time } from '../format.js';
 import type { JobDetail } from '../../../src/overseer/types.js';
+import type { AttemptView, TimelineView } from '../../../src/overseer/views.js';
 
 const LIVE_STATES = ['waiting', 'delayed', 'active'];
 
@@ -29,6 +30,20 @@ function facts(j: JobDetail): HTMLElement {
   return h('dl', { class: 'facts' }, rows.map(([k, v]) => [h('dt', null, k), h('dd', null, v)]));
 }
 
+const OUTCOME_CLASS: Partial<Record<AttemptView['outcome'], string>> = { completed: 'ok', failed: 'bad', dead: 'bad', aborted: 'bad', interrupted: 'bad' };
+
+/** The attempts the queue's events tell: one row each, and why the list may be incomplete. */
+function attemptsTable(t: TimelineView): HTMLElement {
+  const rows = t.attempts.map((a) => [
+    a.attempt, a.worker ? h('code', null, a.worker) : '—', time(a.startedAt), time(a.endedAt), duration(a.durationMs),
+    h('span', { class: `tag ${OUTCOME_CLASS[a.outcome] ?? ''}` }, a.outcome, a.deadReason ? ` (${a.deadReason})` : '', a.retryDelayMs !== undefined ? `, retry in ${duration(a.retryDelayMs)}` : ''),
+    a.error ? h('span', { class: 'error-text', title: a.error }, a.error) : '—',
+  ]);
+  return h('div', { id: 'job-attempts' },
+    table(['#', 'worker', 'started', 'ended', 'duration', 'outcome', 'error'], rows, 'no attempt in the events read'),
+    t.partial ? h('p', { class: 'hint', id: 'attempts-partial' }, `partial: ${t.reasons.join('; ')}`) : null);
+}
+
 export const job: Page = ({ root, meta, params, left }) => {
   const [queue = '', id = ''] = params;
   const body = h('div', null, notice('loading…'));
@@ -37,6 +52,24 @@ export const job: Page = ({ root, meta, params, left }) => {
   const actions = h('div');
   fill(root, h('h1', null, 'Job ', h('code', { class: 'name' }, id)), message, actions, body);
   let timer: ReturnType<typeof setTimeout> | undefined;
+  // Kept across redraws of the details; read again when the job's attempts or state change.
+  const attempts = h('div', null, notice('loading…'));
+  let attemptsKey = '';
+  let attemptsTimer: ReturnType<typeof setTimeout> | undefined;
+  const loadAttempts = (key: string, again: boolean) => {
+    get<TimelineView>(`jobs/${q(queue)}/${q(id)}/timeline`).then(
+      (t) => {
+        if (left() || key !== attemptsKey) return;
+        fill(attempts, attemptsTable(t));
+        // The worker writes its events a moment after the outcome: look once more for the last one.
+        const last = t.attempts.at(-1)?.outcome;
+        if (again && !LIVE_STATES.includes(t.status) && (last === undefined || last === 'unknown' || last === 'running')) {
+          attemptsTimer = setTimeout(() => loadAttempts(key, false), 1000);
+        }
+      },
+      (err: Error) => !left() && fill(attempts, notice(err.message, 'error')),
+    );
+  };
 
   const abortButton = () => {
     const confirmRow = h('span', { class: 'confirm', hidden: true }, ' Abort this job? ',
@@ -70,9 +103,16 @@ export const job: Page = ({ root, meta, params, left }) => {
           actions.dataset.can = can;
           fill(actions, can === 'delayed' ? promoteButton() : null, can ? abortButton() : null);
         }
+        const key = `${j.status}|${j.attempts}|${j.deliveries}|${j.startedAt ?? ''}`;
+        if (key !== attemptsKey) {
+          attemptsKey = key;
+          clearTimeout(attemptsTimer);
+          loadAttempts(key, true);
+        }
         fill(
           body,
           facts(j),
+          h('h2', null, 'Attempts'), attempts,
           h('h2', null, 'Arguments'), jsonBlock(j.args),
           j.status === 'completed' ? [h('h2', null, 'Result'), jsonBlock(j.result)] : null,
           j.error ? [h('h2', null, 'Error'), h('p', { class: 'bad' }, `${j.error.name}: ${j.error.message}`, j.error.reason ? ` (${j.error.reason})` : ''),
@@ -86,5 +126,8 @@ export const job: Page = ({ root, meta, params, left }) => {
     );
   };
   load();
-  return () => clearTimeout(timer);
+  return () => {
+    clearTimeout(timer);
+    clearTimeout(attemptsTimer);
+  };
 };
