@@ -1,7 +1,8 @@
 // The Inspector in memory: counts, listings, dead-letter operations and stale-worker cleanup
 // over a MemoryBroker's data, with the semantics of src/redis/inspector.ts.
 
-import type { DeadLetterEntry, Inspector, JobSummary, QueueCounts, QueueRef, StaleCleanup, WorkerEntry } from '../broker/types.js';
+import type { DeadLetterEntry, Inspector, JobSummary, QueueCounts, QueueRef, ScanChunk, ScanPlace, StaleCleanup, WorkerEntry } from '../broker/types.js';
+import { scanMemory } from './scan.js';
 import { headerIdAndTask } from '../envelope.js';
 import { ConfigError } from '../errors.js';
 import { decodeResult } from '../results.js';
@@ -11,6 +12,7 @@ import { compareIds, headerId, headerWith, jobIdOf, type Bytes } from './records
 import type { DlqRecord, MemoryState, QueueState } from './state.js';
 import { levelIndex } from './transitions.js';
 import { storageName } from '../shards/index.js';
+import { addDay, planRange, type ThroughputHistory } from '../broker/history.js';
 
 const JOB_STATES: readonly JobSummary['state'][] = ['waiting', 'active', 'delayed', 'completed', 'failed', 'aborted', 'expired'];
 
@@ -131,6 +133,10 @@ export class MemoryInspector implements Inspector {
     return out;
   }
 
+  async scanJobs(queue: QueueRef, place: ScanPlace, opts: { cursor?: string; count: number; newest?: boolean }): Promise<ScanChunk> {
+    return scanMemory(this.q(queue), queue, place, opts);
+  }
+
   async dlqList(queue: QueueRef, opts: { limit: number; after?: string }): Promise<DeadLetterEntry[]> {
     const out: DeadLetterEntry[] = [];
     for (const [dlqId, rec] of this.q(queue).dlq) {
@@ -179,6 +185,14 @@ export class MemoryInspector implements Inspector {
     const n = q.dlq.size;
     q.dlq.clear();
     return n;
+  }
+
+  async throughput(queue: QueueRef, fromMs: number, toMs: number): Promise<ThroughputHistory> {
+    const q = this.q(queue);
+    const plan = planRange(fromMs, toMs);
+    const out = { start: plan.start, completed: new Array<number>(plan.minutes).fill(0), failed: new Array<number>(plan.minutes).fill(0) };
+    for (const d of plan.days) addDay(out, d, q.throughput.get(d.day)?.subarray(d.firstMinute * 8, (d.firstMinute + d.minutes) * 8));
+    return out;
   }
 }
 

@@ -221,6 +221,16 @@ export class OverseerData {
     return this.app.subscribe({ queues, after, signal });
   }
 
+  /** A redactor is set: arguments are shown (and searched) only as it returns them. */
+  get redacts(): boolean {
+    return this.redact !== undefined;
+  }
+
+  /** Arguments as the page shows them (through the redactor, when one is set). */
+  shownArgs(args: unknown, queue: string, id: string, task: string | undefined): unknown {
+    return this.redacted(args, queue, id, task);
+  }
+
   private redacted(args: unknown, queue: string, id: string, task: string | undefined): unknown {
     return this.redact && args !== undefined ? this.redact(args, { queue, id, task }) : args;
   }

@@ -10,6 +10,9 @@ import { LiveHub } from './live.js';
 import { resolveOverseerOptions, type OverseerOptions } from './options.js';
 import { actionRoutes } from './actions.js';
 import { BadRequest, readRoutes } from './routes.js';
+import { historyRoutes } from './history.js';
+import { reportRoutes } from './reports.js';
+import { timelineRoutes } from './timeline.js';
 import { authenticate, guardMutations, securityHeaders, type Env } from './security.js';
 
 export type { OverseerOptions } from './options.js';
@@ -39,6 +42,9 @@ export function overseer<D>(app: Millrace<D>, options: OverseerOptions = {}): Ov
 
   const api = new Hono<Env>();
   readRoutes(api, data, hub, o);
+  historyRoutes(api, data);
+  reportRoutes(api, data);
+  timelineRoutes(api, data);
   actionRoutes(api, data, o);
   api.all('*', (c) => c.json({ error: `no such API route: ${c.req.method} ${c.req.path}` }, 404));
   site.route('/api', api);

@@ -8,6 +8,7 @@ import type { LiveHub } from './live.js';
 import type { ResolvedOverseerOptions } from './options.js';
 import type { Env } from './security.js';
 import { eventStream } from './sse.js';
+import { searchFilter, searchResponse, Searcher } from './search.js';
 
 /** A request the API refuses, with the status and message to answer. */
 export class BadRequest extends Error {
@@ -19,7 +20,8 @@ export class BadRequest extends Error {
   }
 }
 
-export const DLQ_ID = /^\d{1,15}-\d{1,15}$/;
+/** A dead letter's id: a stream entry id, `@<shard>` after it for a sharded queue's (as listed). */
+export const DLQ_ID = /^\d{1,15}-\d{1,15}(@\d{1,3})?$/;
 
 /** An integer query parameter within bounds, or its default. */
 export function intParam(c: Context, name: string, min: number, max: number, fallback: number): number {
@@ -86,6 +88,11 @@ export function readRoutes(api: Hono<Env>, data: OverseerData, hub: LiveHub, o: 
     if (!entry) throw new BadRequest(`no dead letter '${dlqId}' in queue '${queue}'`, 404);
     return c.json(entry);
   });
+
+  // Streams NDJSON: matches as found, progress per chunk; the client cancels by closing it.
+  api.get('/search', async (c) =>
+    searchResponse(new Searcher(data), await searchFilter(c, data), c.req.raw.signal, (err) => o.log.warn({ err }, 'overseer: a search failed')),
+  );
 
   api.get('/cron', async (c) => c.json({ schedules: await data.schedules() }));
 

@@ -82,3 +82,29 @@ export interface Snapshot {
   throughput: Series;
 }
 
+
+/** What a search can ask for: a job's state, or 'dead' for the dead-letter queue. */
+export type SearchStatus = JobSummary['state'] | 'dead';
+
+export interface SearchHit {
+  queue: string;
+  id: string;
+  state: SearchStatus;
+  task?: string;
+  attempt?: number;
+  /** Enqueued (waiting, running), due (delayed), failed (dead) or finished (ended), epoch ms. */
+  at?: number;
+  /** Dead letters: the entry's id, for its page and actions. */
+  dlqId?: string;
+  reason?: string;
+  /** The text around the match in the arguments or error. */
+  snippet?: string;
+}
+
+/** One line of a search's NDJSON stream. */
+export type SearchMessage =
+  | { type: 'start'; /** About how many entries it will read (ended jobs not counted). */ total: number }
+  | { type: 'match'; hit: SearchHit }
+  | { type: 'progress'; scanned: number; matched: number; queue: string; place: string; ms: number }
+  | { type: 'done'; scanned: number; matched: number; ms: number; ended: 'complete' | 'cancelled' | 'limit' }
+  | { type: 'error'; message: string };

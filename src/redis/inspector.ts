@@ -1,14 +1,16 @@
 // The Inspector on Redis: counts, listings and dead-letter operations for the CLI, the
 // dashboard and the API.
 
-import { CONSUMER_GROUP, healthKey, queuesSetKey, workerKey, workersKey } from './keys.js';
+import { CONSUMER_GROUP, healthKey, queuesSetKey, throughputKey, workerKey, workersKey } from './keys.js';
+import { addDay, planRange, type ThroughputHistory } from '../broker/history.js';
 import { callScript, SCRIPTS } from './scripts.js';
 import type { RedisContext } from './context.js';
 import { nodeFor } from './topology.js';
+import { scanJobs } from './scan.js';
 import { headerIdAndTask } from '../envelope.js';
 import { ConfigError } from '../errors.js';
 import { decodeResult } from '../results.js';
-import type { DeadLetterEntry, Inspector, JobSummary, QueueCounts, QueueRef, StaleCleanup, WorkerEntry } from '../broker/types.js';
+import type { DeadLetterEntry, Inspector, JobSummary, QueueCounts, QueueRef, ScanChunk, ScanPlace, StaleCleanup, WorkerEntry } from '../broker/types.js';
 
 export class RedisInspector implements Inspector {
   constructor(private readonly ctx: RedisContext) {}
@@ -166,6 +168,10 @@ export class RedisInspector implements Inspector {
     return out;
   }
 
+  scanJobs(queue: QueueRef, place: ScanPlace, opts: { cursor?: string; count: number; newest?: boolean }): Promise<ScanChunk> {
+    return scanJobs(this.ctx, queue, place, opts);
+  }
+
   async dlqList(queue: QueueRef, opts: { limit: number; after?: string }): Promise<DeadLetterEntry[]> {
     const k = this.ctx.keys(queue);
     const start = opts.after ? `(${opts.after}` : '-';
@@ -216,6 +222,16 @@ export class RedisInspector implements Inspector {
     const n = await this.conn.xlen(k.dlq);
     await this.conn.del(k.dlq);
     return n;
+  }
+
+  /** GETRANGE of the needed minutes of each day's key (history.ts): one command per day. */
+  async throughput(queue: QueueRef, fromMs: number, toMs: number): Promise<ThroughputHistory> {
+    const k = this.ctx.keys(queue);
+    const plan = planRange(fromMs, toMs);
+    const out = { start: plan.start, completed: new Array<number>(plan.minutes).fill(0), failed: new Array<number>(plan.minutes).fill(0) };
+    const days = await Promise.all(plan.days.map((d) => this.conn.getrangeBuffer(throughputKey(k, d.day), d.firstMinute * 8, (d.firstMinute + d.minutes) * 8 - 1)));
+    plan.days.forEach((d, i) => addDay(out, d, days[i]));
+    return out;
   }
 
   private dlqEntry(queue: QueueRef, dlqId: string, fields: Buffer[]): DeadLetterEntry {

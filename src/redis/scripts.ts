@@ -52,7 +52,8 @@ export const SCRIPTS = {
   replay: spec('replay', ['dlq', 'last_id', 'job_prefix', 'result_prefix'], ['reset_attempts', 'default_level']),
   unschedule: spec('unschedule', ['delayed', 'job_prefix'], ['id'], false),
   heartbeat: spec('heartbeat', ['workers', 'worker'], ['id', 'entry', 'ttl'], false),
-  health: spec('health', ['health'], ['record', 'ttl'], false),
+  health: spec('health', ['health', 'seen', 'history'], ['record', 'ttl', 'completed', 'failed', 'landed_completed', 'landed_failed', 'minute', 'history_ttl', 'seen_ttl'], false),
+  peek: spec('peek', ['delayed', 'job_prefix'], ['start', 'count'], false),
   take: spec('take', ['job_prefix', 'stream', 'taken'], ['group', 'consumer', 'entry', 'token', 'id', 'level'], false),
 } as const;
 

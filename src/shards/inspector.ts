@@ -3,10 +3,11 @@
 // order one queue would give). A dead letter of a shard is named "<entry>@<shard>", so it can
 // be shown, replayed and deleted by that id alone, and listing resumes after it.
 
-import type { DeadLetterEntry, Inspector, JobSummary, QueueCounts, QueueRef, StaleCleanup, WorkerEntry } from '../broker/types.js';
+import type { DeadLetterEntry, Inspector, JobSummary, QueueCounts, QueueRef, ScanChunk, ScannedJob, ScanPlace, StaleCleanup, WorkerEntry } from '../broker/types.js';
 import { entryTime, AUTO_ID } from '../envelope.js';
 import { ConfigError } from '../errors.js';
 import { expand, needsRouting, shardRefs } from './index.js';
+import type { ThroughputHistory } from '../broker/history.js';
 
 const DLQ_MARK = '@';
 
@@ -45,6 +46,48 @@ export class ShardInspector implements Inspector {
     else if (state === 'waiting' || state === 'active') merged = lists.flat().sort((a, b) => b.level - a.level || timeOf(a.id) - timeOf(b.id));
     else merged = interleave(lists);
     return merged.slice(0, limit);
+  }
+
+  /**
+   * Shard by shard (cursor "<shard>/<the shard's cursor>"); newest-first ready jobs are merged
+   * over every shard instead (cursor: the shards' cursors joined by ','), as one queue lists them.
+   */
+  async scanJobs(queue: QueueRef, place: ScanPlace, opts: { cursor?: string; count: number; newest?: boolean }): Promise<ScanChunk> {
+    if (!needsRouting(queue)) return this.inner.scanJobs(queue, place, opts);
+    const shards = shardRefs(queue);
+    if (place === 'ready' && opts.newest) return this.newestReady(queue, shards, opts.cursor, opts.count);
+    const bad = () => new ConfigError('scanJobs cursor', `a cursor a previous scan of sharded queue '${queue.name}' returned`, opts.cursor);
+    const slash = opts.cursor ? opts.cursor.indexOf('/') : 0;
+    const shard = opts.cursor ? Number(opts.cursor.slice(0, slash)) : 0;
+    if (slash < 0 || !Number.isInteger(shard) || shard < 0 || shard >= shards.length) throw bad();
+    const inner = opts.cursor ? opts.cursor.slice(slash + 1) || undefined : undefined;
+    const chunk = await this.inner.scanJobs(shards[shard]!, place, { ...opts, cursor: inner });
+    const next = chunk.cursor !== undefined ? `${shard}/${chunk.cursor}` : shard + 1 < shards.length ? `${shard + 1}/` : undefined;
+    return next === undefined ? { jobs: chunk.jobs, scanned: chunk.scanned } : { jobs: chunk.jobs, scanned: chunk.scanned, cursor: next };
+  }
+
+  private async newestReady(queue: QueueRef, shards: QueueRef[], cursor: string | undefined, count: number): Promise<ScanChunk> {
+    // Per shard: its cursor, '' for its start, '-' once it is read to its end.
+    const cursors = cursor ? cursor.split(',') : shards.map(() => '');
+    if (cursors.length !== shards.length) throw new ConfigError('scanJobs cursor', `a cursor a previous scan of sharded queue '${queue.name}' returned`, cursor);
+    const chunks = await Promise.all(shards.map((q, s) => (cursors[s] === '-' ? undefined : this.inner.scanJobs(q, 'ready', { cursor: cursors[s] || undefined, count, newest: true }))));
+    // Only the highest level met this call: a shard whose chunk is of a lower level may still
+    // hold newer jobs of the higher one in a later call (its read moved on when its stream ended).
+    const top = Math.max(-1, ...chunks.flatMap((c) => (c && c.jobs.length > 0 ? [c.jobs[0]!.level] : [])));
+    const met = chunks.flatMap((c, s) => (c ? c.jobs.filter((job) => job.level === top).map((job) => ({ job, s })) : []));
+    met.sort((a, b) => b.job.level - a.job.level || (b.job.at ?? 0) - (a.job.at ?? 0) || compareEntries(b.job.entry ?? '0-0', a.job.entry ?? '0-0'));
+    const taken = met.slice(0, count);
+    const next = shards.map((q, s) => {
+      const c = chunks[s];
+      if (!c || c.jobs.length === 0) return '-';
+      const last = taken.filter((t) => t.s === s).at(-1)?.job;
+      // A shard all of whose chunk was taken goes on from its own cursor; one partly taken, from its last job taken.
+      if (last === undefined) return cursors[s]!;
+      if (last === c.jobs.at(-1)) return c.cursor ?? '-';
+      return `${q.levels.length - 1 - last.level}:${last.entry}`;
+    });
+    const jobs: ScannedJob[] = taken.map((t) => t.job);
+    return next.every((c) => c === '-') ? { jobs, scanned: jobs.length } : { jobs, scanned: jobs.length, cursor: next.join(',') };
   }
 
   async dlqList(queue: QueueRef, opts: { limit: number; after?: string }): Promise<DeadLetterEntry[]> {
@@ -91,6 +134,17 @@ export class ShardInspector implements Inspector {
   async dlqPurge(queue: QueueRef): Promise<number> {
     const out = await Promise.all(expand(queue).map((q) => this.inner.dlqPurge(q)));
     return out.reduce((a, b) => a + b, 0);
+  }
+
+  /** A sharded queue's history: its shards' summed minute by minute. */
+  async throughput(queue: QueueRef, fromMs: number, toMs: number): Promise<ThroughputHistory> {
+    if (!needsRouting(queue)) return this.inner.throughput(queue, fromMs, toMs);
+    const [first, ...rest] = await Promise.all(shardRefs(queue).map((q) => this.inner.throughput(q, fromMs, toMs)));
+    for (const h of rest) {
+      h.completed.forEach((n, i) => (first!.completed[i]! += n));
+      h.failed.forEach((n, i) => (first!.failed[i]! += n));
+    }
+    return first!;
   }
 
   private parse(queue: QueueRef, dlqId: string): { entry: string; shard: number } {
