@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { StoredEvent } from '../broker/types.js';
 import type { OverseerData } from './data.js';
+import { parseStorageName } from '../shards/index.js';
 import { cursorMs, Throughput, HISTORY_SECONDS } from './throughput.js';
 import type { Snapshot } from './types.js';
 
@@ -215,14 +216,15 @@ export class LiveHub {
   }
 
   private pick(queues: string[]): Record<string, string> {
-    return Object.fromEntries(queues.filter((q) => this.cursors[q]).map((q) => [q, this.cursors[q]!]));
+    // Cursors are per stream: a sharded queue's are its shards' ('hot#2/4').
+    return Object.fromEntries(Object.entries(this.cursors).filter(([stream]) => queues.includes(parseStorageName(stream).name)));
   }
 
   private onEvent(e: StoredEvent): void {
     const known = this.cursors[e.queue];
     if (known && compareCursors(e.cursor, known) <= 0) return;
     this.cursors[e.queue] = e.cursor;
-    this.throughput.add(e);
+    this.throughput.add({ ...e, queue: parseStorageName(e.queue).name });
     this.recent.push(e);
     if (this.recent.length > RECENT * 2) this.recent.splice(0, this.recent.length - RECENT);
     if (cursorMs(e.cursor) >= this.newsSince) this.fanOut(this.eventMessage(e));

@@ -87,6 +87,8 @@ export class RedisEventReader implements EventReader {
   private async readEach(streams: string[], from: string[], count: number, wait: number | undefined): Promise<[string, Entry[]][] | null> {
     const deadline = wait === undefined ? 0 : wait === 0 ? Infinity : Date.now() + wait;
     for (;;) {
+      // Closed while it slept: a read now would go to a disconnected client and never settle.
+      if (this.closed) return null;
       const replies = await Promise.all(streams.map((key, i) => (this.conn.xread as (...a: unknown[]) => Promise<unknown>)('COUNT', count, 'STREAMS', key, from[i]!) as Promise<[string, Entry[]][] | null>));
       const out = replies.flatMap((r) => r ?? []);
       const left = deadline - Date.now();

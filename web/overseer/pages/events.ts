@@ -29,7 +29,9 @@ function detail(e: StoredEvent['event']): string {
 }
 
 export function eventRows(events: StoredEvent[]): Child[][] {
-  return events.map(({ queue, event: e }) => {
+  return events.map(({ queue: stream, event: e }) => {
+    // A sharded queue's events come from its shards' streams ('hot#2/4'); the event names the queue.
+    const queue = 'queue' in e && typeof e.queue === 'string' ? e.queue : stream;
     const job = 'id' in e ? link(e.id, 'job', queue, e.id) : '—';
     const kind = e.type === 'job.failed' || e.type === 'job.dead' ? 'bad' : e.type === 'job.completed' ? 'ok' : '';
     return [time(e.at), link(queue, 'queue', queue), h('span', { class: `tag ${kind}` }, e.type), job, 'task' in e ? e.task : '—', detail(e)];
