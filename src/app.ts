@@ -203,6 +203,16 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
   }
 
   /**
+   * Every queue's job of this id. An id is unique within its queue only: an automatic id is its
+   * stream entry's ("<ms>-<seq>"), which two queues may hand out in the same millisecond.
+   */
+  async findJobs<R = unknown>(id: string): Promise<Job<R>[]> {
+    const names = [...new Set([...this.queues.keys(), ...(await this.inspector.queueNames())])].sort();
+    const known = await Promise.all(names.map(async (name) => (await this.client.status(name, id)) !== 'unknown'));
+    return names.filter((_, i) => known[i]).map((name) => this.client.job<R>(name, id));
+  }
+
+  /**
    * Pauses a queue from any process: its workers stop fetching within a second (a notice ends
    * their blocked reads; a fetch sees the flag in Redis), running jobs finish, and enqueues go
    * on. The state is kept in Redis, over worker restarts; resume() ends it.

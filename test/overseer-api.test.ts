@@ -69,12 +69,18 @@ describe('overseer API', () => {
     expect(first.status).toBe(200);
     expect(first.body.jobs).toHaveLength(2);
     expect(first.body.jobs[0]).toMatchObject({ state: 'waiting', task: 'send', attempt: 0 });
-    expect(first.body.next).toBe('2');
-    const second = await get(`/api/queues/mails/jobs?status=waiting&limit=2&cursor=${first.body.next}`);
+    expect(typeof first.body.next).toBe('string');
+    const second = await get(`/api/queues/mails/jobs?status=waiting&limit=2&cursor=${encodeURIComponent(first.body.next)}`);
     expect(second.body.jobs).toHaveLength(1);
-    expect(second.body.next).toBeUndefined();
+    if (second.body.next !== undefined) expect((await get(`/api/queues/mails/jobs?status=waiting&limit=2&cursor=${encodeURIComponent(second.body.next)}`)).body).toMatchObject({ jobs: [] });
     const ids = [...first.body.jobs, ...second.body.jobs].map((j: { id: string }) => j.id);
     expect(new Set(ids).size).toBe(3);
+    // Highest priority first, then newest first: the high job, then the later normal one.
+    expect(first.body.jobs.map((j: { priority: string }) => j.priority)).toEqual(['high', 'normal']);
+    expect(ids[1]! > ids[2]!).toBe(true);
+    const bad = await get('/api/queues/mails/jobs?status=waiting&cursor=not-a-cursor');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toContain("'cursor'");
     const delayed = await get('/api/queues/mails/jobs?status=delayed');
     expect(delayed.body.jobs[0].dueAt).toBeGreaterThan(Date.now() + 3_000_000);
 
@@ -84,7 +90,7 @@ describe('overseer API', () => {
     expect(job.body.args[1]).toEqual({ password: '***' });
 
     const found = await get(`/api/jobs/find/${encodeURIComponent(ids[1]!)}`);
-    expect(found).toEqual({ status: 200, body: { queue: 'mails', id: ids[1] } });
+    expect(found).toEqual({ status: 200, body: { queue: 'mails', id: ids[1], queues: ['mails'] } });
     expect((await get('/api/jobs/find/no-such-job')).status).toBe(404);
   });
 

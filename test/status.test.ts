@@ -168,6 +168,10 @@ describe('from another process', () => {
     const jb = await b.with({ id: 'in-beta' }).enqueue();
     expect((await t.app.findJob(jb.id))?.queue).toBe('beta');
     expect((await otherProcess().findJob('in-beta'))?.queue).toBe('beta');
+    // An id is unique within a queue only: findJobs names every queue holding one.
+    await a.with({ id: 'in-beta' }).enqueue();
+    expect((await t.app.findJobs('in-beta')).map((j) => j.queue)).toEqual(['alpha', 'beta']);
+    expect(await t.app.findJobs('nowhere')).toEqual([]);
   });
 });
 

@@ -3,7 +3,8 @@
 // this one module. Values come out as plain JSON-ready objects, arguments redacted.
 
 import type { Millrace } from '../app.js';
-import type { DeadLetterEntry, JobSummary, QueueRef, StoredEvent, WorkerEntry } from '../broker/types.js';
+import type { DeadLetterEntry, JobSummary, QueueRef, ScanPlace, StoredEvent, WorkerEntry } from '../broker/types.js';
+import { ConfigError } from '../errors.js';
 import type { ScheduleInfo } from '../cron.js';
 import { queueRef } from '../cli/app.js';
 import { readyOf } from '../cli/commands/queues.js';
@@ -25,8 +26,14 @@ const REF_TTL_MS = 60_000;
 
 export const JOB_STATES: readonly JobSummary['state'][] = ['waiting', 'active', 'delayed', 'completed', 'failed', 'aborted', 'expired'];
 
-/** The deepest page offset the queue listing serves (each page reads every job before it). */
+/** The deepest page offset the running jobs' listing serves (each page reads every job before it). */
 export const MAX_OFFSET = 10_000;
+
+/** Chunks one page of jobs reads at most. */
+const PAGE_READS = 5;
+
+/** Kept results read per chunk when a page lists ended jobs of one status (SCAN's COUNT). */
+const ENDED_CHUNK = 500;
 
 export class OverseerData {
   private readonly refs = new Map<string, { ref: QueueRef; until: number }>();
@@ -94,13 +101,37 @@ export class OverseerData {
       .sort((a, b) => a.hostname.localeCompare(b.hostname) || a.pid - b.pid || a.id.localeCompare(b.id));
   }
 
-  /** One page of a queue's jobs in one state; `offset` counts the jobs of earlier pages. */
-  async jobs(queue: string, state: JobSummary['state'], limit: number, offset: number): Promise<JobPage> {
+  /**
+   * One page of a queue's jobs in one state, from `cursor` (a page's `next`). Waiting jobs come
+   * newest first (highest priority first), delayed ones soonest due first, ended ones as their
+   * results are met (each page sorted by finish time, newest first): read through scanJobs a
+   * bounded chunk at a time, so a page costs a few commands however many jobs the queue holds.
+   * Running jobs (few: at most the workers' concurrency) are listed whole, a page from an offset.
+   */
+  async jobs(queue: string, state: JobSummary['state'], limit: number, cursor: string | undefined): Promise<JobPage> {
     const ref = await this.ref(queue);
-    const summaries = await this.app.inspector.listJobs(ref, state, offset + limit + 1);
-    const page = summaries.slice(offset, offset + limit).map((s) => this.row(ref, s));
-    const next = summaries.length > offset + limit && offset + limit < MAX_OFFSET ? String(offset + limit) : undefined;
-    return next === undefined ? { jobs: page } : { jobs: page, next };
+    if (state === 'active') {
+      const offset = cursor === undefined ? 0 : Number(cursor);
+      if (!/^\d{1,5}$/.test(cursor ?? '0') || offset > MAX_OFFSET) throw new ConfigError('cursor', "a page's 'next' of running jobs", cursor);
+      const summaries = await this.app.inspector.listJobs(ref, state, offset + limit + 1);
+      const page = summaries.slice(offset, offset + limit).map((s) => this.row(ref, s));
+      const next = summaries.length > offset + limit && offset + limit < MAX_OFFSET ? String(offset + limit) : undefined;
+      return next === undefined ? { jobs: page } : { jobs: page, next };
+    }
+    const place: ScanPlace = state === 'waiting' ? 'ready' : state === 'delayed' ? 'delayed' : 'ended';
+    const rows: JobRow[] = [];
+    let at = cursor;
+    // A page of waiting jobs skips running ones, a page of one ended status the others: a few
+    // more chunks then, but never more than these (the page comes shorter, with its `next`).
+    for (let reads = 0; reads < PAGE_READS; reads++) {
+      const want = place === 'ended' ? Math.max(limit - rows.length, ENDED_CHUNK) : limit - rows.length;
+      const chunk = await this.app.inspector.scanJobs(ref, place, { cursor: at, count: want, newest: true });
+      for (const j of chunk.jobs) if (j.state === state) rows.push(this.row(ref, j));
+      at = chunk.cursor;
+      if (at === undefined || rows.length >= limit) break;
+    }
+    if (place === 'ended') rows.sort((a, b) => (b.finishedAt ?? 0) - (a.finishedAt ?? 0));
+    return at === undefined ? { jobs: rows } : { jobs: rows, next: at };
   }
 
   private row(ref: QueueRef, s: JobSummary): JobRow {
@@ -145,10 +176,10 @@ export class OverseerData {
     return { ...info, args: this.redacted(info.args, queue, id, info.task), progress, logs };
   }
 
-  /** The queue of a job by its exact id, searched over every queue. */
-  async findJob(id: string): Promise<{ queue: string; id: string } | undefined> {
-    const job = await this.app.findJob(id);
-    return job ? { queue: job.queue, id: job.id } : undefined;
+  /** The queues holding a job of this exact id (automatic ids may repeat across queues). */
+  async findJob(id: string): Promise<{ queue: string; id: string; queues: string[] } | undefined> {
+    const jobs = await this.app.findJobs(id);
+    return jobs.length === 0 ? undefined : { queue: jobs[0]!.queue, id, queues: jobs.map((j) => j.queue) };
   }
 
   async abort(queue: string, id: string): Promise<string> {

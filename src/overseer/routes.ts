@@ -3,7 +3,7 @@
 
 import type { Context, Hono } from 'hono';
 import type { JobSummary } from '../broker/types.js';
-import { JOB_STATES, MAX_OFFSET, type OverseerData } from './data.js';
+import { JOB_STATES, type OverseerData } from './data.js';
 import type { LiveHub } from './live.js';
 import type { ResolvedOverseerOptions } from './options.js';
 import type { Env } from './security.js';
@@ -52,8 +52,14 @@ export function readRoutes(api: Hono<Env>, data: OverseerData, hub: LiveHub, o: 
     const status = c.req.query('status') ?? 'waiting';
     if (!JOB_STATES.includes(status as JobSummary['state'])) throw new BadRequest(`query parameter 'status' must be one of ${JOB_STATES.join(', ')} (got '${status.slice(0, 40)}')`);
     const limit = intParam(c, 'limit', 1, 200, 50);
-    const offset = intParam(c, 'cursor', 0, MAX_OFFSET, 0);
-    return c.json({ queue, status, ...(await data.jobs(queue, status as JobSummary['state'], limit, offset)) });
+    const cursor = c.req.query('cursor') || undefined;
+    if (cursor !== undefined && cursor.length > 2000) throw new BadRequest("query parameter 'cursor' must be a page's 'next' as given");
+    try {
+      return c.json({ queue, status, ...(await data.jobs(queue, status as JobSummary['state'], limit, cursor)) });
+    } catch (err) {
+      if ((err as Error).name === 'ConfigError') throw new BadRequest(`query parameter 'cursor' must be a page's 'next' as given (got '${cursor?.slice(0, 40)}')`);
+      throw err;
+    }
   });
 
   // Before /jobs/:queue/:id, which would take 'find' for a queue.

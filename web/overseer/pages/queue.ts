@@ -12,6 +12,17 @@ import type { JobPage } from '../../../src/overseer/types.js';
 const STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'aborted', 'expired'] as const;
 const PAGE = 50;
 
+/** How each listing is ordered (the server reads a bounded chunk per page, see docs/dashboard.md). */
+const ORDER: Record<(typeof STATES)[number], string> = {
+  waiting: 'Highest priority first, newest first within a priority.',
+  active: 'Running now, by priority.',
+  delayed: 'Soonest due first.',
+  completed: 'Kept results, newest first within each page (pages follow the order results are stored in).',
+  failed: 'Kept results, newest first within each page (pages follow the order results are stored in).',
+  aborted: 'Kept results, newest first within each page (pages follow the order results are stored in).',
+  expired: 'Kept results, newest first within each page (pages follow the order results are stored in).',
+};
+
 export const queue: Page = ({ root, live, meta, params, query, left }) => {
   const name = params[0] ?? '';
   const status = STATES.find((s) => s === query.get('status')) ?? 'waiting';
@@ -25,7 +36,8 @@ export const queue: Page = ({ root, live, meta, params, query, left }) => {
   const list = h('div', null, notice('loading…'));
   const pager = h('p', { class: 'pager' });
   const tabs = h('nav', { class: 'tabs' }, STATES.map((s) => h('a', { href: `${route('queue', name)}?status=${s}`, class: s === status ? 'current' : undefined }, s)));
-  fill(root, h('h1', null, 'Queue ', h('span', { class: 'name' }, name), ' ', badge), counts, message, actions, tabs, list, pager, h('p', null, link('dead letters of this queue', 'dlq', name)));
+  const order = h('p', { class: 'hint' }, ORDER[status]);
+  fill(root, h('h1', null, 'Queue ', h('span', { class: 'name' }, name), ' ', badge), counts, message, actions, tabs, order, list, pager, h('p', null, link('dead letters of this queue', 'dlq', name)));
 
   const drawCounts = () => {
     const s = live.snapshot?.queues.find((x) => x.name === name);
