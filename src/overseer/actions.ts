@@ -1,14 +1,17 @@
-// The dashboard's actions (POST, JSON bodies): replay, delete and purge dead letters, abort a
+// The dashboard's actions (POST, JSON bodies): replay, delete and purge dead letters (named
+// ones at once; all of them or by filter as a bulk operation, bulk.ts, followed by its GET), abort a
 // job, pause and resume a queue. The guards in security.ts ran before them (read-only, CSRF); each one is logged with who
 // asked, what, and what came of it.
 
 import type { Context, Hono } from 'hono';
+import { OperationConflict, type BulkOperations, type OperationKind } from './bulk.js';
 import type { OverseerData } from './data.js';
 import type { ResolvedOverseerOptions } from './options.js';
 import { BadRequest, DLQ_ID, queueParam } from './routes.js';
+import { deadLetterFilter, type SearchFilter } from './search.js';
 import type { Env } from './security.js';
 
-/** Dead letters one request may name (replay-all has no such limit: it runs in batches of 500). */
+/** Dead letters one request may name (all of them, or a filter, is a bulk operation: no limit). */
 const MAX_IDS = 1000;
 
 async function body(c: Context): Promise<Record<string, unknown>> {
@@ -33,14 +36,40 @@ function dlqIds(b: Record<string, unknown>): string[] {
   return ids as string[];
 }
 
-export function actionRoutes(api: Hono<Env>, data: OverseerData, o: ResolvedOverseerOptions): void {
+/** What a bulk action acts on: `{ all: true }` or `{ filter: {...} }`; undefined for `{ ids: [...] }` (done at once). */
+function bulkTarget(b: Record<string, unknown>, queue: string): SearchFilter | 'all' | undefined {
+  const all = b.all === true;
+  if (!all && b.filter === undefined) return undefined;
+  if (all && b.filter !== undefined) throw new BadRequest("send either field 'all' or field 'filter', not both");
+  if (b.ids !== undefined) throw new BadRequest(`send field 'ids' or field '${all ? 'all' : 'filter'}', not both`);
+  if (all) return 'all';
+  const f = deadLetterFilter(b.filter, queue);
+  if ([f.task, f.reason, f.text, f.from, f.to].every((v) => v === undefined)) {
+    throw new BadRequest('field \'filter\' names nothing to match: give task, reason, text, from or to (or send {"all": true})');
+  }
+  return f;
+}
+
+export function actionRoutes(api: Hono<Env>, data: OverseerData, o: ResolvedOverseerOptions, bulk: BulkOperations): void {
   const logged = (c: Context<Env>, action: string, fields: Record<string, unknown>) =>
     o.log.info({ who: c.get('who'), action, at: new Date().toISOString(), ...fields }, `overseer: ${action}`);
+
+  /** Starts a bulk operation (it logs its start and end): 202 with it, or 409 while another runs on the queue. */
+  const startBulk = async (c: Context<Env>, kind: OperationKind, queue: string, target: SearchFilter | 'all') => {
+    try {
+      return c.json({ operation: await bulk.start(kind, queue, target, c.get('who')) }, 202);
+    } catch (err) {
+      if (err instanceof OperationConflict) return c.json({ error: err.message, operation: err.running }, 409);
+      throw err;
+    }
+  };
 
   api.post('/dlq/:queue/replay', async (c) => {
     const queue = await queueParam(c, data);
     const b = await body(c);
-    const ids = b.all === true ? 'all' : dlqIds(b);
+    const target = bulkTarget(b, queue);
+    if (target !== undefined) return startBulk(c, 'replay', queue, target);
+    const ids = dlqIds(b);
     const replayed = await data.replay(queue, ids);
     logged(c, 'dlq.replay', { queue, ids, replayed: replayed.length });
     return c.json({ replayed });
@@ -48,7 +77,13 @@ export function actionRoutes(api: Hono<Env>, data: OverseerData, o: ResolvedOver
 
   api.post('/dlq/:queue/delete', async (c) => {
     const queue = await queueParam(c, data);
-    const ids = dlqIds(await body(c));
+    const b = await body(c);
+    const target = bulkTarget(b, queue);
+    if (target !== undefined) {
+      if (b.confirm !== queue) throw new BadRequest(`field 'confirm' must be the queue's name ('${queue}') to delete its dead letters in bulk`);
+      return startBulk(c, 'delete', queue, target);
+    }
+    const ids = dlqIds(b);
     const deleted = await data.deleteDeadLetters(queue, ids);
     logged(c, 'dlq.delete', { queue, ids, deleted });
     return c.json({ deleted });
@@ -61,6 +96,23 @@ export function actionRoutes(api: Hono<Env>, data: OverseerData, o: ResolvedOver
     const purged = await data.purge(queue);
     logged(c, 'dlq.purge', { queue, purged });
     return c.json({ purged });
+  });
+
+  api.get('/operations', (c) => c.json({ operations: bulk.list() }));
+
+  const missing = (id: string) => new BadRequest(`no operation '${id.slice(0, 100)}' (operations are kept in this dashboard process, for an hour after they end)`, 404);
+
+  api.get('/operations/:id', (c) => {
+    const operation = bulk.get(c.req.param('id'));
+    if (!operation) throw missing(c.req.param('id'));
+    return c.json({ operation });
+  });
+
+  api.post('/operations/:id/cancel', async (c) => {
+    await body(c);
+    const operation = await bulk.cancel(c.req.param('id'), c.get('who'));
+    if (!operation) throw missing(c.req.param('id'));
+    return c.json({ operation });
   });
 
   for (const [action, paused] of [['pause', true], ['resume', false]] as const) {

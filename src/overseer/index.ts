@@ -9,6 +9,7 @@ import { OverseerData, type OverseerApp } from './data.js';
 import { LiveHub } from './live.js';
 import { resolveOverseerOptions, type OverseerOptions } from './options.js';
 import { actionRoutes } from './actions.js';
+import { BulkOperations } from './bulk.js';
 import { BadRequest, readRoutes } from './routes.js';
 import { historyRoutes } from './history.js';
 import { reportRoutes } from './reports.js';
@@ -20,7 +21,7 @@ export type { Redactor } from './data.js';
 
 export interface OverseerHandler {
   (request: Request): Promise<Response>;
-  /** Stops the live feed (ends open streams); the app stays open. */
+  /** Stops the live feed (ends open streams) and cancels running bulk operations (each ends after its current batch); the app stays open. */
   close(): Promise<void>;
   /** What the live view did: snapshots computed, streams open now, whether its loop runs. */
   stats(): { snapshots: number; streams: number; live: boolean };
@@ -33,6 +34,7 @@ export function overseer<D>(app: Millrace<D>, options: OverseerOptions = {}): Ov
   const data = new OverseerData(app as unknown as OverseerApp, o.redact, o.staleAfterMs);
   const hub = new LiveHub(data, o.log, o.intervalMs);
   const assets = new Assets();
+  const bulk = new BulkOperations(data, o.log);
 
   const root = new Hono<Env>();
   root.use('*', securityHeaders());
@@ -45,7 +47,7 @@ export function overseer<D>(app: Millrace<D>, options: OverseerOptions = {}): Ov
   historyRoutes(api, data);
   reportRoutes(api, data);
   timelineRoutes(api, data);
-  actionRoutes(api, data, o);
+  actionRoutes(api, data, o, bulk);
   api.all('*', (c) => c.json({ error: `no such API route: ${c.req.method} ${c.req.path}` }, 404));
   site.route('/api', api);
 
@@ -71,7 +73,10 @@ export function overseer<D>(app: Millrace<D>, options: OverseerOptions = {}): Ov
 
   const handler = (async (request: Request) => root.fetch(request)) as OverseerHandler;
   Object.assign(handler, {
-    close: () => hub.close(),
+    close: async () => {
+      await bulk.close();
+      await hub.close();
+    },
     stats: () => ({ snapshots: hub.computed, streams: hub.size, live: hub.running }),
     basePath: o.basePath,
     readOnly: o.readOnly,

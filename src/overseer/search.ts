@@ -244,3 +244,39 @@ export function searchResponse(searcher: Searcher, f: SearchFilter, signal: Abor
   });
   return new Response(body, { headers: { 'Content-Type': 'application/x-ndjson; charset=utf-8', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' } });
 }
+
+/** What a dead-letter filter may name (bulk actions' `{ filter: {...} }`). */
+export const DEAD_LETTER_FILTER_FIELDS = ['task', 'reason', 'text', 'from', 'to'] as const;
+
+/**
+ * A dead-letter filter from a plain object (a bulk action's JSON body), checked as a search's
+ * parameters are: a bad field is a 400 naming it (`filter.<field>`); empty strings count as absent.
+ * The result is for `Searcher.deadLetters` (its `queues` and `limit` do not apply there).
+ */
+export function deadLetterFilter(raw: unknown, queue: string): SearchFilter {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new BadRequest(`field 'filter' must be an object of ${DEAD_LETTER_FILTER_FIELDS.join(', ')}`);
+  }
+  const given = raw as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    if (!(DEAD_LETTER_FILTER_FIELDS as readonly string[]).includes(key)) {
+      throw new BadRequest(`field 'filter.${key.slice(0, 40)}' is not a dead-letter filter (they are ${DEAD_LETTER_FILTER_FIELDS.join(', ')})`);
+    }
+  }
+  const text = (name: 'task' | 'reason' | 'text'): string | undefined => {
+    const v = given[name];
+    if (v === undefined || v === null || v === '') return undefined;
+    if (typeof v !== 'string' || v.length > 200) throw new BadRequest(`field 'filter.${name}' must be a string of at most 200 characters`);
+    return v;
+  };
+  const time = (name: 'from' | 'to'): number | undefined => {
+    const v = given[name];
+    if (v === undefined || v === null || v === '') return undefined;
+    const ms = typeof v === 'number' ? v : typeof v === 'string' ? (/^\d+$/.test(v) ? Number(v) : Date.parse(v)) : NaN;
+    if (!Number.isFinite(ms) || ms < 0) throw new BadRequest(`field 'filter.${name}' must be epoch ms or an ISO date like 2026-12-03T10:00:00Z`);
+    return ms;
+  };
+  const f: SearchFilter = { queues: [queue], status: 'dead', task: text('task'), reason: text('reason'), text: text('text'), from: time('from'), to: time('to'), limit: MAX_MATCHES };
+  if (f.from !== undefined && f.to !== undefined && f.from > f.to) throw new BadRequest("field 'filter.from' must not be after 'filter.to'");
+  return f;
+}
