@@ -1,4 +1,4 @@
-// Screenshots of Overseer for the docs (docs/img/overseer-*.png): a demo app under a fresh key
+// Screenshots of Overseer for the docs (docs/img/overseer-*.png: overview, queue, job, dead letters, workers, search): a demo app under a fresh key
 // prefix with a worker running a steady trickle of jobs (some failing into the dead-letter
 // queue), the dashboard served on a free port, pages shot with Debian's chromium; the prefix's
 // keys are removed after. `npx tsx scripts/screenshots.ts` (Redis at REDIS_URL).
@@ -73,6 +73,9 @@ async function main(): Promise<void> {
     const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
     await page.goto(url);
     await sleep(40_000); // 40 s of history on the chart
+    await page.reload(); // the 24 h chart as the heartbeats have counted it by now
+    await page.locator('#queues td').first().waitFor();
+    await sleep(1500);
     await page.screenshot({ path: `${out}overseer-overview.png` });
     await page.goto(`${url}#/queue/emails?status=completed`);
     await page.locator('td code').first().waitFor();
@@ -85,6 +88,12 @@ async function main(): Promise<void> {
     await page.locator('button.replay-one').first().waitFor();
     await page.locator('button.link').first().click();
     await page.screenshot({ path: `${out}overseer-dlq.png` });
+    await page.goto(`${url}#/workers`);
+    await page.locator('table tbody tr').first().waitFor();
+    await page.screenshot({ path: `${out}overseer-workers.png` });
+    await page.goto(`${url}#/search?text=bounce.example`);
+    await page.locator('#search-ended:not(:text("searching…"))').waitFor();
+    await page.screenshot({ path: `${out}overseer-search.png` });
   } finally {
     stop.abort();
     await trickle;

@@ -4,16 +4,14 @@
 // Cancel of a running operation; nothing of it drawn read-only. Skipped only where chromium is
 // absent and CI is unset.
 
-import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { launchBrowser, noBrowser, type TestBrowser } from './support/browser.js';
 import type { DeadLetterQueue } from '../src/client.js';
 import { overseer, type OverseerHandler } from '../src/overseer/index.js';
 import { testApp, waitFor, workers } from './helpers.js';
 import { serveHandler, type Served } from './support/overseer.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 /** Generous: the suite runs on loaded 2-core machines. */
 const WAIT = { timeout: 15_000 };
 const HTML = '<img src=x onerror="window.__pwned = 1">';
@@ -58,8 +56,7 @@ const handlers: { handler: OverseerHandler; served: Served }[] = [];
 let url: string;
 let slowUrl: string;
 let readOnlyUrl: string;
-let browser: Browser;
-let context: BrowserContext;
+let tb: TestBrowser;
 
 async function serve(target: typeof app, readOnly = false): Promise<string> {
   const handler = overseer(target, { readOnly, interval: 500 });
@@ -68,16 +65,11 @@ async function serve(target: typeof app, readOnly = false): Promise<string> {
   return served.url;
 }
 
-async function open(address: string): Promise<Page> {
-  const page = await context.newPage();
-  await page.goto(address);
-  return page;
-}
+const open = (address: string): Promise<Page> => tb.open(address);
 
 const count = (queue: string) => app.deadLetters(queue).count();
-const skip = !existsSync(CHROMIUM) && !process.env.CI;
 
-describe.skipIf(skip)('overseer bulk operations in a browser', () => {
+describe.skipIf(noBrowser)('overseer bulk operations in a browser', () => {
   beforeAll(async () => {
     const numbers = (k: number) => Array.from({ length: k }, (_, i) => [i] as [number]);
     await tasks.crypt!.explode.enqueueMany(numbers(1200));
@@ -91,14 +83,12 @@ describe.skipIf(skip)('overseer bulk operations in a browser', () => {
     url = await serve(app);
     slowUrl = await serve(gated(app));
     readOnlyUrl = await serve(app, true);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    tb = await launchBrowser();
   }, 60_000);
 
   afterAll(async () => {
     for (const open of gates.splice(0)) open();
-    await context?.close();
-    await browser?.close();
+    await tb?.close();
     await tracker.stopAll();
     for (const { handler, served } of handlers) {
       await handler.close();

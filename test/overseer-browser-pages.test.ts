@@ -3,16 +3,14 @@
 // and recommendations; a job that failed once then completed lists both attempts, its error
 // (which holds HTML) shown as text. Skipped only where chromium is absent and CI is unset.
 
-import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { launchBrowser, noBrowser, type TestBrowser } from './support/browser.js';
 import { overseer, type OverseerHandler } from '../src/overseer/index.js';
 import { runLoadTest, type LoadTestReport } from '../src/cli/loadTest.js';
 import { testApp, waitFor, workers } from './helpers.js';
 import { serveHandler, type Served } from './support/overseer.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 /** Generous: the suite runs on loaded 2-core machines. */
 const WAIT = { timeout: 15_000 };
 
@@ -31,32 +29,24 @@ const onceThenOk = app.queue('flaky', { maxTries: 2, backoff: { type: 'fixed', b
 const tracker = workers({ heartbeatInterval: 200 });
 let handler: OverseerHandler;
 let served: Served;
-let browser: Browser;
-let context: BrowserContext;
+let tb: TestBrowser;
 let report: LoadTestReport;
 
-async function open(address: string): Promise<Page> {
-  const page = await context.newPage();
-  await page.goto(address);
-  return page;
-}
+const open = (address: string): Promise<Page> => tb.open(address);
 
-const skip = !existsSync(CHROMIUM) && !process.env.CI;
 
-describe.skipIf(skip)('overseer pages in a browser: load tests, attempts', () => {
+describe.skipIf(noBrowser)('overseer pages in a browser: load tests, attempts', () => {
   beforeAll(async () => {
     handler = overseer(app, { interval: 500 });
     served = await serveHandler(handler);
     await tracker.start(app, { queues: ['load_test', 'flaky'] });
     await waitFor(async () => (await app.workers()).length > 0, { ...WAIT, what: 'the worker' });
     report = await runLoadTest(app, { n: 6, type: 'io', batchSize: 3, delayMs: 0, queue: 'load_test', wait: true, timeoutMs: 15_000 });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    tb = await launchBrowser();
   }, 60_000);
 
   afterAll(async () => {
-    await context?.close();
-    await browser?.close();
+    await tb?.close();
     await tracker.stopAll();
     await handler?.close();
     await served?.close();

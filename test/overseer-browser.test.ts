@@ -4,15 +4,13 @@
 // and script renders inert, as text; search by id. Skipped only where chromium is absent and
 // CI is unset (CI installs it: .ci/run).
 
-import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { launchBrowser, noBrowser, type TestBrowser } from './support/browser.js';
 import { overseer, type OverseerHandler } from '../src/overseer/index.js';
 import { testApp, waitFor, workers } from './helpers.js';
 import { serveHandler, type Served } from './support/overseer.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 /** Generous: the suite runs on loaded 2-core machines. */
 const WAIT = { timeout: 15_000 };
 
@@ -39,8 +37,7 @@ const deliver = app.queue('parcels', { concurrency: 2 }).task('deliver', async (
 
 const tracker = workers({ heartbeatInterval: 500 });
 const servers: { handler: OverseerHandler; served: Served }[] = [];
-let browser: Browser;
-let context: BrowserContext;
+let tb: TestBrowser;
 const cspViolations: string[] = [];
 
 async function serve(readOnly: boolean): Promise<string> {
@@ -53,28 +50,22 @@ async function serve(readOnly: boolean): Promise<string> {
 let url: string;
 let readOnlyUrl: string;
 
-async function open(address: string): Promise<Page> {
-  const page = await context.newPage();
-  page.on('console', (m) => {
-    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
-  });
-  await page.goto(address);
-  return page;
-}
+const open = (address: string): Promise<Page> => tb.open(address);
 
-const skip = !existsSync(CHROMIUM) && !process.env.CI;
 
-describe.skipIf(skip)('overseer in a browser', () => {
+describe.skipIf(noBrowser)('overseer in a browser', () => {
   beforeAll(async () => {
     url = await serve(false);
     readOnlyUrl = await serve(true);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    tb = await launchBrowser((page) =>
+      page.on('console', (m) => {
+        if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+      }),
+    );
   }, 60_000);
 
   afterAll(async () => {
-    await context?.close();
-    await browser?.close();
+    await tb?.close();
     await tracker.stopAll();
     for (const { handler, served } of servers) {
       await handler.close();

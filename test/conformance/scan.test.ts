@@ -19,7 +19,9 @@ async function scanAll(inspector: import('../../src/broker/types.js').Inspector,
     expect(chunk.scanned).toBeGreaterThanOrEqual(chunk.jobs.length);
     jobs.push(...chunk.jobs);
     cursor = chunk.cursor;
-    if (calls > 100) throw new Error('the scan never ended');
+    // Ended jobs are found by SCAN over the whole keyspace (a shared Redis holds other tests'
+    // keys): that walk takes as many calls as the keyspace needs, the others a few.
+    if (calls > (place === 'ended' ? 100_000 : 100)) throw new Error('the scan never ended');
   } while (cursor !== undefined);
   return { jobs, calls };
 }
@@ -74,13 +76,16 @@ conformance('scanning jobs', (s) => {
     expect(decoded(jobs[0]!.result)?.status).toBeDefined();
   });
 
-  it('ends at once on an empty queue, and refuses a bad place, count or cursor', async () => {
+  it('ends at once on an empty queue (ended ones after a walk that finds none), and refuses a bad place, count or cursor', async () => {
     const { inspector } = s();
-    for (const place of ['ready', 'delayed', 'ended'] as const) {
+    for (const place of ['ready', 'delayed'] as const) {
       const chunk = await inspector.scanJobs(Q, place, { count: 10 });
       expect(chunk.jobs).toEqual([]);
       expect(chunk.cursor).toBeUndefined();
     }
+    // SCAN cannot tell a key it has not walked to: on a busy Redis one chunk may end empty with
+    // a cursor to go on from; the whole walk meets nothing.
+    expect((await scanAll(inspector, 'ended', 1000)).jobs).toEqual([]);
     await expect(inspector.scanJobs(Q, 'nowhere' as never, { count: 10 })).rejects.toThrow(ConfigError);
     await expect(inspector.scanJobs(Q, 'ready', { count: 0 })).rejects.toThrow(ConfigError);
     await expect(inspector.scanJobs(Q, 'ready', { count: 100_000 })).rejects.toThrow(ConfigError);

@@ -31,3 +31,36 @@ export async function post<T>(path: string, body: unknown = {}): Promise<T> {
 }
 
 export const q = encodeURIComponent;
+
+/**
+ * A GET answering newline-delimited JSON: each line parsed as it arrives. Aborting `signal`
+ * ends the request (the server sees the client go); an error status throws an ApiError.
+ */
+export async function* getLines<T>(path: string, signal: AbortSignal): AsyncGenerator<T> {
+  const res = await fetch(`api/${path}`, { headers: { Accept: 'application/x-ndjson, application/json' }, credentials: 'same-origin', signal });
+  if (!res.ok) await answer(res); // throws the server's error
+  if (!res.body) throw new ApiError(`${res.status} ${res.statusText}: no body`, res.status);
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  let ended = false;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let nl: number;
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        if (line.trim()) yield JSON.parse(line) as T;
+      }
+    }
+    ended = true;
+    buffer += decoder.decode();
+    if (buffer.trim()) yield JSON.parse(buffer) as T;
+  } finally {
+    // Left early (the caller stopped reading): close the request.
+    if (!ended) reader.cancel().catch(() => undefined);
+  }
+}

@@ -1,5 +1,6 @@
 // Overseer's front end: hash routes to pages, one live connection shared by them, and the
-// search by job id. Plain TypeScript; all job data is put on the page as text.
+// search box (a job by its exact id, else a search of the jobs for the text). Plain
+// TypeScript; all job data is put on the page as text.
 
 import { ApiError, get, q } from './api.js';
 import type { Meta, Page } from './context.js';
@@ -12,9 +13,10 @@ import { job } from './pages/job.js';
 import { overview } from './pages/overview.js';
 import { queue } from './pages/queue.js';
 import { reports } from './pages/reports.js';
+import { search as searchPage } from './pages/search.js';
 import { workers } from './pages/workers.js';
 
-const PAGES: Record<string, Page> = { '': overview, queue, job, workers, dlq, cron, events, 'load-tests': reports };
+const PAGES: Record<string, Page> = { '': overview, queue, job, workers, dlq, cron, events, 'load-tests': reports, search: searchPage };
 
 function byId<T extends HTMLElement>(id: string): T {
   return document.getElementById(id) as T;
@@ -36,6 +38,8 @@ async function start(): Promise<void> {
 
   let leave: (() => void) | void;
   let visit = 0;
+  // Shown above the search page the header's box leads to: why it is not a job's page.
+  let searchNote: HTMLElement | undefined;
   const show = () => {
     leave?.();
     const current = ++visit;
@@ -49,6 +53,8 @@ async function start(): Promise<void> {
       return;
     }
     leave = page({ root, live, meta, params, query: new URLSearchParams(search), left: () => current !== visit });
+    if (searchNote && name === 'search') root.prepend(searchNote);
+    searchNote = undefined;
   };
   window.addEventListener('hashchange', show);
   show();
@@ -63,6 +69,14 @@ async function start(): Promise<void> {
         location.hash = route('job', found.queue, found.id);
       },
       (err: Error) => {
+        if (err instanceof ApiError && err.status === 404) {
+          // No job has that id: search the jobs for it as text.
+          searchNote = notice(`${err.message}; searching the jobs for it as text`, 'error');
+          const target = `${route('search')}?${new URLSearchParams({ text: id })}`;
+          if (location.hash === target) show();
+          else location.hash = target;
+          return;
+        }
         leave?.();
         visit++;
         fill(root, notice(err.message, 'error'));
