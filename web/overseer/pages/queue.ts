@@ -64,7 +64,8 @@ export const queue: Page = ({ root, live, meta, params, query, left }) => {
             ...(when === 'due' ? [time(j.dueAt)] : when ? [time(j.finishedAt)] : []),
             ...(status === 'active' ? [j.worker ?? '—'] : []),
           ]),
-          `no ${status} jobs`,
+          // A page is a few bounded reads (ended jobs: a walk of the keyspace), which may meet none.
+          page.next ? `no ${status} jobs in this part of the queue: read on with next →` : `no ${status} jobs`,
         ));
         fill(
           pager,
