@@ -68,6 +68,12 @@ export interface QueueOptions {
    * docs/topologies.md#one-queue-over-many-masters.
    */
   shards?: number;
+  /**
+   * Jobs of this queue running (or fetched) at once over all workers and processes together, at
+   * most (default: no cap). A worker's jobs hold their permits until they end; a killed worker's
+   * come back when its jobs are reclaimed (idleTimeout). See docs/flow-control.md.
+   */
+  globalConcurrency?: number;
 }
 
 export interface TaskOptions {
@@ -124,6 +130,8 @@ export interface ResolvedQueueOptions {
   durability: Durability | false | undefined;
   /** Sub-queues the queue is stored as (1: not sharded). */
   shards: number;
+  /** Jobs held at once by all workers together, at most; 0: no cap. */
+  globalConcurrency: number;
 }
 
 export interface ResolvedTaskOptions {
@@ -160,6 +168,7 @@ const ACCEPTS: Record<string, string> = {
   maxTries: 'an integer >= 1',
   backoff: "{ type?: 'fixed' | 'linear' | 'exponential', base?: duration, max?: duration, jitter?: boolean }",
   shards: `an integer from 1 to ${MAX_SHARDS}`,
+  globalConcurrency: 'an integer >= 1 (on a queue of one shard)',
   priorities: 'a non-empty list of at most 64 distinct level names, lowest first',
   defaultPriority: 'one of the queue priorities',
   priority: 'one of the queue priorities',
@@ -189,6 +198,7 @@ const queueSchema = z.strictObject({
   idleTimeout: duration.optional(),
   durability: z.unknown().optional(), // resolveDurability names what is wrong in it
   shards: z.number().int().min(1).max(MAX_SHARDS).optional(),
+  globalConcurrency: z.number().int().min(1).optional(),
 });
 
 const taskSchema = z.strictObject({
@@ -278,9 +288,12 @@ export function resolveQueueOptions(name: string, raw: QueueOptions | undefined,
     throw new ConfigError(`queue '${name}'.defaultPriority`, `one of ${priorities.join(', ')}`, defaultPriority);
   }
   const concurrency = o.concurrency ?? defaults.concurrency;
+  // A cap is one count in one slot: a sharded queue's jobs live in several.
+  if (o.globalConcurrency !== undefined && (o.shards ?? 1) > 1) throw new ConfigError(`queue '${name}'.globalConcurrency`, ACCEPTS.globalConcurrency!, o.globalConcurrency);
   return {
     concurrency,
-    prefetch: o.prefetch ?? concurrency,
+    // Under a cap, a job fetched ahead holds a permit another worker could run it with: none by default.
+    prefetch: o.prefetch ?? (o.globalConcurrency !== undefined ? 0 : concurrency),
     jobTimeout: o.jobTimeout === undefined ? defaults.jobTimeout : ms(o.jobTimeout, `queue '${name}'.jobTimeout`, 1),
     resultTtl: o.resultTtl === undefined ? defaults.resultTtl : retentionSeconds(o.resultTtl, `queue '${name}'.resultTtl`),
     maxTries: o.maxTries ?? defaults.maxTries,
@@ -292,6 +305,7 @@ export function resolveQueueOptions(name: string, raw: QueueOptions | undefined,
     idleTimeout: o.idleTimeout === undefined ? 30_000 : ms(o.idleTimeout, `queue '${name}'.idleTimeout`, 1000),
     durability: resolveDurability(o.durability, `queue '${name}'.durability`, true),
     shards: o.shards ?? 1,
+    globalConcurrency: o.globalConcurrency ?? 0,
   };
 }
 

@@ -93,6 +93,11 @@ export class Queue<D = unknown> implements QueueRef {
     return this.options.shards;
   }
 
+  /** Jobs held at once by all workers together, at most (0: no cap). */
+  get globalConcurrency(): number {
+    return this.options.globalConcurrency;
+  }
+
   /** Defines a task; its arguments and result types come from the handler. */
   task<A extends unknown[], R>(name: string, handler: Handler<D, A, R>, options?: TaskOptions): Task<D, A, Awaited<R>> {
     assertName('task', name);

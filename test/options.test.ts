@@ -41,6 +41,15 @@ describe('queue options at definition', () => {
     configError(() => reg().queue('q', loose({ concurrency: '4' })), 'concurrency', 'an integer >= 1');
   });
 
+  it('takes a global concurrency cap (no prefetch under it by default), and refuses a bad one or one over shards', () => {
+    expect(reg().queue('q', { globalConcurrency: 3 }).options).toMatchObject({ globalConcurrency: 3, prefetch: 0 });
+    expect(reg().queue('q', { globalConcurrency: 3, prefetch: 2 }).options.prefetch).toBe(2);
+    expect(reg().queue('q', {}).options.globalConcurrency).toBe(0);
+    configError(() => reg().queue('q', { globalConcurrency: 0 }), 'globalConcurrency', 'an integer >= 1');
+    configError(() => reg().queue('q', loose({ globalConcurrency: '2' })), 'globalConcurrency', 'an integer >= 1');
+    configError(() => reg().queue('q', { globalConcurrency: 2, shards: 3 }), 'globalConcurrency', 'on a queue of one shard');
+  });
+
   it('rejects an unknown option and lists the known ones', () => {
     const err = configError(() => reg().queue('q', loose({ concurency: 4 })), 'concurency', 'known options');
     expect(err.message).toContain('concurrency');

@@ -23,6 +23,8 @@ export interface QueueRef {
   readonly shards?: number;
   /** Which shard this ref addresses, 0 to shards - 1 (absent: the queue itself). */
   readonly shard?: number;
+  /** Jobs of the queue held at once by all workers together, at most (absent or 0: no cap). */
+  readonly globalConcurrency?: number;
 }
 
 /** What a queue's defining process registered: its levels (lowest first) and shard count. */
@@ -170,10 +172,20 @@ export interface Location {
  * What a fetch got: the deliveries, and `paused` set when the queue is paused (nothing was
  * delivered; the fetcher stops until it is resumed).
  */
-export type Fetched = Delivery[] & { paused?: true };
+/**
+ * What a fetch delivered; none, and why, when the queue is paused, or has a global concurrency
+ * cap and no permit is left (`capped`) or nothing to deliver (`after`: where each of its streams
+ * ends, for the blocking read).
+ */
+export type Fetched = Delivery[] & { paused?: true; capped?: true; after?: string[] };
 
 export interface BlockingReader {
-  read(count: number, blockMs: number): Promise<Delivery[]>;
+  /**
+   * Delivers up to `count` new entries, waiting up to `blockMs` for some. With `after` (a
+   * capped queue: a fetch gave it), it waits for entries past those positions and then fetches
+   * as `Broker.fetch` does, within the cap: it may then deliver nothing.
+   */
+  read(count: number, blockMs: number, after?: string[]): Promise<Delivery[]>;
   /** Makes a read in progress return at once. */
   interrupt(): Promise<void>;
   close(): Promise<void>;

@@ -19,10 +19,12 @@ export class MemoryStreamReader implements BlockingReader {
     private readonly onClose: (reader: MemoryStreamReader) => void,
   ) {}
 
-  read(count: number, blockMs: number): Promise<Delivery[]> {
+  read(count: number, blockMs: number, after?: string[]): Promise<Delivery[]> {
     if (this.closed) return Promise.resolve([]);
     const now = fetch(this.q, this.ref, this.consumer, count);
     if (now.length > 0) return Promise.resolve(now);
+    // A capped queue's read (as Redis's): woken by an entry, it answers what the capped fetch gives, even nothing.
+    const capped = after !== undefined;
     return new Promise<Delivery[]>((resolve) => {
       // BLOCK 0 waits until an entry comes (or an interrupt). The timer is kept referenced: a
       // worker waiting for jobs keeps its process alive, as one blocked on a Redis socket does.
@@ -36,7 +38,7 @@ export class MemoryStreamReader implements BlockingReader {
       // Woken by an added entry: another reader may have taken it first, then wait on.
       const wake = () => {
         const got = fetch(this.q, this.ref, this.consumer, count);
-        if (got.length > 0) finish(got);
+        if (got.length > 0 || capped) finish(got);
       };
       this.q.readers.add(wake);
       this.end = () => finish([]);

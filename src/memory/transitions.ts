@@ -4,7 +4,7 @@
 // unschedule, locate. Each runs synchronously, so it is atomic as a script is.
 
 import type {
-  AbortOutcome, Completion, DeadLetter, Delivery, EnqueueItem, EnqueueOutcome, HeldLease, Location, QueueRef, RetryOutcome,
+  Fetched, AbortOutcome, Completion, DeadLetter, Delivery, EnqueueItem, EnqueueOutcome, HeldLease, Location, QueueRef, RetryOutcome,
 } from '../broker/types.js';
 import type { MillraceEvent } from '../events.js';
 import { AUTO_ID } from '../envelope.js';
@@ -65,14 +65,23 @@ export function enqueue(q: QueueState, ref: QueueRef, items: EnqueueItem[], cron
 }
 
 /** fetch.lua: up to `count` new entries, highest priority first. */
-export function fetch(q: QueueState, ref: QueueRef, consumer: string, count: number): Delivery[] {
+export function fetch(q: QueueState, ref: QueueRef, consumer: string, count: number): Fetched {
   q.seen(consumer);
+  const cap = ref.globalConcurrency ?? 0;
+  if (cap > 0) {
+    // The queue's jobs held by every worker: pending entries and at-most-once jobs off their stream.
+    let held = q.taken.size;
+    for (const level of ref.levels) held += q.stream(level).pending.size;
+    if (held >= cap) return Object.assign([], { capped: true as const });
+    count = Math.min(count, cap - held);
+  }
   const out: Delivery[] = [];
   for (let i = ref.levels.length - 1; i >= 0 && out.length < count; i--) {
     const level = ref.levels[i]!;
     for (const [entry, f] of q.stream(level).deliver(consumer, count - out.length, q.clock.now())) out.push(deliveryOf(ref, level, entry, f));
   }
-  return out;
+  // As fetch.lua: a capped queue's empty fetch says so, for the reader that waits for entries.
+  return cap > 0 && out.length === 0 ? Object.assign(out, { after: ref.levels.map(() => '') }) : out;
 }
 
 /** complete.lua: records outcomes and acknowledges entries still held (an entry '' was taken: no fence). */

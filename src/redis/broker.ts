@@ -225,12 +225,14 @@ export class RedisBroker implements Broker {
   async fetch(queue: QueueRef, consumer: string, count: number): Promise<Fetched> {
     const k = this.ctx.keys(queue);
     const out = (await callScript(this.conn, SCRIPTS.fetch, {
-      keys: { paused: k.paused },
+      keys: { paused: k.paused, taken: k.taken },
       streams: k.streams,
-      args: { group: CONSUMER_GROUP, consumer, count },
+      args: { group: CONSUMER_GROUP, consumer, count, cap: queue.globalConcurrency ?? 0 },
       buffers: this.ctx.binary,
     })) as unknown[];
     if (out.length === 1 && out[0] === -1) return Object.assign([], { paused: true as const });
+    if (out.length === 1 && out[0] === -2) return Object.assign([], { capped: true as const });
+    if (out[0] === -3) return Object.assign([], { after: out.slice(1).map(String) });
     const got: Delivery[] = [];
     for (let i = 0; i + 4 < out.length; i += 5) got.push(this.ctx.deliveryOf(queue, out[i] as number, out[i + 1], out[i + 2], out[i + 3], out[i + 4]));
     return got;

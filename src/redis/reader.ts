@@ -56,13 +56,14 @@ export class StreamReader implements BlockingReader {
   private node: Redis | undefined;
   private readonly watched = new WeakSet<Redis>();
 
-  async read(count: number, blockMs: number): Promise<Delivery[]> {
+  async read(count: number, blockMs: number, after?: string[]): Promise<Delivery[]> {
     const ctx = this.broker.ctx;
     const k = ctx.keys(this.queue);
     await Promise.race([this.track(k.streams[0]!), this.closing]).catch((err: unknown) => {
       if (this.closed) return;
       throw err;
     });
+    if (after !== undefined) return this.readCapped(count, blockMs, after);
     const args = ['GROUP', 'millrace', this.consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', ...k.streams, ...k.streams.map(() => '>')] as const;
     if (this.closed) return [];
     const reading = ctx.binary
@@ -76,6 +77,21 @@ export class StreamReader implements BlockingReader {
       for (const [entry, fields] of entries) out.push(ctx.delivery(this.queue, luaLevel, entry, fields));
     }
     return out;
+  }
+
+  /**
+   * A capped queue's blocking read: a plain XREAD (it delivers nothing) waits for an entry past
+   * where the fetch saw each stream end, then the fetch script delivers within the cap. Two
+   * workers woken by one entry: one gets it, the other nothing (its fetcher asks again).
+   */
+  private async readCapped(count: number, blockMs: number, after: string[]): Promise<Delivery[]> {
+    const k = this.broker.ctx.keys(this.queue);
+    if (this.closed || after.length !== k.streams.length) return [];
+    const waiting = this.conn.xread('COUNT', 1, 'BLOCK', blockMs, 'STREAMS', ...k.streams, ...after);
+    const reply = await Promise.race([waiting, this.closing]);
+    if (!reply || this.closed) return [];
+    const got = await this.broker.fetch(this.queue, this.consumer, count);
+    return got.paused || got.capped || got.after ? [] : got;
   }
 
   async interrupt(): Promise<void> {

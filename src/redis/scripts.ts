@@ -30,7 +30,7 @@ function spec<const K extends string, const A extends string>(
 
 export const SCRIPTS = {
   enqueue: spec('enqueue', ['last_id', 'delayed', 'job_prefix', 'result_prefix', 'events', 'guard', 'call'], ['queue', 'events_max', 'tick', 'plan', 'dues']),
-  fetch: spec('fetch', ['paused'], ['group', 'consumer', 'count']),
+  fetch: spec('fetch', ['paused', 'taken'], ['group', 'consumer', 'count', 'cap']),
   pause: spec('pause', ['paused'], ['paused', 'channel'], false),
   groups: spec('groups', [], ['group']),
   complete: spec('complete', ['result_prefix', 'job_prefix', 'waiters', 'aborting', 'taken'], ['group', 'consumer', 'done_channel', 'levels']),

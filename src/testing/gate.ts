@@ -2,7 +2,7 @@
 // lets through only as many jobs as the test allows (none in fake mode until drain() or run()).
 // Everything else goes straight to the broker underneath.
 
-import type { BlockingReader, Broker, Delivery, QueueRef } from '../broker/types.js';
+import type { BlockingReader, Broker, Delivery, Fetched, QueueRef } from '../broker/types.js';
 
 interface Reserved {
   n: number;
@@ -88,10 +88,10 @@ export class DeliveryGate {
 
   /** The broker, with fetch and blocking reads going through the gate. */
   wrap(broker: Broker): Broker {
-    const fetch = async (queue: QueueRef, consumer: string, count: number): Promise<Delivery[]> => {
+    const fetch = async (queue: QueueRef, consumer: string, count: number): Promise<Fetched> => {
       const taken = this.reserve(queue.name, count);
       if (taken.n === 0) return [];
-      let got: Delivery[] = [];
+      let got: Fetched = [];
       try {
         got = await broker.fetch(queue, consumer, taken.n);
       } finally {
@@ -103,7 +103,7 @@ export class DeliveryGate {
       const inner = broker.blockingReader(queue, consumer);
       let interrupted = resolvers();
       const reader: BlockingReader = {
-        read: async (count, blockMs) => {
+        read: async (count, blockMs, after) => {
           const taken = this.reserve(queue.name, count);
           if (taken.n === 0) {
             // Shut: wait for the gate (or an interrupt, or the block time) and let the caller read again.
@@ -118,7 +118,7 @@ export class DeliveryGate {
           }
           let got: Delivery[] = [];
           try {
-            got = await inner.read(taken.n, blockMs);
+            got = await inner.read(taken.n, blockMs, after);
           } finally {
             this.refund(queue.name, taken, got.length);
           }

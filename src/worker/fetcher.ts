@@ -12,6 +12,8 @@ const SPLIT_FROM = 32;
 const STOP_WAIT_MS = 1000;
 /** While its queue is paused, how often a fetcher asks whether it still is (a resume notice wakes it sooner). */
 const PAUSE_POLL_MS = 1000;
+/** While a capped queue has no permit left, how often a fetcher asks again. */
+export const CAP_POLL_MS = 100;
 
 export class Fetcher {
   private stopped = true;
@@ -26,6 +28,8 @@ export class Fetcher {
   private paused = false;
   /** Set when the next fetch must go through the fetch script (which sees a pause), not block at once. */
   private recheck = false;
+  /** The queue's global concurrency cap had no permit left at the last fetch. */
+  private capped = false;
 
   constructor(
     private readonly broker: Broker,
@@ -89,6 +93,13 @@ export class Fetcher {
         this.recheck = false;
         drained = false;
       }
+      if (this.capped) {
+        // Every permit is held (by any worker): ask again shortly. The blocking read cannot
+        // wait for a permit, only for entries.
+        this.capped = false;
+        await this.sleeper.sleep(CAP_POLL_MS);
+        continue;
+      }
       if (this.paused) {
         // Paused: running jobs go on; this queue is asked again now and then, or on a resume notice.
         await this.sleeper.sleep(PAUSE_POLL_MS);
@@ -145,13 +156,20 @@ export class Fetcher {
               this.paused = true;
               return;
             }
+            if ((got as Fetched).capped) {
+              this.capped = true;
+              return;
+            }
             if (got.length === 0 && !this.stopped && !this.paused) {
               // A shard's reserved room goes back before it blocks: it waits for one job.
               this.processor.unreserve(reserved);
               reserved = 0;
-              got = await this.reader.read(want, this.blockMs);
+              // A capped queue's read waits for entries past where the fetch saw the streams end,
+              // then fetches within the cap; never the plain read (it would deliver past the cap).
+              const after = (got as Fetched).after;
+              got = await this.reader.read(want, this.blockMs, after);
               this.lastFetchAt = Date.now();
-              drained = got.length < want;
+              drained = after === undefined && got.length < want;
             }
             failures = 0;
             // Entries that arrive after stop() are held and handed back with the rest.
