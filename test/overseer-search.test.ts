@@ -128,6 +128,14 @@ describe('overseer search', () => {
     expect(done(seen).scanned).toBeLessThan(BULK);
   });
 
+  it('lists the queues for the search form in one read (GET /api/queues)', async () => {
+    const res = await fetch(`${served.url}/api/queues`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { queues: string[] };
+    expect(body.queues).toEqual([...body.queues].sort());
+    expect(body.queues).toEqual(expect.arrayContaining([...app.queues.keys()]));
+  });
+
   it('refuses a bad parameter with a 400 naming it', async () => {
     for (const [query, names] of [
       ['status=sleeping', "'status'"], ['limit=0', "'limit'"], ['from=yesterday', "'from'"], [`text=${'x'.repeat(201)}`, "'text'"], ['from=20&to=10', "'from'"],

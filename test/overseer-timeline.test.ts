@@ -111,4 +111,32 @@ describe('overseer attempts timeline', () => {
     expect(attemptsOf([ev('job.started', 2, { attempt: 1 })], { status: 'completed' })[0]!.outcome).toBe('unknown');
     expect(attemptsOf([ev('job.started', 2, { attempt: 1 })], { status: 'active' })[0]!.outcome).toBe('running');
   });
+
+  it('shares one event reader over its requests (no connection per request), closed with the handler', async () => {
+    const made: { closed: boolean }[] = [];
+    const real = app.broker.eventReader.bind(app.broker);
+    const own = overseer(app, { log: app.log });
+    app.broker.eventReader = () => {
+      const reader = real();
+      const mark = { closed: false };
+      made.push(mark);
+      const close = reader.close.bind(reader);
+      reader.close = async () => {
+        mark.closed = true;
+        await close();
+      };
+      return reader;
+    };
+    try {
+      const views = await Promise.all([1, 2, 3].map(() => own(new Request(`http://x/api/jobs/flaky/${jobId}/timeline`))));
+      expect(views.map((r) => r.status)).toEqual([200, 200, 200]);
+      expect((await own(new Request(`http://x/api/jobs/flaky/${jobId}/timeline`))).status).toBe(200);
+      expect(made).toHaveLength(1);
+      expect(made[0]!.closed).toBe(false);
+    } finally {
+      app.broker.eventReader = real;
+      await own.close();
+    }
+    expect(made[0]!.closed).toBe(true);
+  });
 });

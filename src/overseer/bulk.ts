@@ -1,6 +1,6 @@
 // Bulk actions over a queue's dead letters (replay or delete; all of them or those a filter
 // keeps) as operations that run in the background of the dashboard process and report their
-// progress. An operation reads the dead letters a chunk at a time (SEARCH_CHUNK entries, one
+// progress. An operation reads the dead letters a chunk at a time (BULK_CHUNK entries, one
 // XRANGE through the public DeadLetterQueue.list, via Searcher.deadLetters), replays or deletes
 // the chunk's matches in batches of at most BATCH ids, and gives the event loop back between
 // chunks: one Redis call of bounded size in flight at a time, so Redis is never held long,
@@ -59,6 +59,8 @@ export interface Operation {
 
 /** Ids per replay or delete call. */
 export const BATCH = 500;
+/** Dead letters read per chunk (one XRANGE; the search reads fewer, it has no batches to fill). */
+export const BULK_CHUNK = 1000;
 /** Finished operations are kept this long (ms)… */
 export const KEEP_MS = 3_600_000;
 /** …and this many at most. */
@@ -146,7 +148,7 @@ export class BulkOperations {
     await sleep(2);
     const f: SearchFilter = filter === 'all' ? { queues: [op.queue], status: 'dead', limit: Infinity } : filter;
     try {
-      for await (const { hits, scanned } of this.searcher.deadLetters(f, op.queue, stop.signal, until)) {
+      for await (const { hits, scanned } of this.searcher.deadLetters(f, op.queue, stop.signal, until, BULK_CHUNK)) {
         op.scanned += scanned;
         op.matched += hits.length;
         const ids = hits.map((hit) => hit.dlqId!);

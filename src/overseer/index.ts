@@ -46,7 +46,7 @@ export function overseer<D>(app: Millrace<D>, options: OverseerOptions = {}): Ov
   readRoutes(api, data, hub, o);
   historyRoutes(api, data);
   reportRoutes(api, data);
-  timelineRoutes(api, data);
+  const timelines = timelineRoutes(api, data);
   actionRoutes(api, data, o, bulk);
   api.all('*', (c) => c.json({ error: `no such API route: ${c.req.method} ${c.req.path}` }, 404));
   site.route('/api', api);
@@ -76,6 +76,7 @@ export function overseer<D>(app: Millrace<D>, options: OverseerOptions = {}): Ov
     close: async () => {
       await bulk.close();
       await hub.close();
+      await timelines.close();
     },
     stats: () => ({ snapshots: hub.computed, streams: hub.size, live: hub.running }),
     basePath: o.basePath,

@@ -14,7 +14,7 @@ import { searchFilter, searchResponse, Searcher } from './search.js';
 export class BadRequest extends Error {
   constructor(
     message: string,
-    readonly status: 400 | 404 = 400,
+    readonly status: 400 | 404 | 503 = 400,
   ) {
     super(message);
   }
@@ -41,6 +41,9 @@ export async function queueParam(c: Context, data: OverseerData): Promise<string
 
 export function readRoutes(api: Hono<Env>, data: OverseerData, hub: LiveHub, o: ResolvedOverseerOptions): void {
   api.get('/meta', (c) => c.json({ readOnly: o.readOnly, prefix: data.app.prefix, intervalMs: o.intervalMs, staleAfterMs: o.staleAfterMs }));
+
+  // The queues' names, for the pages' lists (one read of the registry).
+  api.get('/queues', async (c) => c.json({ queues: await data.queueNames() }));
 
   api.get('/overview', async (c) => {
     const [names, entries] = await Promise.all([data.queueNames(), data.app.workers()]);

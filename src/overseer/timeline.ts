@@ -32,7 +32,9 @@ const AFTER_MS = 5000;
 const msOf = (cursor: string) => Number(cursor.slice(0, cursor.indexOf('-')));
 
 /** A job's attempts from its queue's events; undefined when there is no such job. */
-export async function jobTimeline(data: OverseerData, queue: string, id: string, bounds: TimelineBounds = TIMELINE_BOUNDS, now = Date.now()): Promise<TimelineView | undefined> {
+export async function jobTimeline(
+  data: OverseerData, queue: string, id: string, bounds: TimelineBounds = TIMELINE_BOUNDS, now = Date.now(), shared?: EventReader,
+): Promise<TimelineView | undefined> {
   let info: JobInfo;
   try {
     info = await data.app.job(queue, id).info();
@@ -56,13 +58,15 @@ export async function jobTimeline(data: OverseerData, queue: string, id: string,
   }
   if (fromMs === undefined) partial('the enqueue time is unknown: read from the start of the stream');
 
-  const reader = data.app.broker.eventReader();
+  // The dashboard's reader is shared by its requests (plain reads, none blocks); a caller
+  // without one gets a reader for this call.
+  const reader = shared ?? data.app.broker.eventReader();
   let mine: StoredEvent[];
   let trimmed: boolean;
   try {
     ({ mine, trimmed } = await readWindow(reader, queue, id, fromMs, toMs, bounds, view, partial));
   } finally {
-    await reader.close();
+    if (!shared) await reader.close();
   }
   for (const e of mine) {
     const ev = e.event as { attempt?: number; worker?: string };
@@ -191,12 +195,26 @@ function add(attempts: AttemptView[], attempt: number, worker: string | undefine
 }
 
 /** GET /api/jobs/:queue/:id/timeline (three segments after /jobs: no clash with /jobs/:queue/:id). */
-export function timelineRoutes(api: Hono<Env>, data: OverseerData): void {
+/**
+ * The timeline route. Its requests share one event reader (one connection, opened at the first
+ * request: connecting per request cost more than the reads), closed by the returned close().
+ */
+export function timelineRoutes(api: Hono<Env>, data: OverseerData): { close(): Promise<void> } {
+  let reader: EventReader | undefined;
+  let closed = false;
   api.get('/jobs/:queue/:id/timeline', async (c) => {
     const queue = await queueParam(c, data);
     const id = c.req.param('id');
-    const view = await jobTimeline(data, queue, id);
+    if (closed) throw new BadRequest('the dashboard is closing', 503);
+    reader ??= data.app.broker.eventReader();
+    const view = await jobTimeline(data, queue, id, TIMELINE_BOUNDS, Date.now(), reader);
     if (!view) throw new BadRequest(`no job '${id.slice(0, 200)}' in queue '${queue}' (finished jobs are kept while their result is)`, 404);
     return c.json(view);
   });
+  return {
+    close: async () => {
+      closed = true;
+      await reader?.close();
+    },
+  };
 }

@@ -8,7 +8,7 @@ import { getLines, get } from '../api.js';
 import type { Page } from '../context.js';
 import { fill, h, link, notice, route, type Child } from '../dom.js';
 import { time } from '../format.js';
-import type { QueueView, SearchHit, SearchMessage, SearchStatus } from '../../../src/overseer/types.js';
+import type { SearchHit, SearchMessage, SearchStatus } from '../../../src/overseer/types.js';
 
 const STATUSES: readonly SearchStatus[] = ['waiting', 'active', 'delayed', 'dead', 'completed', 'failed', 'aborted', 'expired'];
 /** The route's parameters, as the API takes them. */
@@ -103,11 +103,11 @@ export const search: Page = ({ root, query }) => {
   limit.value = values('limit') || DEFAULT_LIMIT;
 
   let stopped = false;
-  get<{ queues: QueueView[] }>('overview').then(
+  get<{ queues: string[] }>('queues').then(
     (o) => {
       if (stopped) return;
       const chosen = queueSelect.value;
-      for (const name of o.queues.map((x) => x.name)) {
+      for (const name of o.queues) {
         if (![...queueSelect.options].some((opt) => opt.value === name)) queueSelect.append(h('option', { value: name }, name));
       }
       queueSelect.value = chosen;
