@@ -5,8 +5,10 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hono } from 'hono';
+import type { Redis } from 'ioredis';
+import { Millrace } from '../src/index.js';
 import { overseer, type OverseerHandler } from '../src/overseer/index.js';
-import { testApp, waitFor, workers } from './helpers.js';
+import { REDIS_URL, testApp, waitFor, workers } from './helpers.js';
 import { json, SAME_ORIGIN, serveHandler, type Served } from './support/overseer.js';
 
 const t = testApp({ logLevel: 'silent' }, 'ovapi');
@@ -226,6 +228,125 @@ describe('overseer API', () => {
     } finally {
       await mounted.close();
       await s.close();
+    }
+  });
+});
+
+// The queue page's costs (bench/overseer.ts): a page of running jobs in a bounded number of
+// Redis commands whatever the page, a page of failed jobs at most `limit` rows.
+describe('overseer API: queue pages', () => {
+  const busy = app.queue('busy', { concurrency: 60 });
+  const hold = busy.task('hold', async (ctx) => {
+    await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
+  });
+  const flaky = app.queue('flaky', { maxTries: 1, concurrency: 10 });
+  const fail = flaky.task('fail', async (_ctx, n: number) => {
+    throw new Error(`fail ${n}`);
+  });
+
+  /** Commands the dashboard's own connection sends while `fn` runs (the workers use other apps' connections). */
+  async function counted<T>(conn: Redis, fn: () => Promise<T>): Promise<{ value: T; commands: string[] }> {
+    const commands: string[] = [];
+    const original = conn.sendCommand.bind(conn);
+    conn.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
+      commands.push(command.name);
+      return (original as (...a: unknown[]) => unknown)(command, ...rest);
+    }) as typeof conn.sendCommand;
+    try {
+      return { value: await fn(), commands };
+    } finally {
+      conn.sendCommand = original;
+    }
+  }
+
+  it('pages running jobs in a bounded number of commands, page 2 as cheap as page 1', async () => {
+    // A dashboard on an app of its own (same prefix), so that only its commands are counted.
+    const viewer = new Millrace({ redis: REDIS_URL, prefix: t.prefix, logLevel: 'silent' });
+    viewer.queue('busy', { concurrency: 60 });
+    const conn = (viewer as unknown as { redis(): { ctx: { conn: Redis } } }).redis().ctx.conn;
+    const view = overseer(viewer, {});
+    const s = await serveHandler(view);
+    try {
+      await Promise.all(Array.from({ length: 25 }, () => hold.with({ priority: 'high' }).enqueue()));
+      await hold.enqueueMany(Array.from({ length: 55 }, () => []));
+      await tracker.start(app, { queues: ['busy'], concurrency: 60, prefetch: 0 });
+      await waitFor(async () => (await app.inspector.counts(busy)).active === 60, { timeout: 15_000, what: '60 jobs running' });
+      const page = (cursor?: string) =>
+        counted(conn, async () => json(await fetch(`${s.url}/api/queues/busy/jobs?status=active&limit=50${cursor ? `&cursor=${cursor}` : ''}`)));
+      const first = await page();
+      expect(first.value.jobs).toHaveLength(50);
+      expect(first.value.jobs.slice(0, 25).map((j: { priority: string }) => j.priority)).toEqual(Array(25).fill('high'));
+      expect(first.value.jobs.every((j: { task: string; worker: string }) => j.task === 'hold' && j.worker)).toBe(true);
+      const second = await page(first.value.next);
+      expect(second.value.jobs).toHaveLength(10);
+      expect(second.value.next).toBeUndefined();
+      const ids = [...first.value.jobs, ...second.value.jobs].map((j: { id: string }) => j.id);
+      expect(new Set(ids).size).toBe(60);
+      // Before: one XRANGE per running job listed (56 commands for page 1, 86 for page 2).
+      expect(first.commands.length).toBeLessThanOrEqual(25);
+      expect(second.commands.length).toBeLessThanOrEqual(25);
+      // Page 2 lists page 1's jobs again (an offset: listJobs takes no cursor) but in as many
+      // commands, give or take one XPENDING of a level page 1 did not reach.
+      expect(second.commands.length).toBeLessThanOrEqual(first.commands.length + 1);
+      expect(second.commands.filter((c) => c === 'xrange').length).toBeLessThanOrEqual(2);
+      expect(first.commands.filter((c) => c === 'xrange').length).toBeLessThanOrEqual(2);
+    } finally {
+      await view.close();
+      await s.close();
+      await viewer.close();
+      await tracker.stopAll();
+    }
+  });
+
+  async function walk(url: string, limit: number) {
+    const pages: { id: string }[][] = [];
+    let cursor: string | undefined;
+    do {
+      const body = await json(await fetch(`${url}/api/queues/flaky/jobs?status=failed&limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`));
+      expect(body.jobs.length).toBeLessThanOrEqual(limit);
+      pages.push(body.jobs);
+      cursor = body.next;
+    } while (cursor !== undefined && pages.length < 10_000);
+    return pages;
+  }
+
+  it('pages failed jobs `limit` at a time, each exactly once; a bad cursor is a 400', async () => {
+    const failed = await fail.enqueueMany(Array.from({ length: 30 }, (_, i) => [i]));
+    await tracker.start(app, { queues: ['flaky'] });
+    await waitFor(async () => (await app.deadLetters('flaky').count()) === 30, { timeout: 15_000, what: '30 failed' });
+    await tracker.stopAll();
+    const pages = await walk(served.url, 5);
+    const ids = pages.flat().map((j) => j.id);
+    expect(ids.sort()).toEqual(failed.map((h) => h.id).sort());
+    // Others' keys share the test Redis: a chunk may meet fewer; most pages are full.
+    expect(pages.filter((p) => p.length === 5).length).toBeGreaterThanOrEqual(4);
+    for (const bad of ['x', '7', '999999:0', '-1:0', '1:nope']) {
+      const res = await get(`/api/queues/flaky/jobs?status=failed&cursor=${encodeURIComponent(bad)}`);
+      expect(res.status).toBe(400);
+      expect(res.body.error).toContain("'cursor'");
+    }
+  });
+
+  it('pages failed jobs exactly `limit` at a time on a quiet keyspace (the memory broker)', async () => {
+    const mem = new Millrace({ broker: 'memory', logLevel: 'silent' });
+    const q = mem.queue('flaky', { maxTries: 1, concurrency: 10 });
+    const task = q.task('fail', async (_ctx, n: number) => {
+      throw new Error(`fail ${n}`);
+    });
+    const view = overseer(mem, {});
+    const s = await serveHandler(view);
+    try {
+      const failed = await task.enqueueMany(Array.from({ length: 30 }, (_, i) => [i]));
+      await tracker.start(mem, { queues: ['flaky'] });
+      await waitFor(async () => (await mem.deadLetters('flaky').count()) === 30, { timeout: 15_000, what: '30 failed' });
+      const pages = await walk(s.url, 5);
+      expect(pages.map((p) => p.length)).toEqual([5, 5, 5, 5, 5, 5]);
+      expect(pages.flat().map((j) => j.id).sort()).toEqual(failed.map((h) => h.id).sort());
+    } finally {
+      await tracker.stopAll();
+      await view.close();
+      await s.close();
+      await mem.close();
     }
   });
 });

@@ -106,7 +106,10 @@ export class OverseerData {
    * newest first (highest priority first), delayed ones soonest due first, ended ones as their
    * results are met (each page sorted by finish time, newest first): read through scanJobs a
    * bounded chunk at a time, so a page costs a few commands however many jobs the queue holds.
-   * Running jobs (few: at most the workers' concurrency) are listed whole, a page from an offset.
+   * Running jobs (few: at most the workers' concurrency) are paged by offset (listJobs takes no
+   * cursor): each page lists those before it again, but in a few commands whatever the offset
+   * (per priority, XPENDING and one XRANGE over the pending span; see RedisInspector.listJobs).
+   * Ended jobs of one status: at most `limit` per page (see endedJobs).
    */
   async jobs(queue: string, state: JobSummary['state'], limit: number, cursor: string | undefined): Promise<JobPage> {
     const ref = await this.ref(queue);
@@ -118,20 +121,57 @@ export class OverseerData {
       const next = summaries.length > offset + limit && offset + limit < MAX_OFFSET ? String(offset + limit) : undefined;
       return next === undefined ? { jobs: page } : { jobs: page, next };
     }
-    const place: ScanPlace = state === 'waiting' ? 'ready' : state === 'delayed' ? 'delayed' : 'ended';
+    if (state !== 'waiting' && state !== 'delayed') return this.endedJobs(ref, state, limit, cursor);
+    const place: ScanPlace = state === 'waiting' ? 'ready' : 'delayed';
     const rows: JobRow[] = [];
     let at = cursor;
-    // A page of waiting jobs skips running ones, a page of one ended status the others: a few
-    // more chunks then, but never more than these (the page comes shorter, with its `next`).
+    // A page of waiting jobs skips running ones: a few more chunks then, but never more than
+    // these (the page comes shorter, with its `next`).
     for (let reads = 0; reads < PAGE_READS; reads++) {
-      const want = place === 'ended' ? Math.max(limit - rows.length, ENDED_CHUNK) : limit - rows.length;
-      const chunk = await this.app.inspector.scanJobs(ref, place, { cursor: at, count: want, newest: true });
+      const chunk = await this.app.inspector.scanJobs(ref, place, { cursor: at, count: limit - rows.length, newest: true });
       for (const j of chunk.jobs) if (j.state === state) rows.push(this.row(ref, j));
       at = chunk.cursor;
       if (at === undefined || rows.length >= limit) break;
     }
-    if (place === 'ended') rows.sort((a, b) => (b.finishedAt ?? 0) - (a.finishedAt ?? 0));
     return at === undefined ? { jobs: rows } : { jobs: rows, next: at };
+  }
+
+  /**
+   * A page of ended jobs of one status: at most `limit` of them, from chunks of the kept results
+   * (ENDED_CHUNK keys each, PAGE_READS chunks at most). A chunk may hold more matches than the
+   * page takes: the page's `next` is then "<matches of that chunk already shown>:<the cursor the
+   * chunk was read from>", and the next page reads that chunk again and skips them (a chunk read
+   * again from the same cursor holds the same keys, unless Redis resized its table meanwhile: a
+   * job may then be shown twice or not at all, as with any scan).
+   */
+  private async endedJobs(ref: QueueRef, state: JobSummary['state'], limit: number, cursor: string | undefined): Promise<JobPage> {
+    const colon = cursor === undefined ? 1 : cursor.indexOf(':');
+    const shown = cursor === undefined ? 0 : Number(cursor.slice(0, colon));
+    if (cursor !== undefined && (colon < 0 || !/^\d{1,4}$/.test(cursor.slice(0, colon)) || shown >= ENDED_CHUNK)) {
+      throw new ConfigError('cursor', "a page's 'next' of ended jobs", cursor);
+    }
+    let at = cursor === undefined ? undefined : cursor.slice(colon + 1) || undefined;
+    let skip = shown;
+    const rows: JobRow[] = [];
+    let next: string | undefined;
+    for (let reads = 0; reads < PAGE_READS; reads++) {
+      const chunk = await this.app.inspector.scanJobs(ref, 'ended', { cursor: at, count: ENDED_CHUNK, newest: true });
+      const matches = chunk.jobs.filter((j) => j.state === state);
+      const taken = matches.slice(skip, skip + limit - rows.length);
+      rows.push(...taken.map((j) => this.row(ref, j)));
+      if (skip + taken.length < matches.length) {
+        // The page is full within this chunk: the next one reads it again, past these.
+        next = `${skip + taken.length}:${at ?? ''}`;
+        break;
+      }
+      skip = 0;
+      at = chunk.cursor;
+      next = at === undefined ? undefined : `0:${at}`;
+      if (at === undefined) break;
+      if (rows.length >= limit) break;
+    }
+    rows.sort((a, b) => (b.finishedAt ?? 0) - (a.finishedAt ?? 0));
+    return next === undefined ? { jobs: rows } : { jobs: rows, next };
   }
 
   private row(ref: QueueRef, s: JobSummary): JobRow {

@@ -108,21 +108,16 @@ export class RedisInspector implements Inspector {
       }
       return out;
     }
-    if (state === 'waiting' || state === 'active') {
+    if (state === 'active') {
+      out.push(...(await this.takenJobs(queue, limit)));
+      for (let i = 0; i < k.streams.length && out.length < limit; i++) out.push(...(await this.pendingJobs(queue, i, limit - out.length)));
+      return out;
+    }
+    if (state === 'waiting') {
       for (let i = 0; i < k.streams.length && out.length < limit; i++) {
         const level = queue.levels.length - 1 - i;
-        const pending = (await this.conn.xpending(k.streams[i]!, CONSUMER_GROUP, '-', '+', state === 'active' ? limit - out.length : 10_000).catch(() => [])) as [string, string][];
+        const pending = (await this.conn.xpending(k.streams[i]!, CONSUMER_GROUP, '-', '+', 10_000).catch(() => [])) as [string, string][];
         const owners = new Map(pending.map((p) => [p[0], p[1]]));
-        if (state === 'active') {
-          if (i === 0) out.push(...(await this.takenJobs(queue, limit)));
-          for (const [entry, owner] of owners) {
-            if (out.length >= limit) break;
-            const [e] = await this.conn.xrange(k.streams[i]!, entry, entry);
-            const header = e ? fieldOf(e[1], 'h') : undefined;
-            out.push({ id: idOf(header, entry), state, level, header, owner });
-          }
-          continue;
-        }
         let start = '-';
         while (out.length < limit) {
           const batch = await this.conn.xrange(k.streams[i]!, start, '+', 'COUNT', 500);
@@ -153,6 +148,46 @@ export class RedisInspector implements Inspector {
       }
     } while (cursor !== '0' && out.length < limit);
     return out;
+  }
+
+  /**
+   * The first `n` running jobs of one level's stream, in id order: XPENDING, then their fields
+   * from ONE XRANGE over the span from the first to the last pending id. Acknowledged entries
+   * are deleted and XREADGROUP '>' delivers in id order (a retried or handed-back job is added
+   * anew at the end), so every entry of that span is pending: the span holds n entries. Should
+   * it hold others all the same, it is read on from where it stopped, a bounded number of
+   * times; a pending id the span does not hold has had its entry deleted (an aborted job): it
+   * is listed by its entry id, as XPENDING still names it. A few commands whatever n.
+   */
+  private async pendingJobs(queue: QueueRef, index: number, n: number): Promise<JobSummary[]> {
+    const stream = this.ctx.keys(queue).streams[index]!;
+    const level = queue.levels.length - 1 - index;
+    const pending = (await this.conn.xpending(stream, CONSUMER_GROUP, '-', '+', n).catch(() => [])) as [string, string][];
+    if (pending.length === 0) return [];
+    const last = pending.at(-1)![0];
+    const fields = new Map<string, string[]>();
+    let start = pending[0]![0];
+    let readTo: string | undefined;
+    for (let reads = 0; reads < SPAN_READS && readTo !== last; reads++) {
+      const count = pending.length - fields.size + SPAN_SLACK;
+      const batch = await this.conn.xrange(stream, start, last, 'COUNT', count);
+      for (const [entry, f] of batch) fields.set(entry, f);
+      // Fewer than asked for: the span is read to its end.
+      readTo = batch.length < count ? last : batch.at(-1)![0];
+      start = `(${readTo}`;
+    }
+    // The span not read to its end (never expected): the rest one by one, a few at most.
+    if (readTo !== last) {
+      const unread = pending.filter(([entry]) => !fields.has(entry) && compareIds(entry, readTo!) > 0).slice(0, MAX_SINGLE_READS);
+      for (const [entry] of unread) {
+        const [e] = await this.conn.xrange(stream, entry, entry);
+        if (e) fields.set(entry, e[1]);
+      }
+    }
+    return pending.map(([entry, owner]) => {
+      const header = fieldOf(fields.get(entry) ?? [], 'h');
+      return { id: idOf(header, entry), state: 'active', level, header, owner };
+    });
   }
 
   /** At-most-once jobs running off their stream. */
@@ -259,6 +294,15 @@ export class RedisInspector implements Inspector {
   }
 }
 
+/** XRANGE reads of one level's span of running jobs, at most (see pendingJobs). */
+const SPAN_READS = 3;
+
+/** Entries a span's XRANGE reads beyond the pending ones it is to meet (others met in it, unexpected). */
+const SPAN_SLACK = 16;
+
+/** Running jobs of a level read one XRANGE each when their span could not be read whole, at most. */
+const MAX_SINGLE_READS = 8;
+
 const JOB_STATES: readonly JobSummary['state'][] = ['waiting', 'active', 'delayed', 'completed', 'failed', 'aborted', 'expired'];
 
 function toObject(flat: unknown[]): Record<string, unknown> {
@@ -270,6 +314,13 @@ function toObject(flat: unknown[]): Record<string, unknown> {
 function fieldOf(fields: string[], name: string): string | undefined {
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
   return undefined;
+}
+
+/** Orders two stream entry ids ("<ms>-<seq>"). */
+function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
+  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
+  return am !== bm ? (am < bm ? -1 : 1) : as === bs ? 0 : as < bs ? -1 : 1;
 }
 
 function idOf(header: string | undefined, entry: string): string {

@@ -54,6 +54,28 @@ conformance('inspector', (s) => {
     expect(await inspector.listJobs(Q, 'waiting', 10)).toEqual([]);
   });
 
+  it('lists many running jobs in id order per level, the ended ones between them left out, up to the limit', async () => {
+    const { broker, inspector } = s();
+    const high = await broker.enqueue(Q, Array.from({ length: 6 }, (_, i) => item({ id: `h${i}`, level: HIGH })));
+    const normal = await broker.enqueue(Q, Array.from({ length: 40 }, (_, i) => item({ id: `n${String(i).padStart(2, '0')}` })));
+    const got = [...(await broker.fetch(Q, 'w1', 20)), ...(await broker.fetch(Q, 'w2', 20))];
+    expect(got).toHaveLength(40);
+    // Every third one ends: gaps in the span of pending entries.
+    const ended = got.filter((_, i) => i % 3 === 1);
+    await broker.complete(Q, 'w1', ended.filter((d) => got.indexOf(d) < 20).map((d) => completion(d, headerId(d))));
+    await broker.complete(Q, 'w2', ended.filter((d) => got.indexOf(d) >= 20).map((d) => completion(d, headerId(d))));
+    const running = got.filter((d) => !ended.includes(d)).map(headerId);
+    expect(running.slice(0, 4)).toEqual(['h0', 'h2', 'h3', 'h5']);
+    const active = await inspector.listJobs(Q, 'active', 100);
+    expect(active.map((j) => j.id)).toEqual(running);
+    expect(active.map((j) => j.owner)).toEqual(got.filter((d) => !ended.includes(d)).map((d) => (got.indexOf(d) < 20 ? 'w1' : 'w2')));
+    expect(active.every((j, i) => j.header === `${running[i]}|t|||` && j.level === (i < 4 ? HIGH : NORMAL))).toBe(true);
+    for (const limit of [1, 4, 5, 17]) expect((await inspector.listJobs(Q, 'active', limit)).map((j) => j.id)).toEqual(running.slice(0, limit));
+    // The rest of the normal jobs wait, after the running ones.
+    expect((await inspector.listJobs(Q, 'waiting', 100)).map((j) => j.id)).toEqual(normal.slice(34).map((o) => o.id));
+    expect(high).toHaveLength(6);
+  });
+
   it('lists ended jobs by the status of their kept result, and refuses an unknown state or a bad limit', async () => {
     const { broker, inspector } = s();
     const ids = ['ok1', 'ok2', 'bad', 'stop', 'late'];

@@ -10,7 +10,10 @@ import { historyBlock } from '../history.js';
 import type { JobPage } from '../../../src/overseer/types.js';
 
 const STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'aborted', 'expired'] as const;
-const PAGE = 50;
+// Rows per page (the API's default is 50): 20 keeps every page within ~25 Redis commands. A
+// delayed page is one script (peek.lua) reading each row's record with its own HMGET, which
+// Redis counts as commands: 20 rows cost 23, 50 cost 53.
+const PAGE = 20;
 
 /** How each listing is ordered (the server reads a bounded chunk per page, see docs/dashboard.md). */
 const ORDER: Record<(typeof STATES)[number], string> = {
