@@ -31,6 +31,13 @@ export class Retry extends MillraceError {
   }
 }
 
+/** Thrown by a task after ctx.rateLimit(): the job runs again after the hold, its attempt not spent. */
+export class RateLimited extends Retry {
+  constructor(delay: number) {
+    super(delay, `rate limited upstream: the queue is held for ${delay} ms`);
+  }
+}
+
 /** The attempt ran past its timeout; its AbortSignal was aborted with this reason. */
 export class JobTimeoutError extends MillraceError {
   constructor(readonly timeoutMs: number) {

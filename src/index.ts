@@ -11,7 +11,7 @@ export { Worker, type WorkerOptions, type WorkerStats, type HealthReport } from 
 export type { ThreadPoolOptions } from './worker/threads.js';
 export type { ProcessorStats as QueueStats } from './worker/processor.js';
 export {
-  MillraceError, ConfigError, Retry, JobTimeoutError, JobAbortedError, ShutdownError, LeaseLostError,
+  MillraceError, ConfigError, Retry, RateLimited, JobTimeoutError, JobAbortedError, ShutdownError, LeaseLostError,
   JobExpiredError, JobFailedError, ResultTimeoutError, JobNotFoundError, BadJobError, NotDurableError,
 } from './errors.js';
 export { SentinelsUnreachableError } from './redis/sentinels.js';

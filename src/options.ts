@@ -74,6 +74,12 @@ export interface QueueOptions {
    * come back when its jobs are reclaimed (idleTimeout). See docs/flow-control.md.
    */
   globalConcurrency?: number;
+  /**
+   * Jobs of this queue started at most `max` per `per` over all workers and processes together
+   * (a token bucket of `max`, refilled continuously); limited jobs wait in place. See
+   * docs/flow-control.md.
+   */
+  rateLimit?: { max: number; per: Duration };
 }
 
 export interface TaskOptions {
@@ -132,6 +138,8 @@ export interface ResolvedQueueOptions {
   shards: number;
   /** Jobs held at once by all workers together, at most; 0: no cap. */
   globalConcurrency: number;
+  /** Jobs delivered at most `max` per `perMs` over all workers; undefined: no limit. */
+  rateLimit: { max: number; perMs: number } | undefined;
 }
 
 export interface ResolvedTaskOptions {
@@ -169,6 +177,7 @@ const ACCEPTS: Record<string, string> = {
   backoff: "{ type?: 'fixed' | 'linear' | 'exponential', base?: duration, max?: duration, jitter?: boolean }",
   shards: `an integer from 1 to ${MAX_SHARDS}`,
   globalConcurrency: 'an integer >= 1 (on a queue of one shard)',
+  rateLimit: "{ max: an integer >= 1, per: a duration (ms or '1s') >= 1 ms } (on a queue of one shard)",
   priorities: 'a non-empty list of at most 64 distinct level names, lowest first',
   defaultPriority: 'one of the queue priorities',
   priority: 'one of the queue priorities',
@@ -199,6 +208,7 @@ const queueSchema = z.strictObject({
   durability: z.unknown().optional(), // resolveDurability names what is wrong in it
   shards: z.number().int().min(1).max(MAX_SHARDS).optional(),
   globalConcurrency: z.number().int().min(1).optional(),
+  rateLimit: z.strictObject({ max: z.number().int().min(1), per: duration }).optional(),
 });
 
 const taskSchema = z.strictObject({
@@ -290,6 +300,7 @@ export function resolveQueueOptions(name: string, raw: QueueOptions | undefined,
   const concurrency = o.concurrency ?? defaults.concurrency;
   // A cap is one count in one slot: a sharded queue's jobs live in several.
   if (o.globalConcurrency !== undefined && (o.shards ?? 1) > 1) throw new ConfigError(`queue '${name}'.globalConcurrency`, ACCEPTS.globalConcurrency!, o.globalConcurrency);
+  if (o.rateLimit !== undefined && (o.shards ?? 1) > 1) throw new ConfigError(`queue '${name}'.rateLimit`, ACCEPTS.rateLimit!, o.rateLimit);
   return {
     concurrency,
     // Under a cap, a job fetched ahead holds a permit another worker could run it with: none by default.
@@ -306,6 +317,7 @@ export function resolveQueueOptions(name: string, raw: QueueOptions | undefined,
     durability: resolveDurability(o.durability, `queue '${name}'.durability`, true),
     shards: o.shards ?? 1,
     globalConcurrency: o.globalConcurrency ?? 0,
+    rateLimit: o.rateLimit === undefined ? undefined : { max: o.rateLimit.max, perMs: ms(o.rateLimit.per, `queue '${name}'.rateLimit.per`, 1) },
   };
 }
 

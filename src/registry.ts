@@ -98,6 +98,11 @@ export class Queue<D = unknown> implements QueueRef {
     return this.options.globalConcurrency;
   }
 
+  /** Jobs delivered at most `max` per `perMs` over all workers (undefined: no limit). */
+  get rateLimit(): { max: number; perMs: number } | undefined {
+    return this.options.rateLimit;
+  }
+
   /** Defines a task; its arguments and result types come from the handler. */
   task<A extends unknown[], R>(name: string, handler: Handler<D, A, R>, options?: TaskOptions): Task<D, A, Awaited<R>> {
     assertName('task', name);

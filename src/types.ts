@@ -1,6 +1,7 @@
 // Public types shared by the client, the worker and task code.
 
 import type { Logger } from 'pino';
+import type { RateLimited } from './errors.js';
 
 export type { Logger };
 
@@ -24,6 +25,13 @@ export interface JobContext<D = unknown> {
   progress(value: unknown): Promise<void>;
   /** Appends a line to the job's log (the last 1,000 are kept); readable by id. */
   addLog(line: string): Promise<void>;
+  /**
+   * An upstream said "too many requests": holds this queue for every worker for `wait` (ms or a
+   * duration like '30s'; a longer hold already set stands), and answers the error to throw, so
+   * this job runs again after the wait without spending an attempt:
+   * `if (res.status === 429) throw await ctx.rateLimit('30s')`. See docs/flow-control.md.
+   */
+  rateLimit(wait: number | string): Promise<RateLimited>;
 }
 
 export type Handler<D, A extends unknown[], R> = (ctx: JobContext<D>, ...args: A) => R | Promise<R>;

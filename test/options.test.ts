@@ -50,6 +50,16 @@ describe('queue options at definition', () => {
     configError(() => reg().queue('q', { globalConcurrency: 2, shards: 3 }), 'globalConcurrency', 'on a queue of one shard');
   });
 
+  it('takes a rate limit, and refuses a bad one or one over shards', () => {
+    expect(reg().queue('q', { rateLimit: { max: 100, per: '1s' } }).options.rateLimit).toEqual({ max: 100, perMs: 1000 });
+    expect(reg().queue('q', {}).options.rateLimit).toBeUndefined();
+    configError(() => reg().queue('q', { rateLimit: { max: 0, per: '1s' } }), 'rateLimit', 'max: an integer >= 1');
+    configError(() => reg().queue('q', loose({ rateLimit: { max: 5 } })), 'rateLimit', 'per: a duration');
+    configError(() => reg().queue('q', { rateLimit: { max: 5, per: 'soon' } }), 'rateLimit.per', 'a duration');
+    configError(() => reg().queue('q', { rateLimit: { max: 5, per: 0 } }), 'rateLimit.per', 'at least 1 ms');
+    configError(() => reg().queue('q', { rateLimit: { max: 5, per: '1s' }, shards: 2 }), 'rateLimit', 'on a queue of one shard');
+  });
+
   it('rejects an unknown option and lists the known ones', () => {
     const err = configError(() => reg().queue('q', loose({ concurency: 4 })), 'concurency', 'known options');
     expect(err.message).toContain('concurrency');

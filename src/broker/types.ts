@@ -25,6 +25,8 @@ export interface QueueRef {
   readonly shard?: number;
   /** Jobs of the queue held at once by all workers together, at most (absent or 0: no cap). */
   readonly globalConcurrency?: number;
+  /** Jobs of the queue delivered at most `max` per `perMs` over all workers (absent: no limit). */
+  readonly rateLimit?: { readonly max: number; readonly perMs: number };
 }
 
 /** What a queue's defining process registered: its levels (lowest first) and shard count. */
@@ -173,11 +175,12 @@ export interface Location {
  * delivered; the fetcher stops until it is resumed).
  */
 /**
- * What a fetch delivered; none, and why, when the queue is paused, or has a global concurrency
- * cap and no permit is left (`capped`) or nothing to deliver (`after`: where each of its streams
- * ends, for the blocking read).
+ * What a fetch delivered; none, and why, when the queue is paused, held or rate limited
+ * (`limitedMs`: ask again in that long), or has a global concurrency cap and no permit is left
+ * (`capped`), or has a cap or a rate limit and nothing to deliver (`after`: where each of its
+ * streams ends, for the blocking read).
  */
-export type Fetched = Delivery[] & { paused?: true; capped?: true; after?: string[] };
+export type Fetched = Delivery[] & { paused?: true; capped?: true; after?: string[]; limitedMs?: number };
 
 export interface BlockingReader {
   /**
@@ -298,10 +301,18 @@ export interface Broker {
   waitForResult(queue: QueueRef, id: string, timeoutMs: number): Promise<string | Buffer | null | 'not_found'>;
   /**
    * Calls onAbort with the id of every job whose abort is requested in these queues, onPause
-   * when one is paused or resumed (with the ref given, a shard's for a shard), and onResync
-   * when notifications may have been missed (the subscriber connection came back).
+   * when one is paused or resumed (with the ref given, a shard's for a shard), onHold when one
+   * is held (Broker.hold), and onResync when notifications may have been missed (the subscriber
+   * connection came back).
    */
-  onAbort(queues: QueueRef[], onAbort: (queue: string, id: string) => void, onResync?: () => void, onPause?: (queue: QueueRef, paused: boolean) => void): Promise<() => Promise<void>>;
+  onAbort(
+    queues: QueueRef[], onAbort: (queue: string, id: string) => void, onResync?: () => void, onPause?: (queue: QueueRef, paused: boolean) => void,
+    onHold?: (queue: QueueRef) => void,
+  ): Promise<() => Promise<void>>;
+  /** Holds a queue for `ms` (a longer hold stands): fetches deliver nothing until then; tells its workers. Kept in Redis. */
+  hold(queue: QueueRef, ms: number): Promise<void>;
+  /** How long the queue is still held, in ms (0: not held). */
+  heldFor(queue: QueueRef): Promise<number>;
   /** Pauses (workers stop fetching; running jobs go on) or resumes a queue, and tells its workers. Kept in Redis. */
   setPaused(queue: QueueRef, paused: boolean): Promise<void>;
   isPaused(queue: QueueRef): Promise<boolean>;

@@ -103,6 +103,17 @@ export class MemoryBroker implements Broker {
     this.q(queue).publishAbort(paused ? '|pause' : '|resume');
   }
 
+  async hold(queue: QueueRef, ms: number): Promise<void> {
+    const q = this.q(queue);
+    q.heldUntil = Math.max(q.heldUntil, q.clock.now() + Math.max(1, Math.ceil(ms)));
+    q.publishAbort('|hold');
+  }
+
+  async heldFor(queue: QueueRef): Promise<number> {
+    const q = this.q(queue);
+    return Math.max(0, q.heldUntil - q.clock.now());
+  }
+
   async isPaused(queue: QueueRef): Promise<boolean> {
     return this.q(queue).paused;
   }
@@ -201,12 +212,16 @@ export class MemoryBroker implements Broker {
     });
   }
 
-  async onAbort(queues: QueueRef[], onAbort: (queue: string, id: string) => void, _onResync?: () => void, onPause?: (queue: QueueRef, paused: boolean) => void): Promise<() => Promise<void>> {
+  async onAbort(
+    queues: QueueRef[], onAbort: (queue: string, id: string) => void, _onResync?: () => void, onPause?: (queue: QueueRef, paused: boolean) => void,
+    onHold?: (queue: QueueRef) => void,
+  ): Promise<() => Promise<void>> {
     const subs = queues.map((q) => {
       let set = this.state.abortListeners.get(storageName(q));
       if (!set) this.state.abortListeners.set(storageName(q), (set = new Set()));
       const fn = (message: string) => {
         if (message === '|pause' || message === '|resume') onPause?.(q, message === '|pause');
+        else if (message === '|hold') onHold?.(q);
         else onAbort(q.name, message);
       };
       set.add(fn);

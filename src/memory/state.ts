@@ -170,6 +170,10 @@ export class QueueState {
   readonly readers = new Set<() => void>();
   /** Paused: fetches deliver nothing (Broker.setPaused). */
   paused = false;
+  /** Held until this clock ms (Broker.hold: ctx.rateLimit): fetches deliver nothing before. */
+  heldUntil = 0;
+  /** The rate limit's token bucket (as fetch.lua's `rate` hash): tokens at clock ms. */
+  bucket: { tokens: number; at: number } | undefined;
   /** The queue's levels, lowest first, as the last call naming the queue gave them. */
   levels: readonly string[] | undefined;
 

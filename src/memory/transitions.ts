@@ -67,6 +67,8 @@ export function enqueue(q: QueueState, ref: QueueRef, items: EnqueueItem[], cron
 /** fetch.lua: up to `count` new entries, highest priority first. */
 export function fetch(q: QueueState, ref: QueueRef, consumer: string, count: number): Fetched {
   q.seen(consumer);
+  const now = q.clock.now();
+  if (q.heldUntil > now) return Object.assign([], { limitedMs: q.heldUntil - now });
   const cap = ref.globalConcurrency ?? 0;
   if (cap > 0) {
     // The queue's jobs held by every worker: pending entries and at-most-once jobs off their stream.
@@ -75,13 +77,24 @@ export function fetch(q: QueueState, ref: QueueRef, consumer: string, count: num
     if (held >= cap) return Object.assign([], { capped: true as const });
     count = Math.min(count, cap - held);
   }
+  const rate = ref.rateLimit;
+  let tokens = 0;
+  if (rate) {
+    // fetch.lua's token bucket: full at max, refilled continuously, spent by what is delivered.
+    const b = q.bucket ?? { tokens: rate.max, at: now };
+    tokens = now > b.at ? Math.min(rate.max, b.tokens + ((now - b.at) * rate.max) / rate.perMs) : b.tokens;
+    const batch = Math.max(1, Math.min(count, Math.floor((rate.max * 10) / rate.perMs)));
+    if (tokens < batch) return Object.assign([], { limitedMs: Math.max(1, Math.ceil(((batch - tokens) * rate.perMs) / rate.max)) });
+    count = Math.min(count, Math.floor(tokens));
+  }
   const out: Delivery[] = [];
   for (let i = ref.levels.length - 1; i >= 0 && out.length < count; i--) {
     const level = ref.levels[i]!;
     for (const [entry, f] of q.stream(level).deliver(consumer, count - out.length, q.clock.now())) out.push(deliveryOf(ref, level, entry, f));
   }
-  // As fetch.lua: a capped queue's empty fetch says so, for the reader that waits for entries.
-  return cap > 0 && out.length === 0 ? Object.assign(out, { after: ref.levels.map(() => '') }) : out;
+  if (rate && out.length > 0) q.bucket = { tokens: tokens - out.length, at: now };
+  // As fetch.lua: a capped or limited queue's empty fetch says so, for the reader that waits for entries.
+  return (cap > 0 || rate) && out.length === 0 ? Object.assign(out, { after: ref.levels.map(() => '') }) : out;
 }
 
 /** complete.lua: records outcomes and acknowledges entries still held (an entry '' was taken: no fence). */

@@ -225,13 +225,14 @@ export class RedisBroker implements Broker {
   async fetch(queue: QueueRef, consumer: string, count: number): Promise<Fetched> {
     const k = this.ctx.keys(queue);
     const out = (await callScript(this.conn, SCRIPTS.fetch, {
-      keys: { paused: k.paused, taken: k.taken },
+      keys: { paused: k.paused, taken: k.taken, rate: k.rate, hold: k.hold },
       streams: k.streams,
-      args: { group: CONSUMER_GROUP, consumer, count, cap: queue.globalConcurrency ?? 0 },
+      args: { group: CONSUMER_GROUP, consumer, count, cap: queue.globalConcurrency ?? 0, rate_max: queue.rateLimit?.max ?? 0, rate_per: queue.rateLimit?.perMs ?? 0 },
       buffers: this.ctx.binary,
     })) as unknown[];
     if (out.length === 1 && out[0] === -1) return Object.assign([], { paused: true as const });
     if (out.length === 1 && out[0] === -2) return Object.assign([], { capped: true as const });
+    if (out.length === 2 && out[0] === -4) return Object.assign([], { limitedMs: Number(out[1]) });
     if (out[0] === -3) return Object.assign([], { after: out.slice(1).map(String) });
     const got: Delivery[] = [];
     for (let i = 0; i + 4 < out.length; i += 5) got.push(this.ctx.deliveryOf(queue, out[i] as number, out[i + 1], out[i + 2], out[i + 3], out[i + 4]));
@@ -471,9 +472,13 @@ export class RedisBroker implements Broker {
     }
   }
 
-  async onAbort(queues: QueueRef[], onAbort: (queue: string, id: string) => void, onResync?: () => void, onPause?: (queue: QueueRef, paused: boolean) => void): Promise<() => Promise<void>> {
+  async onAbort(
+    queues: QueueRef[], onAbort: (queue: string, id: string) => void, onResync?: () => void, onPause?: (queue: QueueRef, paused: boolean) => void,
+    onHold?: (queue: QueueRef) => void,
+  ): Promise<() => Promise<void>> {
     const subs = queues.map((q) => [this.ctx.keys(q).abortChannel, (message: string) => {
       if (message === '|pause' || message === '|resume') onPause?.(q, message === '|pause');
+      else if (message === '|hold') onHold?.(q);
       else onAbort(q.name, message);
     }] as const);
     for (const [channel, fn] of subs) await this.listen(channel, fn);
@@ -482,6 +487,15 @@ export class RedisBroker implements Broker {
       if (onResync) this.resyncs.delete(onResync);
       for (const [channel, fn] of subs) await this.unlisten(channel, fn);
     };
+  }
+
+  async hold(queue: QueueRef, ms: number): Promise<void> {
+    const k = this.ctx.keys(queue);
+    await callScript(this.conn, SCRIPTS.hold, { keys: { hold: k.hold }, args: { ms: Math.max(1, Math.ceil(ms)), channel: k.abortChannel } });
+  }
+
+  async heldFor(queue: QueueRef): Promise<number> {
+    return Math.max(0, await this.conn.pttl(this.ctx.keys(queue).hold));
   }
 
   async setPaused(queue: QueueRef, paused: boolean): Promise<void> {

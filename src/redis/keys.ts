@@ -45,6 +45,10 @@ export interface QueueKeys {
   readonly abortChannel: string;
   /** Set while the queue is paused. */
   readonly paused: string;
+  /** The queue's rate-limit token bucket (hash: tokens `t` at server ms `at`), while it matters. */
+  readonly rate: string;
+  /** Set, with a TTL, while the queue is held (ctx.rateLimit: an upstream asked to wait). */
+  readonly hold: string;
 }
 
 export const CONSUMER_GROUP = 'millrace';
@@ -83,6 +87,8 @@ export function queueKeys(prefix: string, queue: string, levels: readonly string
     doneChannel: `${base}:done`,
     abortChannel: `${base}:abort`,
     paused: `${base}:paused`,
+    rate: `${base}:rate`,
+    hold: `${base}:hold`,
   };
 }
 

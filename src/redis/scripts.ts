@@ -30,8 +30,9 @@ function spec<const K extends string, const A extends string>(
 
 export const SCRIPTS = {
   enqueue: spec('enqueue', ['last_id', 'delayed', 'job_prefix', 'result_prefix', 'events', 'guard', 'call'], ['queue', 'events_max', 'tick', 'plan', 'dues']),
-  fetch: spec('fetch', ['paused', 'taken'], ['group', 'consumer', 'count', 'cap']),
+  fetch: spec('fetch', ['paused', 'taken', 'rate', 'hold'], ['group', 'consumer', 'count', 'cap', 'rate_max', 'rate_per']),
   pause: spec('pause', ['paused'], ['paused', 'channel'], false),
+  hold: spec('hold', ['hold'], ['ms', 'channel'], false),
   groups: spec('groups', [], ['group']),
   complete: spec('complete', ['result_prefix', 'job_prefix', 'waiters', 'aborting', 'taken'], ['group', 'consumer', 'done_channel', 'levels']),
   retry: spec('retry', ['delayed', 'job_prefix', 'last_id', 'stream', 'aborting', 'result_prefix', 'waiters', 'dlq'],

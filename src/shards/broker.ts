@@ -167,8 +167,19 @@ export class ShardRouter implements Broker {
     return this.inner.waitForResult(shardFor(queue, id), id, timeoutMs);
   }
 
-  onAbort(queues: QueueRef[], onAbort: (queue: string, id: string) => void, onResync?: () => void, onPause?: (queue: QueueRef, paused: boolean) => void): Promise<() => Promise<void>> {
-    return this.inner.onAbort(queues.flatMap(expand), onAbort, onResync, onPause);
+  onAbort(
+    queues: QueueRef[], onAbort: (queue: string, id: string) => void, onResync?: () => void, onPause?: (queue: QueueRef, paused: boolean) => void,
+    onHold?: (queue: QueueRef) => void,
+  ): Promise<() => Promise<void>> {
+    return this.inner.onAbort(queues.flatMap(expand), onAbort, onResync, onPause, onHold);
+  }
+
+  async hold(queue: QueueRef, ms: number): Promise<void> {
+    await Promise.all(expand(queue).map((q) => this.inner.hold(q, ms)));
+  }
+
+  async heldFor(queue: QueueRef): Promise<number> {
+    return Math.max(0, ...(await Promise.all(expand(queue).map((q) => this.inner.heldFor(q)))));
   }
 
   async setPaused(queue: QueueRef, paused: boolean): Promise<void> {

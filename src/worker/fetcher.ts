@@ -5,6 +5,12 @@ import type { Logger } from 'pino';
 import type { BlockingReader, Broker, Delivery, Fetched, QueueRef } from '../broker/types.js';
 import type { Processor } from './processor.js';
 import { Sleeper, withTimeout } from './periodic.js';
+import { headerIdAndTask } from '../envelope.js';
+
+/** A delivered job's id: its header's, else (an auto id) its entry's. */
+function idOf(d: Delivery): string {
+  return (d.header === undefined || d.header === null ? '' : headerIdAndTask(String(d.header)).id) || d.entry;
+}
 
 /** The smallest half-window fetched on its own (see run()). */
 const SPLIT_FROM = 32;
@@ -30,6 +36,8 @@ export class Fetcher {
   private recheck = false;
   /** The queue's global concurrency cap had no permit left at the last fetch. */
   private capped = false;
+  /** The queue is held or rate limited: the next fetch waits this long (ms), sending nothing meanwhile. */
+  private limitedMs = 0;
 
   constructor(
     private readonly broker: Broker,
@@ -66,6 +74,13 @@ export class Fetcher {
     this.sleeper.wake();
   }
 
+  /** A notice: the queue was held (ctx.rateLimit): a blocked read ends, the next fetch goes through the script, which sees the hold. */
+  held(): void {
+    this.recheck = true;
+    void this.reader.interrupt().catch(() => undefined);
+    this.sleeper.wake();
+  }
+
   /** Notices may have been missed: the next fetch goes through the fetch script, which sees a pause. */
   resync(): void {
     this.recheck = true;
@@ -92,6 +107,14 @@ export class Fetcher {
       if (this.recheck) {
         this.recheck = false;
         drained = false;
+      }
+      if (this.limitedMs > 0) {
+        // Held (ctx.rateLimit) or out of rate-limit tokens: no command until the fetch script
+        // said there would be some (a hold notice or a stop wakes it sooner).
+        const ms = this.limitedMs;
+        this.limitedMs = 0;
+        await this.sleeper.sleep(ms);
+        continue;
       }
       if (this.capped) {
         // Every permit is held (by any worker): ask again shortly. The blocking read cannot
@@ -160,16 +183,31 @@ export class Fetcher {
               this.capped = true;
               return;
             }
+            if ((got as Fetched).limitedMs !== undefined) {
+              this.limitedMs = (got as Fetched).limitedMs!;
+              return;
+            }
             if (got.length === 0 && !this.stopped && !this.paused) {
               // A shard's reserved room goes back before it blocks: it waits for one job.
               this.processor.unreserve(reserved);
               reserved = 0;
-              // A capped queue's read waits for entries past where the fetch saw the streams end,
-              // then fetches within the cap; never the plain read (it would deliver past the cap).
+              // A capped or rate-limited queue's read waits for entries past where the fetch saw
+              // the streams end, then fetches through the script; never the plain read (it would
+              // deliver past the cap or the rate).
               const after = (got as Fetched).after;
               got = await this.reader.read(want, this.blockMs, after);
               this.lastFetchAt = Date.now();
               drained = after === undefined && got.length < want;
+              // A plain read blocked before a hold began may deliver jobs before its notice ends
+              // the read: they go back to the queue, unstarted, their attempts not spent.
+              if (after === undefined && got.length > 0) {
+                const heldMs = await this.broker.heldFor(this.queue);
+                if (heldMs > 0) {
+                  await this.broker.requeue(this.queue, this.consumer, got.map((delivery) => ({ delivery, id: idOf(delivery) })), this.queue.resultTtl ?? 3600);
+                  this.limitedMs = heldMs;
+                  got = [];
+                }
+              }
             }
             failures = 0;
             // Entries that arrive after stop() are held and handed back with the rest.

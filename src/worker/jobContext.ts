@@ -4,6 +4,8 @@
 
 import type { Logger } from 'pino';
 import type { Broker, QueueRef } from '../broker/types.js';
+import { parseDuration } from '../duration.js';
+import { RateLimited } from '../errors.js';
 import type { JobContext } from '../types.js';
 import type { ThreadPool } from './threads.js';
 
@@ -97,6 +99,12 @@ export class Context implements JobContext<unknown> {
 
   addLog(line: string): Promise<void> {
     return this.shared.broker.appendLog(this.shared.queue, this.id, `${new Date().toISOString()} ${line}`, 1000, this.keepMs());
+  }
+
+  async rateLimit(wait: number | string): Promise<RateLimited> {
+    const ms = parseDuration(wait, 'ctx.rateLimit wait');
+    await this.shared.broker.hold(this.shared.queue, ms);
+    return new RateLimited(ms);
   }
 
   /** Progress and logs outlive the job by its result retention (at least a day when results are not kept). */

@@ -90,6 +90,10 @@ export class QueueRunner {
   }
 
   /** The queue (this shard of it) was paused or resumed. */
+  held(): void {
+    this.fetcher.held();
+  }
+
   pauseChanged(paused: boolean): void {
     this.fetcher.pauseChanged(paused);
   }

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { encodeCompleted, encodeResult, type FinalStatus, type JobFacts, type ResultMeta } from '../results.js';
 import { backoffDelay, type ErrorClass } from '../options.js';
 import {
-  BadJobError, errorFacts, JobAbortedError, JobTimeoutError, LeaseLostError, Retry, ShutdownError, type ErrorFacts,
+  BadJobError, errorFacts, JobAbortedError, JobTimeoutError, LeaseLostError, RateLimited, Retry, ShutdownError, type ErrorFacts,
 } from '../errors.js';
 import type { EventHub } from '../events.js';
 import type { Broker, Delivery, Durability, DurableWrites, JobCounters } from '../broker/types.js';
@@ -139,12 +139,14 @@ export class Settler {
       return this.finish(job, 'failed', describe(facts, 'ignored'), undefined, attempt, startedAt);
     }
     const retryable = kind === 'retry' || timedOut || !options.retryOn || matches(error, options.retryOn);
-    if (retryable && attempt < maxTries && !options.atMostOnce) {
+    // Rate limited upstream (ctx.rateLimit): runs again after the hold, this attempt not spent.
+    const limited = kind === 'retry' && isRateLimited(error);
+    if (retryable && (attempt < maxTries || limited) && !options.atMostOnce) {
       const delay = kind === 'retry' ? (error as Retry).delay : backoffDelay(options.backoff, attempt);
       this.d.events.emit('job.failed', { ...failed, willRetry: true });
       const aborted = encodeResult('aborted', { ...describe(facts, 'aborted'), name: 'JobAbortedError', message: `aborted while its retry was being scheduled (last error: ${facts.text})`, task: job.task.name, attempts: attempt, finishedAt: this.clock.now(), worker: this.d.consumer }, '', this.facts(job));
       const out = await this.d.persistence.write('scheduling a retry', () => !job.lost, () =>
-        this.d.broker.retry(this.d.queue, this.d.consumer, { delivery: job.delivery, id: job.id }, attempt, delay, facts.text, { record: aborted, ttl: job.task.options.resultTtl }, this.durable));
+        this.d.broker.retry(this.d.queue, this.d.consumer, { delivery: job.delivery, id: job.id }, limited ? attempt - 1 : attempt, delay, facts.text, { record: aborted, ttl: job.task.options.resultTtl }, this.durable));
       if (out === 'scheduled') {
         this.stats.retried++;
         this.d.onRetryScheduled(delay);
@@ -266,6 +268,14 @@ function classify(error: unknown): Kind {
     // fall through
   }
   return 'error';
+}
+
+function isRateLimited(error: unknown): boolean {
+  try {
+    return error instanceof RateLimited;
+  } catch {
+    return false;
+  }
 }
 
 function matches(error: unknown, classes: readonly ErrorClass[] | undefined): boolean {

@@ -262,6 +262,10 @@ export class Worker {
       (queue, paused) => {
         for (const r of this.runners) if (r.queue === queue) r.pauseChanged(paused);
       },
+      // A hold (ctx.rateLimit, from any worker): the next fetch script sees it.
+      (queue) => {
+        for (const r of this.runners) if (r.queue === queue) r.held();
+      },
     );
     // The first heartbeat (the worker's health records) comes before the first job is fetched:
     // other workers judge an at-most-once job's worker alive by them.
