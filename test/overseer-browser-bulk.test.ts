@@ -146,23 +146,23 @@ describe.skipIf(noBrowser)('overseer bulk operations in a browser', () => {
     await page.locator('#replay-all', { hasText: 'Replay all (1,200)' }).waitFor(WAIT);
     await page.click('#replay-all');
     await page.click('#bulk-confirm-go');
-    // The first batch is held: the page shows the operation running, read 1,000 (one chunk).
+    // The first batch is held: the page shows the operation running, read 250 (one chunk).
     await waitFor(() => gates.length === 1, { ...WAIT, what: 'the first batch' });
-    await page.locator('#bulk-status[data-state="running"]', { hasText: 'read 1,000' }).waitFor(WAIT);
+    await page.locator('#bulk-status[data-state="running"]', { hasText: 'read 250' }).waitFor(WAIT);
     expect(await page.locator('#replay-all').isDisabled()).toBe(true);
     gates.shift()!();
     await waitFor(() => gates.length === 1, { ...WAIT, what: 'the second batch' });
-    await page.locator('#bulk-status', { hasText: '500 of 1,200 replayed' }).waitFor(WAIT);
+    await page.locator('#bulk-status', { hasText: '100 of 1,200 replayed' }).waitFor(WAIT);
     await page.click('#bulk-cancel');
     // Once the server has the cancel, the batch in flight ends it.
     await waitFor(async () => ((await (await fetch(`${slowUrl}/api/operations`)).json()) as { operations: { cancelledBy?: string }[] }).operations[0]?.cancelledBy,
       { ...WAIT, what: 'the cancel' });
     gates.shift()!();
     await page.locator('#bulk-status[data-state="cancelled"]').waitFor(WAIT);
-    expect(await page.locator('#bulk-status').innerText()).toContain('1,000 of 1,200 replayed');
+    expect(await page.locator('#bulk-status').innerText()).toContain('200 of 1,200 replayed');
     expect(await page.locator('#bulk-cancel').count()).toBe(0);
-    await page.locator('.pager', { hasText: '200 dead letter(s)' }).waitFor(WAIT);
-    expect(await count('slowq')).toBe(200);
+    await page.locator('.pager', { hasText: '1000 dead letter(s)' }).waitFor(WAIT);
+    expect(await count('slowq')).toBe(1000);
     await page.close();
   });
 

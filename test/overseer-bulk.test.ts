@@ -195,10 +195,10 @@ describe('overseer bulk operations', () => {
       expect(started.status).toBe(202);
       const id = started.body.operation.id;
       await waitFor(() => calls === 1, { ...WAIT, what: 'the first batch' });
-      // One chunk read (1,000 entries), its first batch of 500 in flight.
-      expect((await get(`/api/operations/${id}`, slowServed.url)).body.operation).toMatchObject({ state: 'running', total: 1500, scanned: 1000, matched: 1000, done: 0 });
+      // One chunk read (250 entries), its first batch of 100 in flight.
+      expect((await get(`/api/operations/${id}`, slowServed.url)).body.operation).toMatchObject({ state: 'running', total: 1500, scanned: 250, matched: 250, done: 0 });
       gates.shift()!();
-      await waitFor(async () => (await get(`/api/operations/${id}`, slowServed.url)).body.operation.done === 500, { ...WAIT, what: 'the first batch done' });
+      await waitFor(async () => (await get(`/api/operations/${id}`, slowServed.url)).body.operation.done === 100, { ...WAIT, what: 'the first batch done' });
       expect(calls).toBe(2);
       // A second operation on the same queue: refused, naming the running one; another queue's is not.
       const second = await post('/api/dlq/held/replay', { filter: { task: 'explode' } }, slowServed.url);
@@ -215,17 +215,17 @@ describe('overseer bulk operations', () => {
       gates.shift()!();
       const cancelled = await cancelling;
       expect(cancelled.status).toBe(200);
-      expect(cancelled.body.operation).toMatchObject({ state: 'cancelled', done: 1000, cancelledBy: 'anonymous' });
+      expect(cancelled.body.operation).toMatchObject({ state: 'cancelled', done: 200, cancelledBy: 'anonymous' });
       expect(cancelled.body.operation.done).toBeLessThan(cancelled.body.operation.total);
       expect(calls).toBe(2);
-      expect(await count('held')).toBe(500);
-      expect(logged.find((l) => l.action === 'dlq.replay.end' && l.operation === id)).toMatchObject({ state: 'cancelled', done: 1000, cancelledBy: 'anonymous' });
+      expect(await count('held')).toBe(1300);
+      expect(logged.find((l) => l.action === 'dlq.replay.end' && l.operation === id)).toMatchObject({ state: 'cancelled', done: 200, cancelledBy: 'anonymous' });
       // Cancelling an ended operation changes nothing; the queue is free again.
       expect((await post(`/api/operations/${id}/cancel`, {}, slowServed.url)).body.operation.state).toBe('cancelled');
       hooks.before = undefined;
       const rest = await post('/api/dlq/held/replay', { all: true }, slowServed.url);
       expect(rest.status).toBe(202);
-      expect((await follow(rest.body.operation.id, slowServed.url)).at(-1)).toMatchObject({ state: 'done', total: 500, done: 500 });
+      expect((await follow(rest.body.operation.id, slowServed.url)).at(-1)).toMatchObject({ state: 'done', total: 1300, done: 1300 });
       expect(await count('held')).toBe(0);
     } finally {
       hooks.before = undefined;
@@ -236,15 +236,16 @@ describe('overseer bulk operations', () => {
   it('replay-all of entries whose replays fail again ends, leaving the re-dead-lettered ones', async () => {
     const runsBefore = phoenixRuns;
     let batches = 0;
-    // After the first batch, wait until its 500 jobs ran again and are back in the DLQ (after the 1,000 not yet read).
+    // After the first batch, wait until its 100 jobs ran again and are back in the DLQ (after the 1,400 not yet read).
     hooks.after = async () => {
-      if (++batches === 1) await waitFor(async () => phoenixRuns - runsBefore >= 500 && (await count('phoenix')) === 1500, { ...WAIT, what: 'the replayed jobs dead again' });
+      if (++batches === 1) await waitFor(async () => phoenixRuns - runsBefore >= 100 && (await count('phoenix')) === 1500, { ...WAIT, what: 'the replayed jobs dead again' });
     };
     try {
       const started = await post('/api/dlq/phoenix/replay', { all: true }, slowServed.url);
       const end = (await follow(started.body.operation.id, slowServed.url)).at(-1)!;
       expect(end).toMatchObject({ state: 'done', total: 1500, scanned: 1500, matched: 1500, done: 1500 });
-      expect(batches).toBe(3);
+      // 6 chunks of 250, each replayed in batches of 100, 100 and 50.
+      expect(batches).toBe(18);
       await waitFor(async () => phoenixRuns - runsBefore === 1500 && (await count('phoenix')) === 1500, { ...WAIT, what: 'every replayed job dead again' });
     } finally {
       hooks.after = undefined;
