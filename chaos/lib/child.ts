@@ -21,6 +21,7 @@ const { app } = fixtureApp({
   mayDie: true,
   logLevel: env.CHAOS_LOG_LEVEL ?? 'warn',
   misbehave: env.CHAOS_MISBEHAVE === '1',
+  cap: env.CHAOS_CAP === undefined ? undefined : Number(env.CHAOS_CAP),
 });
 
 const worker = app.worker({

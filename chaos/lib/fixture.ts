@@ -29,6 +29,8 @@ export interface FixtureSettings {
   signingSecret?: string;
   /** Execution middleware that throws: before the handler for task 'mw_before', after it for 'mw_after'. */
   misbehave?: boolean;
+  /** Defines the queue 'capped' (task 'capped_hold', as hold) under this global concurrency cap. */
+  cap?: number;
 }
 
 export function fixtureApp(s: FixtureSettings) {
@@ -115,7 +117,16 @@ export function fixtureApp(s: FixtureSettings) {
     return key;
   }, { maxTries: 1 });
 
-  return { app, work, hold, fail, poison, once, pad, misbehave, mwBefore, mwAfter };
+  /** hold() on the queue 'capped', at most `cap` of its jobs held over every worker (scenario 21). */
+  const cappedHold = s.cap === undefined ? undefined : app.queue('capped', { globalConcurrency: s.cap, idleTimeout: s.idleTimeout ?? 2000 })
+    .task('capped_hold', async (ctx, key: string, ms: number) => {
+      note('start', key, ctx.attempt);
+      await sleep(ms, undefined, { signal: ctx.signal });
+      note('done', key, ctx.attempt);
+      return key;
+    });
+
+  return { app, work, hold, fail, poison, once, pad, misbehave, mwBefore, mwAfter, cappedHold };
 }
 
 /** The ways user code misbehaves in the user-code scenario; each but 'ok' and 'block' fails every attempt. */

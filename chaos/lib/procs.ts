@@ -29,6 +29,8 @@ export interface WorkerSpec {
   logLevel?: string;
   /** Throwing listeners and middleware (chaos/lib/fixture.ts, child.ts). */
   misbehave?: boolean;
+  /** Also serve the queue 'capped' under this global concurrency cap (chaos/lib/fixture.ts). */
+  cap?: number;
 }
 
 export class WorkerProc {
@@ -51,6 +53,7 @@ export class WorkerProc {
     // win over the code's level and hide the warnings a scenario reads).
     delete env.MILLRACE_LOG_LEVEL;
     if (spec.maxHoldMs !== undefined) env.CHAOS_MAX_HOLD_MS = String(spec.maxHoldMs);
+    if (spec.cap !== undefined) env.CHAOS_CAP = String(spec.cap);
     this.proc = spawn(process.execPath, ['--import', 'tsx', CHILD], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));
     this.proc.stderr!.on('data', (d: Buffer) => (this.out += d.toString()));

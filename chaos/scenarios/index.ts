@@ -20,6 +20,7 @@ import { fullDrain } from './fullDrain.js';
 import { pubsubLoss } from './pubsubLoss.js';
 import { userCode } from './userCode.js';
 import { clusterFailover, sentinelFailover } from './failover.js';
+import { capGauge } from './capGauge.js';
 
 export const SCENARIOS: Record<string, (size: Size) => Promise<ScenarioResult>> = {
   'kill-9': killNine,
@@ -42,4 +43,5 @@ export const SCENARIOS: Record<string, (size: Size) => Promise<ScenarioResult>> 
   'full-drain': fullDrain,
   'sentinel-failover': sentinelFailover,
   'cluster-failover': clusterFailover,
+  'cap-gauge': capGauge,
 };
