@@ -189,6 +189,41 @@ describe('millrace/testing: the clock', () => {
     expect(await job.result()).toBe(3);
   });
 
+  it('runs a rate-limited queue as the clock allows: its jobs wait without advance, drain({ advance: true }) moves the clock to each token', async () => {
+    const app = new Millrace({ logLevel: 'silent' });
+    const starts: number[] = [];
+    const ping = app.queue('api', { rateLimit: { max: 2, per: '1m' } }).task('ping', async (_ctx, n: number) => {
+      starts.push(t.clock.now());
+      return n;
+    });
+    const t = await kit(app);
+    const t0 = t.clock.now();
+    await ping.enqueueMany([[1], [2], [3], [4], [5]]);
+    expect(await t.drain()).toMatchObject({ completed: 2, limited: 3 });
+    expect(await t.drain({ advance: true })).toMatchObject({ completed: 3, limited: 0 });
+    // The bucket's 2 at once, then one every 30 s of the clock's time.
+    expect(starts.map((at) => at - t0)).toEqual([0, 0, 30_000, 60_000, 90_000]);
+  });
+
+  it('holds a queue after ctx.rateLimit() until the clock passes the hold; the job runs again without spending an attempt', async () => {
+    const app = new Millrace({ logLevel: 'silent' });
+    const attempts: number[] = [];
+    const call = app.queue('upstream', { maxTries: 1 }).task('call', async (ctx) => {
+      attempts.push(ctx.attempt);
+      if (attempts.length === 1) throw await ctx.rateLimit('5m');
+      return 'ok';
+    });
+    const t = await kit(app);
+    const job = await call.enqueue();
+    const other = await call.enqueue();
+    const before = t.clock.now();
+    expect(await t.drain({ advance: true })).toMatchObject({ completed: 2, limited: 0 });
+    expect(t.clock.now() - before).toBeGreaterThanOrEqual(300_000);
+    expect(attempts).toEqual([1, 1, 1]);
+    expect(await job.result()).toBe('ok');
+    expect(await other.result()).toBe('ok');
+  });
+
   it('fires cron ticks in order as the clock advances', async () => {
     const app = new Millrace({ logLevel: 'silent' });
     const ticks: string[] = [];

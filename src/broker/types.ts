@@ -313,6 +313,12 @@ export interface Broker {
   hold(queue: QueueRef, ms: number): Promise<void>;
   /** How long the queue is still held, in ms (0: not held). */
   heldFor(queue: QueueRef): Promise<number>;
+  /**
+   * On a broker of its own clock (the memory broker's manual clock): how long until a fetch of
+   * the queue could deliver, held or rate limited (0: now). The test kit's drain advances the
+   * clock by it. Absent on Redis.
+   */
+  limitedFor?(queue: QueueRef): number;
   /** Pauses (workers stop fetching; running jobs go on) or resumes a queue, and tells its workers. Kept in Redis. */
   setPaused(queue: QueueRef, paused: boolean): Promise<void>;
   isPaused(queue: QueueRef): Promise<boolean>;

@@ -109,6 +109,11 @@ export class MemoryBroker implements Broker {
     q.publishAbort('|hold');
   }
 
+  /** How long until a fetch of the queue could deliver: held or rate limited (0: now). The test kit's drain advances a manual clock by it. */
+  limitedFor(queue: QueueRef): number {
+    return t.limitedFor(this.q(queue), queue);
+  }
+
   async heldFor(queue: QueueRef): Promise<number> {
     const q = this.q(queue);
     return Math.max(0, q.heldUntil - q.clock.now());

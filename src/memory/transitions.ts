@@ -80,11 +80,9 @@ export function fetch(q: QueueState, ref: QueueRef, consumer: string, count: num
   const rate = ref.rateLimit;
   let tokens = 0;
   if (rate) {
-    // fetch.lua's token bucket: full at max, refilled continuously, spent by what is delivered.
-    const b = q.bucket ?? { tokens: rate.max, at: now };
-    tokens = now > b.at ? Math.min(rate.max, b.tokens + ((now - b.at) * rate.max) / rate.perMs) : b.tokens;
-    const batch = Math.max(1, Math.min(count, Math.floor((rate.max * 10) / rate.perMs)));
-    if (tokens < batch) return Object.assign([], { limitedMs: Math.max(1, Math.ceil(((batch - tokens) * rate.perMs) / rate.max)) });
+    tokens = tokensNow(q, rate, now);
+    const wait = tokenWait(rate, tokens, count);
+    if (wait > 0) return Object.assign([], { limitedMs: wait });
     count = Math.min(count, Math.floor(tokens));
   }
   const out: Delivery[] = [];
@@ -95,6 +93,25 @@ export function fetch(q: QueueState, ref: QueueRef, consumer: string, count: num
   if (rate && out.length > 0) q.bucket = { tokens: tokens - out.length, at: now };
   // As fetch.lua: a capped or limited queue's empty fetch says so, for the reader that waits for entries.
   return (cap > 0 || rate) && out.length === 0 ? Object.assign(out, { after: ref.levels.map(() => '') }) : out;
+}
+
+/** fetch.lua's token bucket: full at max, refilled continuously, spent by what is delivered. */
+function tokensNow(q: QueueState, rate: { max: number; perMs: number }, now: number): number {
+  const b = q.bucket ?? { tokens: rate.max, at: now };
+  return now > b.at ? Math.min(rate.max, b.tokens + ((now - b.at) * rate.max) / rate.perMs) : b.tokens;
+}
+
+/** How long until the bucket holds a batch for a fetch of `count` (up to 10 ms worth, at least one); 0: now. */
+function tokenWait(rate: { max: number; perMs: number }, tokens: number, count: number): number {
+  const batch = Math.max(1, Math.min(count, Math.floor((rate.max * 10) / rate.perMs)));
+  return tokens < batch ? Math.max(1, Math.ceil(((batch - tokens) * rate.perMs) / rate.max)) : 0;
+}
+
+/** How long until a fetch of the queue could deliver, held or rate limited (0: now): what a manual clock must be advanced by. */
+export function limitedFor(q: QueueState, ref: QueueRef): number {
+  const now = q.clock.now();
+  if (q.heldUntil > now) return q.heldUntil - now;
+  return ref.rateLimit ? tokenWait(ref.rateLimit, tokensNow(q, ref.rateLimit, now), Infinity) : 0;
 }
 
 /** complete.lua: records outcomes and acknowledges entries still held (an entry '' was taken: no fence). */

@@ -178,6 +178,11 @@ export class ShardRouter implements Broker {
     await Promise.all(expand(queue).map((q) => this.inner.hold(q, ms)));
   }
 
+  limitedFor(queue: QueueRef): number {
+    const inner = this.inner.limitedFor?.bind(this.inner);
+    return inner ? Math.max(0, ...expand(queue).map((q) => inner(q))) : 0;
+  }
+
   async heldFor(queue: QueueRef): Promise<number> {
     return Math.max(0, ...(await Promise.all(expand(queue).map((q) => this.inner.heldFor(q)))));
   }

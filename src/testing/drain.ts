@@ -24,6 +24,8 @@ export interface DrainReport {
   aborted: number;
   /** Jobs still delayed after the drain (due later on the clock). */
   delayed: number;
+  /** Jobs still waiting after the drain in a queue held (ctx.rateLimit) or rate limited until later on the clock. */
+  limited: number;
 }
 
 /** drain() started more jobs than its limit and the queues were still not idle. */
@@ -35,7 +37,7 @@ export class DrainLimitError extends Error {
 }
 
 export class Drain {
-  private readonly report: DrainReport = { started: 0, completed: 0, failed: 0, retried: 0, aborted: 0, delayed: 0 };
+  private readonly report: DrainReport = { started: 0, completed: 0, failed: 0, retried: 0, aborted: 0, delayed: 0, limited: 0 };
   private checking = false;
   private again = false;
   private settled = false;
@@ -113,6 +115,7 @@ export class Drain {
           continue;
         }
         this.report.delayed = await this.countDelayed();
+        this.report.limited = await this.countLimited();
         finish();
         return;
       } while (this.again);
@@ -134,7 +137,15 @@ export class Drain {
     const now = this.clock.now();
     for (const q of this.queues) {
       const counts = await this.app.inspector.counts(q);
-      if (counts.active > 0 || Object.values(counts.waiting).some((n) => n > 0)) return undefined;
+      if (counts.active > 0) return undefined;
+      if (Object.values(counts.waiting).some((n) => n > 0)) {
+        // Waiting, and held or rate limited: due when the queue may deliver again (on the
+        // manual clock, which only moves when told); else something to run now.
+        const wait = this.limitedFor(q);
+        if (wait === 0) return undefined;
+        nextDue = Math.min(nextDue, now + wait);
+        continue;
+      }
       if (counts.delayed === 0) continue;
       for (const d of await this.app.inspector.listJobs(q, 'delayed', 1000)) {
         if (d.dueAt !== undefined && d.dueAt <= now) return undefined;
@@ -142,6 +153,19 @@ export class Drain {
       }
     }
     return nextDue;
+  }
+
+  /** The memory broker's wait before the queue may deliver (held, rate limited); 0 elsewhere. */
+  private limitedFor(q: QueueRef): number {
+    return this.app.broker.limitedFor?.(q) ?? 0;
+  }
+
+  private async countLimited(): Promise<number> {
+    let n = 0;
+    for (const q of this.queues) {
+      if (this.limitedFor(q) > 0) n += Object.values((await this.app.inspector.counts(q)).waiting).reduce((a, b) => a + b, 0);
+    }
+    return n;
   }
 
   private async countDelayed(): Promise<number> {

@@ -6,6 +6,7 @@ import type { BlockingReader, Broker, Delivery, Fetched, QueueRef } from '../bro
 import type { Processor } from './processor.js';
 import { Sleeper, withTimeout } from './periodic.js';
 import { headerIdAndTask } from '../envelope.js';
+import { clockOf } from '../memory/clock.js';
 
 /** A delivered job's id: its header's, else (an auto id) its entry's. */
 function idOf(d: Delivery): string {
@@ -25,7 +26,8 @@ export class Fetcher {
   private stopped = true;
   private loop: Promise<void> | undefined;
   private readonly reader: BlockingReader;
-  private readonly sleeper = new Sleeper();
+  /** A limited wait on the broker's clock (a manual clock's advance ends it), polls on real time. */
+  private readonly sleeper: Sleeper;
   /** The fetch (and blocking read) in progress, until its entries are accepted. */
   private inFlight: Promise<void> | undefined;
   /** Epoch ms of the last fetch that reached Redis. */
@@ -48,6 +50,7 @@ export class Fetcher {
     private readonly log: Logger,
   ) {
     this.reader = broker.blockingReader(queue, consumer);
+    this.sleeper = new Sleeper(clockOf(broker));
   }
 
   start(): void {
@@ -113,7 +116,7 @@ export class Fetcher {
         // said there would be some (a hold notice or a stop wakes it sooner).
         const ms = this.limitedMs;
         this.limitedMs = 0;
-        await this.sleeper.sleep(ms);
+        await this.sleeper.sleep(ms, true);
         continue;
       }
       if (this.capped) {

@@ -80,20 +80,29 @@ export class Periodic {
   }
 }
 
-/** A sleep that `wake()` cuts short. */
+/**
+ * A sleep that `wake()` cuts short. A sleep `onClock` waits on the clock given (a manual clock's
+ * advance ends it: for waits the clock's own time decides, such as a rate limit's); the others
+ * on the host's timers (polls).
+ */
 export class Sleeper {
   private wakeUp: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private cancel: (() => void) | undefined;
 
-  sleep(ms: number): Promise<void> {
+  constructor(private readonly clock?: Clock) {}
+
+  sleep(ms: number, onClock = false): Promise<void> {
     return new Promise((resolve) => {
       this.wakeUp = resolve;
-      this.timer = setTimeout(resolve, ms);
+      if (onClock && this.clock) this.cancel = this.clock.timer(ms, resolve, { kind: 'check' });
+      else this.timer = setTimeout(resolve, ms);
     });
   }
 
   wake(): void {
     clearTimeout(this.timer);
+    this.cancel?.();
     this.wakeUp?.();
   }
 }
