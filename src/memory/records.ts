@@ -72,12 +72,7 @@ export function byteLength(v: Bytes): number {
   return typeof v === 'string' ? Buffer.byteLength(v) : v.length;
 }
 
-/** Entry ids "ms-seq", as Redis stream ids compare. */
-export function compareIds(a: string, b: string): number {
-  const [am, as] = a.split('-');
-  const [bm, bs] = b.split('-');
-  return Number(am) - Number(bm) || Number(as ?? 0) - Number(bs ?? 0);
-}
+export { compareIds } from '../broker/ids.js';
 
 /** Hands out growing "ms-seq" ids from the clock, as the id counter of lib.lua and XADD * do. */
 export class IdCounter {

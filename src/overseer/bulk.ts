@@ -1,6 +1,6 @@
 // Bulk actions over a queue's dead letters (replay or delete; all of them or those a filter
 // keeps) as operations that run in the background of the dashboard process and report their
-// progress. An operation reads the dead letters a chunk at a time (BULK_CHUNK entries, one
+// progress. An operation reads the dead letters a chunk at a time (SEARCH_CHUNK.dead entries, one
 // XRANGE through the public DeadLetterQueue.list, via Searcher.deadLetters), replays or deletes
 // the chunk's matches in batches of at most BATCH ids, and gives the event loop back between
 // chunks: one Redis call of bounded size in flight at a time, so Redis is never held long,
@@ -62,8 +62,7 @@ export interface Operation {
  * it 7 ms: npm run bench:overseer).
  */
 export const BATCH = 100;
-/** Dead letters read per chunk (one XRANGE, as the search reads them). */
-export const BULK_CHUNK = 250;
+
 /** Finished operations are kept this long (ms)… */
 export const KEEP_MS = 3_600_000;
 /** …and this many at most. */
@@ -151,7 +150,7 @@ export class BulkOperations {
     await sleep(2);
     const f: SearchFilter = filter === 'all' ? { queues: [op.queue], status: 'dead', limit: Infinity } : filter;
     try {
-      for await (const { hits, scanned } of this.searcher.deadLetters(f, op.queue, stop.signal, until, BULK_CHUNK)) {
+      for await (const { hits, scanned } of this.searcher.deadLetters(f, op.queue, stop.signal, until)) {
         op.scanned += scanned;
         op.matched += hits.length;
         const ids = hits.map((hit) => hit.dlqId!);

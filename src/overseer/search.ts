@@ -159,7 +159,8 @@ export class Searcher {
   }
 
   /** Dead letters of a queue, `chunk` at a time, as the filter keeps them (up to `until`, epoch ms, when given). */
-  async *deadLetters(f: SearchFilter, queue: string, signal: AbortSignal, until?: number, chunk = SEARCH_CHUNK.dead): AsyncGenerator<{ hits: SearchHit[]; scanned: number }> {
+  async *deadLetters(f: SearchFilter, queue: string, signal: AbortSignal, until?: number): AsyncGenerator<{ hits: SearchHit[]; scanned: number }> {
+    const chunk = SEARCH_CHUNK.dead;
     const dlq = this.data.app.deadLetters(queue);
     let after: string | undefined;
     while (!signal.aborted) {

@@ -1,6 +1,7 @@
 // The Inspector on Redis: counts, listings and dead-letter operations for the CLI, the
 // dashboard and the API.
 
+import { compareIds } from '../broker/ids.js';
 import { CONSUMER_GROUP, healthKey, queuesSetKey, throughputKey, workerKey, workersKey } from './keys.js';
 import { addDay, planRange, type ThroughputHistory } from '../broker/history.js';
 import { callScript, SCRIPTS } from './scripts.js';
@@ -314,13 +315,6 @@ function toObject(flat: unknown[]): Record<string, unknown> {
 function fieldOf(fields: string[], name: string): string | undefined {
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
   return undefined;
-}
-
-/** Orders two stream entry ids ("<ms>-<seq>"). */
-function compareIds(a: string, b: string): number {
-  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
-  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
-  return am !== bm ? (am < bm ? -1 : 1) : as === bs ? 0 : as < bs ? -1 : 1;
 }
 
 function idOf(header: string | undefined, entry: string): string {

@@ -3,6 +3,7 @@
 // order one queue would give). A dead letter of a shard is named "<entry>@<shard>", so it can
 // be shown, replayed and deleted by that id alone, and listing resumes after it.
 
+import { compareIds } from '../broker/ids.js';
 import type { DeadLetterEntry, Inspector, JobSummary, QueueCounts, QueueRef, ScanChunk, ScannedJob, ScanPlace, StaleCleanup, WorkerEntry } from '../broker/types.js';
 import { entryTime, AUTO_ID } from '../envelope.js';
 import { ConfigError } from '../errors.js';
@@ -75,7 +76,7 @@ export class ShardInspector implements Inspector {
     // hold newer jobs of the higher one in a later call (its read moved on when its stream ended).
     const top = Math.max(-1, ...chunks.flatMap((c) => (c && c.jobs.length > 0 ? [c.jobs[0]!.level] : [])));
     const met = chunks.flatMap((c, s) => (c ? c.jobs.filter((job) => job.level === top).map((job) => ({ job, s })) : []));
-    met.sort((a, b) => b.job.level - a.job.level || (b.job.at ?? 0) - (a.job.at ?? 0) || compareEntries(b.job.entry ?? '0-0', a.job.entry ?? '0-0'));
+    met.sort((a, b) => b.job.level - a.job.level || (b.job.at ?? 0) - (a.job.at ?? 0) || compareIds(b.job.entry ?? '0-0', a.job.entry ?? '0-0'));
     const taken = met.slice(0, count);
     const next = shards.map((q, s) => {
       const c = chunks[s];
@@ -99,7 +100,7 @@ export class ShardInspector implements Inspector {
       return (await this.inner.dlqList(q, { limit: opts.limit, after: from })).map((e) => ({ e, s }));
     }));
     return lists.flat()
-      .sort((a, b) => compareEntries(a.e.dlqId, b.e.dlqId) || a.s - b.s)
+      .sort((a, b) => compareIds(a.e.dlqId, b.e.dlqId) || a.s - b.s)
       .slice(0, opts.limit)
       .map(({ e, s }) => named(e, s));
   }
@@ -174,12 +175,6 @@ function timeOf(id: string): number {
   return AUTO_ID.test(id) ? entryTime(id) : 0;
 }
 
-/** Stream ids "ms-seq" in stream order. */
-function compareEntries(a: string, b: string): number {
-  const [am, as] = a.split('-');
-  const [bm, bs] = b.split('-');
-  return Number(am) - Number(bm) || Number(as) - Number(bs);
-}
 
 /** The stream id just before `entry`, so an exclusive start there includes `entry` itself. */
 function before(entry: string): string {

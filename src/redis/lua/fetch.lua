@@ -20,9 +20,12 @@
 local group, consumer, want, cap = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local rate_max, rate_per = tonumber(ARGV[5]), tonumber(ARGV[6])
 local FIRST = 5
-if redis.call('EXISTS', KEYS[1]) == 1 then return { -1 } end
-local hold = redis.call('PTTL', KEYS[4])
-if hold > 0 then return { -4, hold } end
+-- Neither paused nor held (the common case): one command.
+if redis.call('EXISTS', KEYS[1], KEYS[4]) > 0 then
+  if redis.call('EXISTS', KEYS[1]) == 1 then return { -1 } end
+  local hold = redis.call('PTTL', KEYS[4])
+  if hold > 0 then return { -4, hold } end
+end
 if cap > 0 then
   local held = redis.call('HLEN', KEYS[2])
   for i = FIRST, #KEYS do
