@@ -5,6 +5,8 @@ import { pino, type Logger } from 'pino';
 import { ConfigError } from './errors.js';
 import { Registry, type AnyTask, type Queue } from './registry.js';
 import { Client, type DeadLetterQueue } from './client.js';
+import { Workflows, type StartOptions, type WorkflowHandle } from './workflow/runner.js';
+import type { Flow, GroupResults, Settled } from './workflow/definition.js';
 import { Job } from './job.js';
 import { RedisBroker } from './redis/broker.js';
 import { RedisInspector } from './redis/inspector.js';
@@ -181,6 +183,29 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
   /** @internal used by Task.enqueue */
   enqueueOne(task: AnyTask, args: unknown[]): Promise<Job<unknown>> {
     return this.client.enqueueOne(task, args);
+  }
+
+  /** Starts a workflow (src/workflow): `app.startWorkflow(chain(a.s(x), b.s()), { id })`; a running id is resumed, never doubled. */
+  startWorkflow<R>(flow: Flow<R>, options?: StartOptions): Promise<WorkflowHandle<R>> {
+    return this.workflows.start(flow, options);
+  }
+
+  /** A handle on a workflow by id, from any process: status, result, abort. */
+  workflow<R = unknown>(id: string): WorkflowHandle<R> {
+    return this.workflows.handle<R>(id);
+  }
+
+  /** A page of a stage's outcomes: what a paged group's callback reads with the GroupResults it receives. */
+  workflowResults<T>(ref: GroupResults<T>, options?: { offset?: number; limit?: number }): Promise<Settled<T>[]> {
+    return this.workflows.results(ref, options) as Promise<Settled<T>[]>;
+  }
+
+  /** @internal the workflow runner over the current client (the worker settles nodes through it) */
+  get workflows(): Workflows {
+    const client = this.client;
+    let runner = runners.get(client);
+    if (!runner) runners.set(client, (runner = new Workflows({ broker: this.broker, client, serializer: this.serializer })));
+    return runner;
   }
 
   /** Enqueues a task by name, without its code (give `queue` when this process does not define the task). */
@@ -390,6 +415,7 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
       cron: (workerId) => this.cronHost(workerId),
       queueNamed: (name) => this.queues.get(name) as Queue<unknown> | undefined,
       allQueues: () => [...this.queues.values()] as Queue<unknown>[],
+      workflows: () => this.workflows,
       enterLifespan: () => this.enterLifespan(),
       exitLifespan: () => this.exitLifespan(),
     };
@@ -464,6 +490,7 @@ function memoryBroker(option: BrokerOption | undefined, eventsMaxLen: number): {
 }
 
 const routers = new WeakMap<Broker, ShardRouter>();
+const runners = new WeakMap<Client, Workflows>();
 const mergers = new WeakMap<Inspector, ShardInspector>();
 
 function routed(broker: Broker): ShardRouter {

@@ -94,6 +94,11 @@ export class Client implements JobOps {
     return (await this.enqueueJobs([{ queue, task: name, args, options: rest }]))[0]!;
   }
 
+  /** Enqueues a workflow's nodes (src/workflow), through the enqueue middleware like any job. */
+  enqueueNodes(jobs: OutgoingJob[]): Promise<Job<unknown>[]> {
+    return this.enqueueJobs(jobs);
+  }
+
   private async enqueueJobs(jobs: OutgoingJob[]): Promise<Job<unknown>[]> {
     // Only a custom id can already exist; its flags are kept in send order per queue+id, since
     // one bulk call may name the same custom id twice. Auto ids are always new.
@@ -179,6 +184,7 @@ export class Client implements JobOps {
     if (o.expiresAt !== undefined) (wire ??= {}).x = o.expiresAt;
     if (o.id !== '' || o.due !== undefined) (wire ??= {}).q = Date.now();
     if (trace) (wire ??= {}).c = trace;
+    if (job.workflow) (wire ??= {}).w = job.workflow;
     return { item: { level: o.level, id: o.id, task: job.task, header: encodeHeader(o.id, job.task, wire, data, this.deps.signingSecret), data, due: o.due }, durability: o.durability };
   }
 

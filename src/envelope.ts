@@ -20,6 +20,8 @@ export interface WireOptions {
   q?: number;
   /** trace context of the enqueuer (W3C traceparent...), when OpenTelemetry is in use */
   c?: Record<string, string>;
+  /** the job's place in a workflow: [workflow id, stage, node] (src/workflow) */
+  w?: readonly [string, number, number];
 }
 
 export interface Header {
@@ -76,8 +78,13 @@ export function decodeHeader(raw: string | Buffer | undefined): Header {
       throw new BadJobError('malformed', 'job options are not valid JSON');
     }
     if (typeof opts !== 'object' || opts === null) throw new BadJobError('malformed', 'job options are not an object');
+    if (opts.w !== undefined && !isPlace(opts.w)) throw new BadJobError('malformed', 'its workflow place (w) is not [workflow id, stage, node]');
   }
   return { id: h.slice(0, a), task: h.slice(a + 1, b), attempt, sig: h.slice(c + 1, d), opts, optsRaw };
+}
+
+function isPlace(w: unknown): boolean {
+  return Array.isArray(w) && w.length === 3 && typeof w[0] === 'string' && w[0] !== '' && Number.isInteger(w[1]) && w[1] >= 0 && Number.isInteger(w[2]) && w[2] >= 0;
 }
 
 export function sign(secret: string, task: string, optsRaw: string, data: string | Buffer): string {

@@ -29,3 +29,11 @@ export { resolveConfig, SETTINGS, type Layer, type Resolved, type Scope, type Se
 export { EventHub, type EventMap, type EventType, type EventOf, type MillraceEvent } from './events.js';
 export type { StoredEvent } from './broker/types.js';
 export type { CronOptions, ScheduleDefinition, ScheduleInfo } from './cron.js';
+export {
+  chain, chord, group, Flow, Group, Signature, type GroupResults, type Settled,
+} from './workflow/definition.js';
+export type { FailurePolicy, WorkflowState } from './broker/workflows.js';
+export {
+  WorkflowAbortedError, WorkflowFailedError, WorkflowHandle, WorkflowNotFoundError,
+  type NodeStatus, type StageStatus, type StartOptions, type WorkflowStatus,
+} from './workflow/runner.js';

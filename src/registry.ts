@@ -12,6 +12,8 @@ import type { Handler } from './types.js';
 import type { Job } from './job.js';
 import type { QueueRef } from './broker/types.js';
 import { moduleUrl, threadHandler, type ThreadSpec } from './worker/threads.js';
+import { Signature, type Flow } from './workflow/definition.js';
+import type { StartOptions, WorkflowHandle } from './workflow/runner.js';
 
 
 /** What a task needs from the app it is bound to. */
@@ -19,6 +21,7 @@ export interface TaskHost {
   enqueueTask(task: AnyTask, calls: { args: unknown[]; options: EnqueueOptions }[]): Promise<Job<unknown>[]>;
   /** One job with the task's defaults (the most common call, on a shorter path). */
   enqueueOne(task: AnyTask, args: unknown[]): Promise<Job<unknown>>;
+  startWorkflow<R>(flow: Flow<R>, options?: StartOptions): Promise<WorkflowHandle<R>>;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -155,7 +158,8 @@ export class Task<D, A extends unknown[], R> {
     readonly thread?: ThreadSpec,
   ) {}
 
-  private get host(): TaskHost {
+  /** @internal the app the task's registry is bound to */
+  get host(): TaskHost {
     const host = this.queue.registry.host;
     if (!host) {
       throw new ConfigError(
@@ -173,6 +177,17 @@ export class Task<D, A extends unknown[], R> {
     } catch (err) {
       return Promise.reject(err); // a task not bound to an app: rejected like every other error
     }
+  }
+
+  /**
+   * A signature of this task for a workflow (src/workflow): with every argument, a first stage
+   * (`resize.s(path)`); with all but the first, a later stage, whose first argument is what the
+   * stage before gave (`upload.s()` receives resize's result). The compiler checks each fits.
+   */
+  s(...args: A): Signature<void, R>;
+  s(...rest: A extends [unknown, ...infer T] ? T : never): Signature<A extends [infer H, ...unknown[]] ? H : never, R>;
+  s(...args: unknown[]): Signature<unknown, R> {
+    return new Signature(this, args);
   }
 
   /** Enqueue options for the next call: `task.with({ delay: '10m' }).enqueue(...)`. */

@@ -76,6 +76,8 @@ export interface OutgoingJob {
   task: string;
   args: unknown[];
   options: import('./options.js').EnqueueOptions;
+  /** @internal A workflow node's place ([workflow, stage, node]): set by src/workflow only. */
+  workflow?: readonly [string, number, number];
 }
 
 export interface Middleware<D = unknown> {

@@ -5,6 +5,7 @@
 import type { MillraceEvent } from '../events.js';
 import type { Clock } from '../memory/clock.js';
 import type { EndedTotals, ThroughputHistory } from './history.js';
+import type { WorkflowStore } from './workflows.js';
 
 export type { EndedTotals, ThroughputHistory } from './history.js';
 
@@ -246,6 +247,8 @@ export interface WorkerEntry extends JobCounters {
 }
 
 export interface Broker {
+  /** Where workflows keep their records (src/workflow/). */
+  readonly workflows: WorkflowStore;
   /** The clock of the broker's times, which the worker's timers then read too (a memory broker's); absent: the host's. */
   readonly clock?: Clock;
   /** Records the queue's name, and its priority levels when this process defines it. */

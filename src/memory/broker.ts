@@ -11,6 +11,7 @@ import type {
 import type { MillraceEvent } from '../events.js';
 import { realClock, type Clock } from './clock.js';
 import { MemoryEventReader } from './events.js';
+import { MemoryWorkflows } from './workflows.js';
 import { MemoryStreamReader } from './reader.js';
 import { reclaim } from './reclaim.js';
 import { lrange, type Bytes } from './records.js';
@@ -28,6 +29,7 @@ export interface MemoryBrokerOptions {
 
 export class MemoryBroker implements Broker {
   readonly clock: Clock;
+  readonly workflows: MemoryWorkflows;
   /** @internal the broker's data, shared with its inspector */
   readonly state: MemoryState;
   private eventsMaxLen: number;
@@ -39,6 +41,7 @@ export class MemoryBroker implements Broker {
   constructor(options: MemoryBrokerOptions = {}) {
     this.clock = options.clock ?? realClock;
     this.state = new MemoryState(this.clock);
+    this.workflows = new MemoryWorkflows(this.clock);
     this.eventsMaxLenGiven = options.eventsMaxLen !== undefined;
     this.eventsMaxLen = options.eventsMaxLen ?? 10_000;
     // A clock moved forward makes delayed jobs due now: promoted at once, blocked readers woken.

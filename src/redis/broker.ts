@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { callKey, CONSUMER_GROUP, cronTickKey, healthKey, levelsKey, queuesSetKey, schedulesKey, throughputKey, throughputSeenKey, workerKey, workersKey } from './keys.js';
 import { dayOf, HISTORY_TTL_S, minuteOfDay, SEEN_TTL_MS, type EndedTotals } from '../broker/history.js';
 import { callScript, SCRIPTS } from './scripts.js';
+import { RedisWorkflows } from './workflows.js';
 import { connect } from './connection.js';
 import { isCluster, nodeFor, type Conn } from './topology.js';
 import { RedisContext } from './context.js';
@@ -62,7 +63,10 @@ export class RedisBroker implements Broker {
     this.log = options.log;
     this.ctx = new RedisContext(connect(settings, 'commands', false, this.log), options.prefix, options.binary);
     this.eventsMaxLen = options.eventsMaxLen;
+    this.workflows = new RedisWorkflows(this.ctx);
   }
+
+  readonly workflows: RedisWorkflows;
 
   private get conn(): Conn {
     return this.ctx.conn;

@@ -176,3 +176,9 @@ export function throughputKey(queue: QueueKeys, day: string): string {
 export function throughputSeenKey(queue: QueueKeys, workerId: string): string {
   return `${queue.base}:tp:seen:${workerId}`;
 }
+
+/** A workflow's keys: its record, its nodes' records and its failed nodes, in one slot of its own. */
+export function workflowKeys(prefix: string, id: string): { wf: string; results: string; failed: string } {
+  const base = `{${prefix}:wf:${id}}`;
+  return { wf: base, results: `${base}:r`, failed: `${base}:f` };
+}

@@ -55,6 +55,10 @@ export const SCRIPTS = {
   heartbeat: spec('heartbeat', ['workers', 'worker'], ['id', 'entry', 'ttl'], false),
   health: spec('health', ['health', 'seen', 'history'], ['record', 'ttl', 'completed', 'failed', 'landed_completed', 'landed_failed', 'minute', 'history_ttl', 'seen_ttl'], false),
   peek: spec('peek', ['delayed', 'job_prefix'], ['start', 'count'], false),
+  wfcreate: spec('wfcreate', ['wf'], ['ttl', 'stages'], false),
+  wfstarted: spec('wfstarted', ['wf'], ['stage'], false),
+  wfstep: spec('wfstep', ['wf', 'results', 'failed'], ['stage', 'index', 'outcome', 'value', 'reason'], false),
+  wfabort: spec('wfabort', ['wf', 'results', 'failed'], ['reason'], false),
   take: spec('take', ['job_prefix', 'stream', 'taken'], ['group', 'consumer', 'entry', 'token', 'id', 'level'], false),
 } as const;
 

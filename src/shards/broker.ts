@@ -25,6 +25,11 @@ export class ShardRouter implements Broker {
     return this.inner.clock;
   }
 
+  /** Workflow records are not a queue's: the inner broker keeps them. */
+  get workflows(): Broker['workflows'] {
+    return this.inner.workflows;
+  }
+
   /** A shard's own ref, or a queue that is not sharded: what calls about deliveries take. */
   private one(queue: QueueRef, call: string): QueueRef {
     if (needsRouting(queue)) throw new Error(`internal: ${call} on sharded queue '${queue.name}' needs one of its shards`);

@@ -22,7 +22,7 @@ import type { Middleware } from '../types.js';
 import type { ThreadPool } from './threads.js';
 import { HeldList } from './heldList.js';
 import { Attempts, type HeldJob, type Outcome } from './attempt.js';
-import { Settler } from './settle.js';
+import { Settler, type NodeSettler } from './settle.js';
 import { GAVE_UP, Persistence } from './persist.js';
 import type { ContextShared } from './jobContext.js';
 import type { PoolMember, SlotPool } from './slotPool.js';
@@ -49,6 +49,8 @@ export interface ProcessorDeps {
   durability?: Durability;
   /** The worker's pool for thread tasks. */
   threads?: ThreadPool;
+  /** Where workflow nodes' outcomes are settled (src/workflow). */
+  workflows?: () => NodeSettler;
   /** The limit shared with the other shards of a sharded queue (concurrency and capacity are then the pool's). */
   pool?: SlotPool;
 }
@@ -101,7 +103,7 @@ export class Processor implements PoolMember {
     });
     this.settler = new Settler({
       broker: d.broker, queue: d.queue, consumer: d.consumer, events: d.events, log: d.log, persistence: this.persistence,
-      deadLetter: d.deadLetter, durability: d.durability, onRetryScheduled: d.onRetryScheduled,
+      deadLetter: d.deadLetter, durability: d.durability, onRetryScheduled: d.onRetryScheduled, workflows: d.workflows,
       release: (job) => this.release(job), roomChanged: () => this.notifyRoom(),
     });
     d.pool?.join(this);

@@ -2,6 +2,7 @@
 // keeper, recoverer and scheduler.
 
 import type { Logger } from 'pino';
+import type { NodeSettler } from './settle.js';
 import type { Broker, Durability } from '../broker/types.js';
 import type { Queue } from '../registry.js';
 import type { Serializer } from '../serializer.js';
@@ -44,7 +45,7 @@ export class QueueRunner {
     readonly queue: Queue<unknown>,
     consumer: string,
     settings: RunnerSettings,
-    shared: { serializer: Serializer; signingSecret: string | undefined; middleware: Middleware<unknown>[]; deps: () => unknown; events: EventHub; otel: () => OtelApi | null; threads?: ThreadPool },
+    shared: { serializer: Serializer; signingSecret: string | undefined; middleware: Middleware<unknown>[]; deps: () => unknown; events: EventHub; otel: () => OtelApi | null; threads?: ThreadPool; workflows?: () => NodeSettler },
     log: Logger,
   ) {
     const qlog = log.child(queue.shard === undefined ? { queue: queue.name } : { queue: queue.name, shard: queue.shard });

@@ -17,6 +17,11 @@ import { Acker, type AckResult } from './acker.js';
 import type { HeldJob, Outcome } from './attempt.js';
 import { GAVE_UP, type Persistence } from './persist.js';
 
+/** Settles workflow nodes' outcomes in their workflows (src/workflow/runner.ts: Workflows). */
+export interface NodeSettler {
+  settleNode(place: readonly [string, number, number], outcome: 'ok' | 'fail', value: string | Buffer, reason?: string): Promise<unknown>;
+}
+
 export interface SettleDeps {
   broker: Broker;
   queue: Queue<unknown>;
@@ -28,6 +33,8 @@ export interface SettleDeps {
   deadLetter?: boolean;
   /** Outcome writes wait for this durability (a queue's or app's `durability` with `outcomes`). */
   durability?: Durability;
+  /** Where workflow nodes' outcomes are settled, before the job's own is recorded. */
+  workflows?: () => NodeSettler;
   /** A retry was scheduled this many ms ahead (the scheduler wakes for it). */
   onRetryScheduled(delayMs: number): void;
   /** The job's outcome is recorded (or no longer this worker's to record): forget it. */
@@ -77,6 +84,7 @@ export class Settler {
   settle(job: HeldJob, attempt: number, startedAt: number, outcome: Outcome): Promise<void> | undefined {
     switch (outcome.kind) {
       case 'done':
+        if (job.header.opts.w) return this.completedNode(job, attempt, startedAt, outcome.value);
         this.completed(job, attempt, startedAt, outcome.value);
         return undefined;
       case 'gone':
@@ -107,6 +115,35 @@ export class Settler {
       this.d.events.send({ type: 'job.completed', at, queue: this.d.queue.name, id: job.id, task: job.task.name, attempt, worker: this.d.consumer, durationMs: at - startedAt });
     }
     this.record(job, 'completed', undefined, value, attempt, startedAt);
+  }
+
+  /** A workflow node completed: settled in its workflow first (which may start the next stage), then recorded. */
+  private async completedNode(job: HeldJob, attempt: number, startedAt: number, value: string | Buffer): Promise<void> {
+    job.state = 'settling';
+    if (await this.inWorkflow(job, 'ok', value)) this.completed(job, attempt, startedAt, value);
+  }
+
+  /**
+   * Settles a workflow node's outcome in its workflow, before the job's own outcome is written:
+   * a crash in between runs the job again and settles it again, which counts once. False when
+   * the write was given up (the lease was lost, or a stop's time for writes ran out): the job is
+   * released unrecorded and runs again, as after a crash.
+   */
+  private async inWorkflow(job: HeldJob, outcome: 'ok' | 'fail', value: string | Buffer, reason?: string): Promise<boolean> {
+    const place = job.header.opts.w;
+    const workflows = this.d.workflows?.();
+    if (!place || !workflows) return true;
+    const out = await this.d.persistence.write('settling a workflow node', () => !job.lost, () => workflows.settleNode(place, outcome, value, reason));
+    if (out !== GAVE_UP) return true;
+    this.d.release(job);
+    return false;
+  }
+
+  /** A node that ends without completing: settled in its workflow as failed (its policy decides what that does). */
+  private failNode(job: HeldJob, meta: ResultMeta, status: string): Promise<boolean> {
+    const what = status === 'failed' ? meta.reason === 'ignored' ? 'failed' : `dead-lettered (${meta.reason ?? 'failed'})` : status;
+    const error = JSON.stringify({ name: meta.name ?? status, message: meta.message ?? '', reason: meta.reason ?? status });
+    return this.inWorkflow(job, 'fail', error, `node ${job.id} ${what}: ${meta.name ?? 'Error'}: ${meta.message ?? ''}`);
   }
 
   /** Decides what a failed attempt leads to: nothing (not ours), hand-back, abort, retry or the DLQ. */
@@ -185,7 +222,8 @@ export class Settler {
   }
 
   /** Records a final outcome without dead-lettering (batched with other completions). */
-  private finish(job: HeldJob, status: FinalStatus, meta: ResultMeta, value: string | Buffer | undefined, attempts: number, startedAt?: number): Promise<void> {
+  private async finish(job: HeldJob, status: FinalStatus, meta: ResultMeta, value: string | Buffer | undefined, attempts: number, startedAt?: number): Promise<void> {
+    if (job.header.opts.w && !(await this.failNode(job, meta, status))) return;
     return new Promise((resolve) => this.record(job, status, meta, value, attempts, startedAt, resolve));
   }
 
@@ -221,6 +259,7 @@ export class Settler {
 
   private async deadLetter(job: HeldJob, err: ErrorFacts, reason: string, attempts: number, startedAt: number): Promise<void> {
     const meta = { ...describe(err, reason), task: job.task.name, attempts, startedAt, finishedAt: this.clock.now(), worker: this.d.consumer };
+    if (job.header.opts.w && !(await this.failNode(job, meta, 'failed'))) return;
     const recorded = await this.d.persistence.write('dead-lettering a job', () => !job.lost, () => this.d.broker.deadLetter(this.d.queue, this.d.consumer, {
       delivery: job.delivery, id: job.id, reason, error: err.text, stack: err.stack ?? '', attempts,
       worker: this.d.consumer, record: encodeResult('failed', meta, '', this.facts(job)), ttl: job.task.options.resultTtl, useDlq: this.d.deadLetter ?? this.d.queue.options.deadLetter,

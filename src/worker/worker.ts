@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { parseDuration, type Duration } from '../duration.js';
 import { ConfigError, errorFacts } from '../errors.js';
 import { checkConnectionBudget, checkHeartbeat, resolveConfig, type Layer } from '../config.js';
+import type { NodeSettler } from './settle.js';
 import type { Broker, Durability, Inspector, WorkerEntry } from '../broker/types.js';
 import { durabilityOf } from '../options.js';
 import type { Queue } from '../registry.js';
@@ -94,6 +95,8 @@ export interface WorkerHost {
   cron(workerId: string): CronHost;
   queueNamed(name: string): Queue<unknown> | undefined;
   allQueues(): Queue<unknown>[];
+  /** Where workflow nodes' outcomes are settled (src/workflow). */
+  workflows?(): NodeSettler;
   /** Enters the lifespan (and startup hooks) and returns the dependencies. */
   enterLifespan(): Promise<unknown>;
   exitLifespan(): Promise<void>;
@@ -196,7 +199,7 @@ export class Worker {
       return expand(queue).map((shard) => new QueueRunner(
         host.broker, shard, this.id,
         { concurrency: c, prefetch, idleTimeout: queue.options.idleTimeout, blockMs, schedulerPollMs, deadLetter: cfg.deadLetter, durability: durable?.outcomes ? durable : undefined, pool },
-        { serializer: host.serializer, signingSecret: host.signingSecret, middleware: host.middleware, deps: () => this.deps, events: this.events, otel: () => this.otel, threads: this.threads },
+        { serializer: host.serializer, signingSecret: host.signingSecret, middleware: host.middleware, deps: () => this.deps, events: this.events, otel: () => this.otel, threads: this.threads, workflows: host.workflows },
         this.log,
       ));
     });

@@ -1,0 +1,301 @@
+// Runs workflows over ordinary jobs. Starting one writes its record, then enqueues its first
+// stage; a node's job carries its place ([workflow, stage, node], signed with its options) and
+// the worker settles it in the workflow before recording the job's own outcome, so a crash in
+// between runs the node again and settles it again, which counts once (src/redis/lua/wfstep.lua).
+// The stage that completes a stage enqueues the next one with deterministic ids
+// ("<workflow>:<stage>:<node>"), then marks it started: enqueued twice it is there once.
+
+import { randomUUID } from 'node:crypto';
+import type { Broker } from '../broker/types.js';
+import type { NodeRecord, StepAnswer, StoredWorkflow, WorkflowState } from '../broker/workflows.js';
+import type { Client } from '../client.js';
+import { parseDuration } from '../duration.js';
+import { ConfigError, MillraceError, ResultTimeoutError } from '../errors.js';
+import type { Serializer } from '../serializer.js';
+import type { JobStatus } from '../types.js';
+import { compile, unwire, type Flow, type GroupResults, type Settled, type StageNodes } from './definition.js';
+
+/** Where a node's job stands in its workflow: [workflow id, stage, node], carried in its header. */
+export type NodePlace = readonly [string, number, number];
+
+export interface StartOptions {
+  /** The workflow's id (default a random one): starting an id that exists resumes it, never adds a second. */
+  id?: string;
+  /** How long its record is kept after it ends (default '7d'). */
+  keep?: number | string;
+}
+
+/** A node's job as the status shows it. */
+export interface NodeStatus {
+  stage: number;
+  node: number;
+  id: string;
+  queue: string;
+  task: string;
+  status: JobStatus;
+  /** Why it failed, for a failed node its workflow waits on. */
+  reason?: string;
+}
+
+export interface StageStatus {
+  stage: number;
+  size: number;
+  settled: number;
+  policy: string;
+  state: 'done' | 'running' | 'waiting';
+}
+
+export interface WorkflowStatus {
+  id: string;
+  state: WorkflowState;
+  /** Why it failed or was aborted; for a running one, what it waits on. */
+  reason: string;
+  createdAt: number;
+  endedAt?: number;
+  stage: number;
+  stages: StageStatus[];
+  /** Nodes of the current stage not settled yet (the first 20) and failed nodes it waits on a replay of. */
+  waitingOn: NodeStatus[];
+}
+
+/** The workflow failed: a node failed under the policy 'fail' (replaying it from the DLQ resumes the workflow). */
+export class WorkflowFailedError extends MillraceError {
+  constructor(readonly workflowId: string, readonly reason: string) {
+    super(`workflow ${workflowId} failed: ${reason}`);
+  }
+}
+
+export class WorkflowAbortedError extends MillraceError {
+  constructor(readonly workflowId: string, readonly reason: string) {
+    super(`workflow ${workflowId} was aborted${reason ? `: ${reason}` : ''}`);
+  }
+}
+
+export class WorkflowNotFoundError extends MillraceError {
+  constructor(readonly workflowId: string) {
+    super(`workflow ${workflowId} not found (never started, or its record expired)`);
+  }
+}
+
+const ID = /^[A-Za-z0-9_.:-]{1,100}$/;
+/** Nodes enqueued per call when a stage starts. */
+const CHUNK = 1000;
+const WAITING_SHOWN = 20;
+
+export interface WorkflowsDeps {
+  broker: Broker;
+  client: Client;
+  serializer: Serializer;
+}
+
+export class Workflows {
+  constructor(private readonly d: WorkflowsDeps) {}
+
+  private get store(): Broker['workflows'] {
+    return this.d.broker.workflows;
+  }
+
+  async start<R>(flow: Flow<R>, options: StartOptions = {}): Promise<WorkflowHandle<R>> {
+    const id = options.id ?? `wf-${randomUUID()}`;
+    if (typeof id !== 'string' || !ID.test(id)) throw new ConfigError('workflow id', "1-100 letters, digits, '_', '.', ':' or '-'", id);
+    const keep = Math.ceil(parseDuration(options.keep ?? '7d', 'workflow keep') / 1000);
+    const { stages, first } = compile(flow as Flow<unknown>, this.d.serializer);
+    const created = await this.store.create(id, stages, Math.max(1, keep));
+    // An id that exists: resumed if its first stage was never enqueued (a start that crashed), else left as it is.
+    if (created || (await this.store.read(id))?.started === -1) {
+      await this.enqueueStage(id, 0, first.map((n, i) => ({ ...n, node: i })));
+      await this.store.started(id, 0);
+    }
+    return new WorkflowHandle<R>(this, id);
+  }
+
+  handle<R = unknown>(id: string): WorkflowHandle<R> {
+    return new WorkflowHandle<R>(this, id);
+  }
+
+  /**
+   * Settles a node's job in its workflow (the worker, before it records the job's outcome), and
+   * starts the next stage when this completed the current one. 'fail' carries the error JSON.
+   */
+  async settleNode(place: NodePlace, outcome: 'ok' | 'fail', value: string | Buffer, reason = ''): Promise<StepAnswer['kind']> {
+    const [id, stage, node] = place;
+    const answer = await this.store.settle(id, stage, node, outcome, value, reason);
+    if (answer.kind === 'start') {
+      await this.startStage(id, answer.stage, answer.nodes, answer.input);
+      await this.store.started(id, answer.stage);
+    }
+    return answer.kind;
+  }
+
+  private async startStage(id: string, stage: number, nodesJson: string, input: (NodeRecord | null)[]): Promise<void> {
+    const nodes = JSON.parse(nodesJson) as StageNodes;
+    const received = this.received(id, stage, nodes, input);
+    const size = nodes.a?.length ?? 0;
+    const jobs = Array.from({ length: size }, (_, i) => {
+      const bound = this.d.serializer.decode(unwire(nodes.a![i]!)) as unknown[];
+      return { queue: pick(nodes.q, i), task: pick(nodes.t, i), args: [received, ...bound], node: i };
+    });
+    await this.enqueueStage(id, stage, jobs);
+  }
+
+  /** What a stage's nodes receive of the stage before, by its mode and failure policy. */
+  private received(id: string, stage: number, nodes: StageNodes, input: (NodeRecord | null)[]): unknown {
+    const r = nodes.r!;
+    if (r.mode === 'paged') return { workflow: id, stage: stage - 1, size: r.size } satisfies GroupResults<unknown>;
+    const values = input.map((rec, i) => this.decodeRecord(rec, `${id}:${stage - 1}:${i}`));
+    const shaped = values.filter((v) => v !== SKIP).map((v) => (r.policy === 'continue' ? v : (v as Settled<unknown> & { status: 'completed' }).value));
+    return r.mode === 'one' ? shaped[0] : shaped;
+  }
+
+  /** A node record as a Settled value, or SKIP for one left out (policy 'ignore') or missing. */
+  private decodeRecord(rec: NodeRecord | null, nodeId: string): Settled<unknown> | typeof SKIP {
+    if (rec === null) return SKIP;
+    const tag = typeof rec === 'string' ? rec[0] : String.fromCharCode(rec[0]!);
+    const body = typeof rec === 'string' ? rec.slice(1) : rec.subarray(1);
+    if (tag === 'v') return { status: 'completed', value: this.d.serializer.decode(body) };
+    if (tag === 'e') return { status: 'failed', error: { ...(JSON.parse(String(body)) as { name: string; message: string; reason?: string }), id: nodeId } };
+    return SKIP;
+  }
+
+  private async enqueueStage(id: string, stage: number, nodes: { queue: string; task: string; args: unknown[]; node: number }[]): Promise<void> {
+    for (let i = 0; i < nodes.length; i += CHUNK) {
+      await this.d.client.enqueueNodes(nodes.slice(i, i + CHUNK).map((n) => ({
+        queue: n.queue, task: n.task, args: n.args, options: { id: `${id}:${stage}:${n.node}` }, workflow: [id, stage, n.node] as const,
+      })));
+    }
+  }
+
+  async read(id: string): Promise<StoredWorkflow> {
+    const wf = await this.store.read(id);
+    if (!wf) throw new WorkflowNotFoundError(id);
+    return wf;
+  }
+
+  async status(id: string): Promise<WorkflowStatus> {
+    const wf = await this.read(id);
+    const stages: StageStatus[] = wf.stages.map((s, k) => ({
+      stage: k, size: s.size, settled: wf.settled[k] ?? 0, policy: s.policy,
+      state: k < wf.stage || (k === wf.stage && wf.state === 'completed') ? 'done' : k === wf.stage ? 'running' : 'waiting',
+    }));
+    const waitingOn = wf.state === 'running' || wf.state === 'failed' ? await this.waitingOn(id, wf) : [];
+    let reason = wf.reason;
+    if (wf.state === 'running') {
+      const s = stages[wf.stage]!;
+      reason = wf.started < wf.stage
+        ? `stage ${wf.stage} not enqueued yet`
+        : `stage ${wf.stage}: ${s.size - s.settled} of ${s.size} nodes pending${describeWaiting(waitingOn)}`;
+    }
+    return { id, state: wf.state, reason, createdAt: wf.createdAt, endedAt: wf.endedAt, stage: wf.stage, stages, waitingOn };
+  }
+
+  /** The current stage's failed nodes and its first unsettled ones, each with its job's status. */
+  private async waitingOn(id: string, wf: StoredWorkflow): Promise<NodeStatus[]> {
+    if (wf.started < wf.stage) return [];
+    const stored = wf.stages[wf.stage]!;
+    const nodes = JSON.parse(stored.nodes) as StageNodes;
+    const picked: { node: number; reason?: string }[] = Object.entries(wf.failed).map(([node, reason]) => ({ node: Number(node), reason }));
+    // Unsettled nodes, found in pages of the stage's records (a bounded read: the first 10,000 nodes).
+    for (let offset = 0; offset < Math.min(stored.size, 10 * CHUNK) && picked.length < WAITING_SHOWN; offset += CHUNK) {
+      const page = await this.store.results(id, wf.stage, offset, Math.min(CHUNK, stored.size - offset));
+      page.forEach((rec, i) => {
+        if (rec === null && picked.length < WAITING_SHOWN && wf.failed[offset + i] === undefined) picked.push({ node: offset + i });
+      });
+    }
+    return Promise.all(picked.map(async ({ node, reason }) => {
+      const queue = pick(nodes.q, node);
+      const jobId = `${id}:${wf.stage}:${node}`;
+      const status = await this.d.client.status(queue, jobId);
+      return { stage: wf.stage, node, id: jobId, queue, task: pick(nodes.t, node), status, ...(reason ? { reason } : {}) };
+    }));
+  }
+
+  /** Aborts a workflow: no stage starts after this, and the current stage's jobs are aborted. False when it had ended (or is gone). */
+  async abort(id: string, reason = 'aborted on request'): Promise<boolean> {
+    const at = await this.store.abort(id, reason);
+    if (!at) return false;
+    const wf = await this.store.read(id);
+    const nodes = wf ? (JSON.parse(wf.stages[at.stage]!.nodes) as StageNodes) : undefined;
+    if (!nodes) return true;
+    for (let i = 0; i < at.size; i += 100) {
+      await Promise.all(Array.from({ length: Math.min(100, at.size - i) }, (_, j) => this.d.client.abort(pick(nodes.q, i + j), `${id}:${at.stage}:${i + j}`)));
+    }
+    return true;
+  }
+
+  /** A page of a stage's outcomes (a paged group's results), in node order; a node not settled yet is left out. */
+  async results(ref: GroupResults<unknown> | { workflow: string; stage: number }, options: { offset?: number; limit?: number } = {}): Promise<Settled<unknown>[]> {
+    const offset = options.offset ?? 0;
+    const limit = Math.min(options.limit ?? CHUNK, 10 * CHUNK);
+    const page = await this.store.results(ref.workflow, ref.stage, offset, limit);
+    return page.map((rec, i) => this.decodeRecord(rec, `${ref.workflow}:${ref.stage}:${offset + i}`)).filter((v): v is Settled<unknown> => v !== SKIP);
+  }
+
+  /** Waits for the workflow to end: its last stage's outcome, or a WorkflowFailedError / WorkflowAbortedError. */
+  async result(id: string, timeoutMs: number): Promise<unknown> {
+    const deadline = Date.now() + timeoutMs;
+    for (let pause = 20; ; pause = Math.min(500, pause * 2)) {
+      const wf = await this.read(id);
+      if (wf.state === 'completed') return this.outcome(id, wf);
+      // A failed workflow whose failed nodes were replayed from the dead-letter queue may resume: wait on.
+      if (wf.state === 'failed' && !(await this.replayed(id, wf))) throw new WorkflowFailedError(id, wf.reason);
+      if (wf.state === 'aborted') throw new WorkflowAbortedError(id, wf.reason);
+      if (Date.now() >= deadline) throw new ResultTimeoutError(id, timeoutMs);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pause, Math.max(1, deadline - Date.now()))));
+    }
+  }
+
+  /** Whether a failed node of the workflow runs again (replayed from the dead-letter queue). */
+  private async replayed(id: string, wf: StoredWorkflow): Promise<boolean> {
+    const nodes = JSON.parse(wf.stages[wf.stage]!.nodes) as StageNodes;
+    const statuses = await Promise.all(Object.keys(wf.failed).map((n) => this.d.client.status(pick(nodes.q, Number(n)), `${id}:${wf.stage}:${n}`)));
+    return statuses.some((s) => s === 'waiting' || s === 'active' || s === 'delayed');
+  }
+
+  private async outcome(id: string, wf: StoredWorkflow): Promise<unknown> {
+    const last = wf.stages.length - 1;
+    const s = wf.stages[last]!;
+    if (s.mode === 'paged') return { workflow: id, stage: last, size: s.size } satisfies GroupResults<unknown>;
+    const values: unknown[] = [];
+    for (let offset = 0; offset < s.size; offset += CHUNK) {
+      const page = await this.store.results(id, last, offset, Math.min(CHUNK, s.size - offset));
+      page.forEach((rec, i) => {
+        const v = this.decodeRecord(rec, `${id}:${last}:${offset + i}`);
+        if (v !== SKIP) values.push(s.policy === 'continue' ? v : (v as { value: unknown }).value);
+      });
+    }
+    return s.mode === 'one' ? values[0] : values;
+  }
+}
+
+const SKIP = Symbol('skip');
+
+function pick(v: string | string[], i: number): string {
+  return typeof v === 'string' ? v : v[i]!;
+}
+
+function describeWaiting(nodes: NodeStatus[]): string {
+  if (nodes.length === 0) return '';
+  const failed = nodes.filter((n) => n.reason);
+  const parts = failed.slice(0, 3).map((n) => `node ${n.node} failed (${n.reason})`);
+  const dead = nodes.filter((n) => !n.reason && n.status === 'failed');
+  if (dead.length > 0) parts.push(`node ${dead.map((n) => n.node).slice(0, 5).join(', ')} in the dead-letter queue`);
+  return parts.length > 0 ? `; ${parts.join('; ')}` : '';
+}
+
+/** A started workflow, by id, from any process. */
+export class WorkflowHandle<R> {
+  constructor(private readonly workflows: Workflows, readonly id: string) {}
+
+  status(): Promise<WorkflowStatus> {
+    return this.workflows.status(this.id);
+  }
+
+  /** The last stage's outcome once the workflow completed (`timeout` ms or a duration, default 30 s). */
+  async result(timeout: number | string = 30_000): Promise<R> {
+    return (await this.workflows.result(this.id, parseDuration(timeout, 'workflow result timeout'))) as R;
+  }
+
+  abort(reason?: string): Promise<boolean> {
+    return this.workflows.abort(this.id, reason);
+  }
+}
