@@ -1,7 +1,7 @@
 // millrace/testing: an app under test on a memory broker (or an isolated Redis prefix), fake
 // and live modes, drain, run, waitFor and the manual clock, and a close that leaves nothing.
 import { afterEach, describe, expect, it } from 'vitest';
-import { JobFailedError, JobTimeoutError, Millrace, type MillraceOptions } from '../src/index.js';
+import { chain, group, JobFailedError, JobTimeoutError, Millrace, type MillraceOptions } from '../src/index.js';
 import { createTestApp, DrainLimitError, type AnyApp, type TestApp } from '../src/testing/index.js';
 import { REDIS_URL, uniquePrefix } from './helpers.js';
 import { Redis } from 'ioredis';
@@ -271,6 +271,24 @@ describe('millrace/testing: one advance, in order', () => {
     // A job whose result expired meanwhile is not known any more: waitFor says so, it does not hang.
     await t.clock.advance('2h');
     await expect(t.waitFor(t.enqueued(flaky)[0]!.job, 'completed')).rejects.toThrow(/not found/);
+  });
+});
+
+describe('millrace/testing: workflows', () => {
+  it('drain() runs a workflow to its end on the memory broker, stage after stage', async () => {
+    const { app, charge, ship } = shopApp();
+    const label = app.queue('orders').task('label', async (_ctx, shipped: string[], carrier: string) => `${carrier}: ${shipped.join(' + ')}`);
+    const t = await kit(app);
+    const wf = await chain(group([ship.s('o-1'), ship.s('o-2')]), label.s('ups')).start({ id: 'wf-kit' });
+    const report = await t.drain();
+    expect(report).toMatchObject({ completed: 3, failed: 0 });
+    expect(await wf.result()).toBe('ups: shipped o-1 + shipped o-2');
+    expect((await app.workflow('wf-kit').status()).state).toBe('completed');
+    // A failed node fails its workflow here too.
+    const broken = await chain(charge.s(1, 'bad')).start();
+    // Its retries wait on the manual clock: drain moves it on.
+    await t.drain({ failFast: false, advance: true });
+    expect((await broken.status()).state).toBe('failed');
   });
 });
 

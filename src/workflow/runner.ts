@@ -277,8 +277,11 @@ function describeWaiting(nodes: NodeStatus[]): string {
   if (nodes.length === 0) return '';
   const failed = nodes.filter((n) => n.reason);
   const parts = failed.slice(0, 3).map((n) => `node ${n.node} failed (${n.reason})`);
-  const dead = nodes.filter((n) => !n.reason && n.status === 'failed');
-  if (dead.length > 0) parts.push(`node ${dead.map((n) => n.node).slice(0, 5).join(', ')} in the dead-letter queue`);
+  // Jobs ended where no worker settled them in the workflow (a poison job dead-lettered by a
+  // reclaim, a job aborted by its own id): the workflow waits on them, and says so.
+  const ended = (status: JobStatus) => nodes.filter((n) => !n.reason && n.status === status).map((n) => n.node).slice(0, 5).join(', ');
+  if (ended('failed')) parts.push(`node ${ended('failed')} in the dead-letter queue (a replay resumes the workflow)`);
+  if (ended('aborted')) parts.push(`node ${ended('aborted')} aborted by its job id (abort the workflow to end it)`);
   return parts.length > 0 ? `; ${parts.join('; ')}` : '';
 }
 

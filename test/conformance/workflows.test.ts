@@ -1,0 +1,106 @@
+// The workflow store (Broker.workflows): a node settles once however often it is reported; the
+// stage it completes starts the next exactly once, answering the next stage's nodes and what
+// they receive, and answers it again to a node of the stage before reported after the advance
+// while the new stage is not marked started (its first reporter crashed in between); a failed
+// node under 'fail' fails the workflow until that node completes (a replay); 'continue' and
+// 'ignore' settle it with its error or without a value; abort ends a running or failed
+// workflow once, and no stage starts after it. Every call touches the workflow's slot alone.
+import { expect, it } from 'vitest';
+import type { StoredStage, StepAnswer } from '../../src/broker/workflows.js';
+import { conformance } from './kit.js';
+
+function stage(size: number, opts: Partial<StoredStage> = {}): StoredStage {
+  return { size, policy: 'fail', mode: size === 1 ? 'one' : 'all', nodes: `{"n":${size}}`, ...opts };
+}
+
+/** A start answer's inputs as strings (a binary store answers Buffers). */
+function inputs(a: StepAnswer): (string | null)[] {
+  return a.kind === 'start' ? a.input.map((v) => (v === null ? null : String(v))) : [];
+}
+
+conformance('workflow records', (s) => {
+  it('settles a node once however often it is reported, and starts the next stage once, with the values in node order', async () => {
+    const wf = s().broker.workflows;
+    expect(await wf.create('w1', [stage(3), stage(1), stage(1)], 60)).toBe(true);
+    expect(await wf.create('w1', [stage(9)], 60)).toBe(false);
+    await wf.started('w1', 0);
+    expect((await wf.settle('w1', 0, 2, 'ok', '"c"')).kind).toBe('none');
+    expect((await wf.settle('w1', 0, 2, 'ok', '"again"')).kind).toBe('none');
+    expect((await wf.settle('w1', 0, 0, 'ok', '"a"')).kind).toBe('none');
+    let read = await wf.read('w1');
+    expect(read).toMatchObject({ state: 'running', stage: 0, started: 0, pending: 1, settled: [2, 0, 0] });
+    const start = await wf.settle('w1', 0, 1, 'ok', '"b"');
+    expect(start).toMatchObject({ kind: 'start', stage: 1, nodes: '{"n":1}' });
+    expect(inputs(start)).toEqual(['v"a"', 'v"b"', 'v"c"']);
+    // The advance is not marked started yet: a node of stage 0 run again is answered the start too.
+    expect(inputs(await wf.settle('w1', 0, 1, 'ok', '"b"'))).toEqual(['v"a"', 'v"b"', 'v"c"']);
+    await wf.started('w1', 1);
+    expect((await wf.settle('w1', 0, 1, 'ok', '"b"')).kind).toBe('none');
+    read = await wf.read('w1');
+    expect(read).toMatchObject({ stage: 1, started: 1, pending: 1, settled: [3, 0, 0] });
+    const next = await wf.settle('w1', 1, 0, 'ok', '"merged"');
+    expect(inputs(next)).toEqual(['v"merged"']);
+    await wf.started('w1', 2);
+    expect((await wf.settle('w1', 2, 0, 'ok', '"done"')).kind).toBe('completed');
+    expect((await wf.settle('w1', 2, 0, 'ok', '"done"')).kind).toBe('completed');
+    read = await wf.read('w1');
+    expect(read).toMatchObject({ state: 'completed', stage: 2, settled: [3, 1, 1] });
+    expect(read!.endedAt).toBeGreaterThan(0);
+    expect((await wf.results('w1', 0, 1, 5)).map((v) => (v === null ? null : String(v)))).toEqual(['v"b"', 'v"c"', null, null, null]);
+    expect(await wf.read('nope')).toBeNull();
+    expect((await wf.settle('nope', 0, 0, 'ok', '1')).kind).toBe('gone');
+  });
+
+  it('a failed node fails its workflow until it completes (a replay); the stage then goes on', async () => {
+    const wf = s().broker.workflows;
+    await wf.create('w2', [stage(3), stage(1)], 60);
+    await wf.started('w2', 0);
+    expect((await wf.settle('w2', 0, 1, 'fail', '{"name":"Error","message":"boom"}', 'node w2:0:1 dead-lettered (max-tries): Error: boom')).kind).toBe('failed');
+    expect((await wf.settle('w2', 0, 2, 'fail', '{"name":"Error","message":"bang"}', 'node w2:0:2 failed: Error: bang')).kind).toBe('failed');
+    expect((await wf.settle('w2', 0, 0, 'ok', '1')).kind).toBe('none');
+    let read = await wf.read('w2');
+    expect(read).toMatchObject({ state: 'failed', reason: 'node w2:0:1 dead-lettered (max-tries): Error: boom', pending: 2, settled: [1, 0] });
+    expect(Object.keys(read!.failed).sort()).toEqual(['1', '2']);
+    expect((await wf.settle('w2', 0, 1, 'ok', '2')).kind).toBe('none');
+    read = await wf.read('w2');
+    expect(read).toMatchObject({ state: 'failed', reason: 'node w2:0:2 failed: Error: bang' });
+    const start = await wf.settle('w2', 0, 2, 'ok', '3');
+    expect(inputs(start)).toEqual(['v1', 'v2', 'v3']);
+    read = await wf.read('w2');
+    expect(read).toMatchObject({ state: 'running', reason: '', stage: 1, failed: {} });
+    expect(read!.endedAt).toBeUndefined();
+  });
+
+  it("'continue' settles a failed node with its error, 'ignore' without a value", async () => {
+    const wf = s().broker.workflows;
+    await wf.create('w3', [stage(2, { policy: 'continue' }), stage(2, { policy: 'ignore' }), stage(1)], 60);
+    await wf.started('w3', 0);
+    await wf.settle('w3', 0, 0, 'fail', '{"name":"E","message":"m"}', 'x');
+    const start = await wf.settle('w3', 0, 1, 'ok', '5');
+    expect(inputs(start)).toEqual(['e{"name":"E","message":"m"}', 'v5']);
+    await wf.started('w3', 1);
+    await wf.settle('w3', 1, 1, 'fail', '{}', 'y');
+    expect(inputs(await wf.settle('w3', 1, 0, 'ok', '6'))).toEqual(['v6', 'x']);
+  });
+
+  it('a paged stage passes nothing on; abort ends a workflow once and no stage starts after it', async () => {
+    const wf = s().broker.workflows;
+    await wf.create('w4', [stage(2, { mode: 'paged' }), stage(1)], 60);
+    await wf.started('w4', 0);
+    await wf.settle('w4', 0, 0, 'ok', '1');
+    const start = await wf.settle('w4', 0, 1, 'ok', '2');
+    expect(start).toMatchObject({ kind: 'start', stage: 1, input: [] });
+    await wf.started('w4', 1);
+    expect(await wf.abort('w4', 'operator')).toEqual({ stage: 1, size: 1 });
+    expect(await wf.abort('w4', 'again')).toBeNull();
+    expect((await wf.settle('w4', 1, 0, 'ok', '3')).kind).toBe('aborted');
+    expect(await wf.read('w4')).toMatchObject({ state: 'aborted', reason: 'operator' });
+
+    await wf.create('w5', [stage(2), stage(1)], 60);
+    await wf.started('w5', 0);
+    await wf.settle('w5', 0, 0, 'fail', '{}', 'failed');
+    expect(await wf.abort('w5', 'give up')).toEqual({ stage: 0, size: 2 });
+    expect((await wf.settle('w5', 0, 0, 'ok', '1')).kind).toBe('aborted');
+    expect(await wf.abort('nope', 'x')).toBeNull();
+  });
+});
