@@ -26,6 +26,11 @@ export interface ResultMeta {
   q?: number;
   /** Byte length of the serialized arguments at the start of the body. */
   a?: number;
+  /**
+   * A workflow node's place, on a record written for a job that ended where no worker settled it
+   * in its workflow: the script that writes it notes the node for a recoverer (lib.lua wf_notes).
+   */
+  w?: readonly [string, number, number];
 }
 
 /** What the record keeps of the job itself. */

@@ -65,6 +65,7 @@ describe('workflows', { timeout: 60_000 }, () => {
     await expect(wf.result('20s')).rejects.toThrow(WorkflowFailedError);
     const status = await wf.status();
     expect(status.state).toBe('failed');
+    expect(status.stages.map((s) => s.state)).toEqual(['failed', 'waiting']);
     expect(status.reason).toContain('node wf-fail:0:1 dead-lettered (max-tries): Error: disk full');
     expect(status.waitingOn).toEqual([expect.objectContaining({ node: 1, id: 'wf-fail:0:1', status: 'failed' })]);
     broken = false;
@@ -115,7 +116,9 @@ describe('workflows', { timeout: 60_000 }, () => {
     await expect(wf.result('5s')).rejects.toThrow(WorkflowAbortedError);
     await waitFor(async () => (await t.app.job('slow', 'wf-abort:0:0').status()) === 'aborted');
     await waitFor(async () => (await t.app.job('slow', 'wf-abort:0:2').status()) === 'aborted');
-    expect((await wf.status()).reason).toBe('changed my mind');
+    const ended = await wf.status();
+    expect(ended.reason).toBe('changed my mind');
+    expect(ended.stages.map((s) => s.state)).toEqual(['aborted', 'waiting']);
     expect(await wf.abort()).toBe(false);
     expect(await t.app.job('slow', 'wf-abort:1:0').status()).toBe('unknown');
   });
@@ -135,5 +138,24 @@ describe('workflows', { timeout: 60_000 }, () => {
     await tracker.start(t.app, { queues: ['many'] });
     const wf = await chain(group(Array.from({ length: 500 }, (_, i) => square.s(i))).paged(), total.s()).start();
     expect(await wf.result('30s')).toBe(Array.from({ length: 500 }, (_, i) => i * i).reduce((a, b) => a + b, 0));
+  });
+
+  it('a node whose job ends where no worker settles it (aborted by its own id while waiting) is settled from the note its script left', async () => {
+    const t = apps.app('wfnote');
+    const q = t.app.queue('one', { concurrency: 1, prefetch: 0, idleTimeout: 1000 });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const step = q.task('step', async (_ctx, n: number) => {
+      if (n === 0) await gate;
+      return n;
+    });
+    const all = q.task('all', async (_ctx, got: Settled<number>[]) => got.map((s) => (s.status === 'completed' ? s.value : s.error.reason)));
+    await tracker.start(t.app, { queues: ['one'] });
+    const wf = await chain(group([step.s(0), step.s(1)]).onFailure('continue'), all.s()).start({ id: 'wf-note' });
+    await waitFor(async () => (await t.app.job('one', 'wf-note:0:0').status()) === 'active');
+    // Node 1 waits behind node 0: aborted by its job id, the abort script ends it (no worker runs it).
+    expect(await t.app.job('one', 'wf-note:0:1').abort()).toBe('aborted');
+    release();
+    expect(await wf.result('20s')).toEqual([0, 'aborted']);
   });
 });

@@ -153,6 +153,18 @@ export interface ReclaimOutcome {
   dead: string[];
   /** The caller's own entries idle for half the idle timeout or more (level, entry, idle), not claimed. */
   own: { level: number; entry: string; idleMs: number }[];
+  /** Workflow nodes' jobs ended by the broker itself, waiting to be settled in their workflows (Broker.nodeNotes); absent: none. */
+  notes?: number;
+}
+
+/**
+ * A workflow node's job that ended where no worker settled it in its workflow (aborted while
+ * waiting, dead-lettered as poison by a reclaim, interrupted at most once, aborted on a hand-back):
+ * its id and its outcome record's first line ("status|{meta}", the meta holding its place `w`).
+ */
+export interface NodeNote {
+  id: string;
+  meta: string;
 }
 
 export interface Location {
@@ -291,6 +303,10 @@ export interface Broker {
   /** Now on the Redis server's clock: the local clock corrected by an offset measured with TIME (and each heartbeat). */
   serverNow(): Promise<number>;
   promote(queue: QueueRef, count: number): Promise<{ moved: number; nextDueMs: number }>;
+  /** Up to about `count` notes of workflow nodes' jobs the broker ended (ReclaimOutcome.notes says how many wait). */
+  nodeNotes(queue: QueueRef, count: number): Promise<NodeNote[]>;
+  /** Removes notes once their nodes are settled in their workflows. */
+  dropNodeNotes(queue: QueueRef, ids: string[]): Promise<void>;
   abort(queue: QueueRef, id: string, record: string | Buffer, ttl: number): Promise<AbortOutcome>;
   unschedule(queue: QueueRef, id: string): Promise<boolean>;
   /** Makes a delayed job (or a scheduled retry) due now: the next promotion makes it ready. false when it is not delayed. */

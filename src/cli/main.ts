@@ -149,7 +149,7 @@ Examples:
       return action.then(() => undefined);
     });
 
-  // enqueue, status, info, result, abort, jobs, queues, workers, cleanup, dlq, health
+  // enqueue, status, info, result, abort, jobs, queues, workers, cleanup, dlq, health, workflow
   registerOperationCommands(program, out, (run) => {
     action = run();
     return action.then(() => undefined);

@@ -6,7 +6,7 @@
 
 import type {
   AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, EnqueueItem, EnqueueOutcome, EventReader,
-  Fetched, HeldLease, Location, QueueRef, QueueShape, ReclaimOptions, ReclaimOutcome, RetryOutcome, StoredDocument, WorkerEntry,
+  Fetched, HeldLease, Location, NodeNote, QueueRef, QueueShape, ReclaimOptions, ReclaimOutcome, RetryOutcome, StoredDocument, WorkerEntry,
 } from '../broker/types.js';
 import type { MillraceEvent } from '../events.js';
 import { realClock, type Clock } from './clock.js';
@@ -166,6 +166,14 @@ export class MemoryBroker implements Broker {
 
   async time(): Promise<number> {
     return this.clock.now();
+  }
+
+  async nodeNotes(queue: QueueRef, count: number): Promise<NodeNote[]> {
+    return [...this.q(queue).wfNotes].slice(0, count).map(([id, meta]) => ({ id, meta }));
+  }
+
+  async dropNodeNotes(queue: QueueRef, ids: string[]): Promise<void> {
+    for (const id of ids) this.q(queue).wfNotes.delete(id);
   }
 
   async promote(queue: QueueRef, count: number): Promise<{ moved: number; nextDueMs: number }> {

@@ -105,7 +105,7 @@ export function reclaim(q: QueueState, ref: QueueRef, consumer: string, opts: Re
     }
   }
   if (suspect && claimed.length === 0) claim(suspect, false, opts.minIdleMs);
-  return { claimed, dead, own };
+  return q.wfNotes.size > 0 ? { claimed, dead, own, notes: q.wfNotes.size } : { claimed, dead, own };
 }
 
 /**

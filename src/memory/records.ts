@@ -51,6 +51,8 @@ export function withJob(record: Bytes, h: Bytes | undefined, d: Bytes | undefine
   if (level !== undefined) extra += `,"p":${JSON.stringify(level)}`;
   const q = /"q":(\d+)/.exec(header)?.[1];
   if (q) extra += `,"q":${q}`;
+  const w = /"w":(\[[^\]]*\])/.exec(header)?.[1];
+  if (w) extra += `,"w":${w}`;
   const args = d ?? '';
   const head = `${buf.subarray(0, nl - 1).toString('utf8')}${extra},"a":${byteLength(args)}}\n`;
   if (typeof record === 'string' && typeof args === 'string') return head + record.slice(record.indexOf('\n') + 1) + args;

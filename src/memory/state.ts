@@ -146,6 +146,8 @@ export class QueueState {
   readonly results: Expiring<Bytes>;
   /** Held jobs whose abort was requested. */
   readonly aborting = new Set<string>();
+  /** Workflow nodes' jobs ended here, not by a worker: id -> outcome meta line (wf_notes in lib.lua). */
+  readonly wfNotes = new Map<string, string>();
   /** At-most-once jobs running off their stream: id -> worker and when. */
   readonly taken = new Map<string, { worker: string; at: number }>();
   /** Consumers of the group, with when each last read or claimed (clock ms). */
@@ -251,6 +253,11 @@ export class QueueState {
    * waits for it; a result nobody keeps is still kept a minute for a waiter (store_result).
    */
   storeResult(id: string, record: Bytes, ttl: number): void {
+    // A record that tells a workflow place was built here for a job no worker settled (withJob): noted.
+    const buf = typeof record === 'string' ? record : record.toString('latin1');
+    const nl = buf.indexOf('\n');
+    const head = nl < 0 ? buf : buf.slice(0, nl);
+    if (head.includes(',"w":[')) this.wfNotes.set(id, typeof record === 'string' ? head : Buffer.from(head, 'latin1').toString('utf8'));
     const waiters = this.waiters.get(id);
     const waiting = waiters !== undefined && waiters.size > 0;
     const seconds = ttl === 0 && waiting ? 60 : ttl;

@@ -14,6 +14,7 @@ import { RedisEventReader } from './events.js';
 import { settleWithin, StreamReader } from './reader.js';
 import type { RedisSettings } from '../settings.js';
 import type {
+  NodeNote,
   AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, Delivery, EnqueueItem, EnqueueOutcome,
   EventReader, Fetched, HeldLease, Location, QueueRef, QueueShape, ReclaimOptions, ReclaimOutcome, RetryOutcome, WorkerEntry,
   Durability, DurableWrites, StoredDocument,
@@ -279,7 +280,7 @@ export class RedisBroker implements Broker {
     const out = await this.outcome(k.lastId, durable, (o) => (o === 1 || o === 2 ? [lease.id] : []), (conn) => callScript(conn, SCRIPTS.retry, {
       keys: {
         delayed: k.delayed, job_prefix: k.jobPrefix, last_id: k.lastId, stream: k.streams[level - 1]!, aborting: k.aborting,
-        result_prefix: k.resultPrefix, waiters: k.waiters, dlq: k.dlq,
+        result_prefix: k.resultPrefix, waiters: k.waiters, dlq: k.dlq, wf_notes: k.wfNotes,
       },
       args: {
         group: CONSUMER_GROUP, consumer, entry: lease.delivery.entry, token: lease.delivery.token, id: lease.id,
@@ -319,7 +320,7 @@ export class RedisBroker implements Broker {
     if (leases.length === 0) return 0;
     const k = this.ctx.keys(queue);
     return (await callScript(this.conn, SCRIPTS.requeue, {
-      keys: { last_id: k.lastId, job_prefix: k.jobPrefix, aborting: k.aborting, result_prefix: k.resultPrefix, waiters: k.waiters, dlq: k.dlq },
+      keys: { last_id: k.lastId, job_prefix: k.jobPrefix, aborting: k.aborting, result_prefix: k.resultPrefix, waiters: k.waiters, dlq: k.dlq, wf_notes: k.wfNotes },
       streams: k.streams,
       args: { group: CONSUMER_GROUP, consumer, done_channel: k.doneChannel, ttl, queue: queue.name },
       rest: this.leaseArgs(queue, leases),
@@ -348,8 +349,8 @@ export class RedisBroker implements Broker {
     const k = this.ctx.keys(queue);
     const orphans: (string | number)[] = [];
     for (const o of opts.orphans ?? []) orphans.push(this.ctx.luaLevel(queue, o.level), o.entry);
-    const [claimed, dead, own] = (await callScript(this.conn, SCRIPTS.reclaim, {
-      keys: { dlq: k.dlq, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiters: k.waiters, aborting: k.aborting },
+    const [claimed, dead, own, notes] = (await callScript(this.conn, SCRIPTS.reclaim, {
+      keys: { dlq: k.dlq, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiters: k.waiters, aborting: k.aborting, wf_notes: k.wfNotes },
       streams: k.streams,
       args: {
         group: CONSUMER_GROUP, consumer, min_idle: Math.round(opts.minIdleMs), count: opts.count,
@@ -359,14 +360,26 @@ export class RedisBroker implements Broker {
       },
       rest: orphans,
       buffers: this.ctx.binary,
-    })) as [[number, string | Buffer, unknown[], number, number][], (string | Buffer)[], (number | string | Buffer)[]];
+    })) as [[number, string | Buffer, unknown[], number, number][], (string | Buffer)[], (number | string | Buffer)[], number];
     const mine: { level: number; entry: string; idleMs: number }[] = [];
     for (let i = 0; i + 2 < own.length; i += 3) mine.push({ level: this.ctx.levelOf(queue, Number(own[i])), entry: String(own[i + 1]), idleMs: Number(own[i + 2]) });
     return {
       claimed: claimed.map(([level, entry, fields, token, deaths]) => ({ ...this.ctx.delivery(queue, level, entry, fields, String(token)), deaths: Number(deaths) })),
       dead: dead.map(String),
       own: mine,
+      ...(Number(notes) > 0 ? { notes: Number(notes) } : {}),
     };
+  }
+
+  async nodeNotes(queue: QueueRef, count: number): Promise<NodeNote[]> {
+    const [, flat] = await this.conn.hscan(this.ctx.keys(queue).wfNotes, '0', 'COUNT', count);
+    const out: NodeNote[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) out.push({ id: flat[i]!, meta: flat[i + 1]! });
+    return out;
+  }
+
+  async dropNodeNotes(queue: QueueRef, ids: string[]): Promise<void> {
+    if (ids.length > 0) await this.conn.hdel(this.ctx.keys(queue).wfNotes, ...ids);
   }
 
   async promote(queue: QueueRef, count: number): Promise<{ moved: number; nextDueMs: number }> {
@@ -382,7 +395,7 @@ export class RedisBroker implements Broker {
   async abort(queue: QueueRef, id: string, record: string | Buffer, ttl: number): Promise<AbortOutcome> {
     const k = this.ctx.keys(queue);
     return (await callScript(this.conn, SCRIPTS.abort, {
-      keys: { delayed: k.delayed, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiters: k.waiters, aborting: k.aborting },
+      keys: { delayed: k.delayed, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiters: k.waiters, aborting: k.aborting, wf_notes: k.wfNotes },
       streams: k.streams,
       args: { id, group: CONSUMER_GROUP, done_channel: k.doneChannel, abort_channel: k.abortChannel, record, ttl },
     })) as AbortOutcome;

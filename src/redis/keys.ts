@@ -49,6 +49,8 @@ export interface QueueKeys {
   readonly rate: string;
   /** Set, with a TTL, while the queue is held (ctx.rateLimit: an upstream asked to wait). */
   readonly hold: string;
+  /** Hash of workflow nodes' jobs ended by a script (no worker settled them): id -> outcome meta. */
+  readonly wfNotes: string;
 }
 
 export const CONSUMER_GROUP = 'millrace';
@@ -89,6 +91,7 @@ export function queueKeys(prefix: string, queue: string, levels: readonly string
     paused: `${base}:paused`,
     rate: `${base}:rate`,
     hold: `${base}:hold`,
+    wfNotes: `${base}:wfnotes`,
   };
 }
 

@@ -6,7 +6,7 @@
 
 import type {
   AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, Durability, DurableWrites, EnqueueItem,
-  EnqueueOutcome, EventReader, Fetched, HeldLease, Location, QueueRef, QueueShape, ReclaimOptions, ReclaimOutcome,
+  EnqueueOutcome, EventReader, Fetched, HeldLease, Location, NodeNote, QueueRef, QueueShape, ReclaimOptions, ReclaimOutcome,
   RetryOutcome, StoredDocument, StoredEvent, WorkerEntry, EndedTotals,
 } from '../broker/types.js';
 import type { MillraceEvent } from '../events.js';
@@ -138,6 +138,14 @@ export class ShardRouter implements Broker {
 
   reclaim(queue: QueueRef, consumer: string, opts: ReclaimOptions): Promise<ReclaimOutcome> {
     return this.inner.reclaim(this.one(queue, 'reclaim'), consumer, opts);
+  }
+
+  nodeNotes(queue: QueueRef, count: number): Promise<NodeNote[]> {
+    return this.inner.nodeNotes(this.one(queue, 'nodeNotes'), count);
+  }
+
+  dropNodeNotes(queue: QueueRef, ids: string[]): Promise<void> {
+    return this.inner.dropNodeNotes(this.one(queue, 'dropNodeNotes'), ids);
   }
 
   promote(queue: QueueRef, count: number): Promise<{ moved: number; nextDueMs: number }> {

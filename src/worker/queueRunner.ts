@@ -58,7 +58,7 @@ export class QueueRunner {
     this.fetcher = new Fetcher(broker, queue, consumer, this.processor, settings.blockMs, qlog);
     this.processor.quiesceFetch = () => this.fetcher.quiesce();
     this.leaseKeeper = new LeaseKeeper(broker, queue, consumer, this.processor, settings.idleTimeout, qlog);
-    this.recoverer = new Recoverer(broker, queue, consumer, this.processor, settings.idleTimeout, () => this.leaseKeeper.wake(), () => this.startedAt, qlog);
+    this.recoverer = new Recoverer(broker, queue, consumer, this.processor, settings.idleTimeout, () => this.leaseKeeper.wake(), () => this.startedAt, qlog, shared.workflows);
     this.processor.onIsolationEnd = () => this.recoverer.wake();
   }
 

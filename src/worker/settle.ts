@@ -181,7 +181,11 @@ export class Settler {
     if (retryable && (attempt < maxTries || limited) && !options.atMostOnce) {
       const delay = kind === 'retry' ? (error as Retry).delay : backoffDelay(options.backoff, attempt);
       this.d.events.emit('job.failed', { ...failed, willRetry: true });
-      const aborted = encodeResult('aborted', { ...describe(facts, 'aborted'), name: 'JobAbortedError', message: `aborted while its retry was being scheduled (last error: ${facts.text})`, task: job.task.name, attempts: attempt, finishedAt: this.clock.now(), worker: this.d.consumer }, '', this.facts(job));
+      // A node's job ended aborted by the retry script is noted there for a recoverer (its place in the record).
+      const aborted = encodeResult('aborted', {
+        ...describe(facts, 'aborted'), name: 'JobAbortedError', message: `aborted while its retry was being scheduled (last error: ${facts.text})`,
+        task: job.task.name, attempts: attempt, finishedAt: this.clock.now(), worker: this.d.consumer, ...(job.header.opts.w ? { w: job.header.opts.w } : {}),
+      }, '', this.facts(job));
       const out = await this.d.persistence.write('scheduling a retry', () => !job.lost, () =>
         this.d.broker.retry(this.d.queue, this.d.consumer, { delivery: job.delivery, id: job.id }, limited ? attempt - 1 : attempt, delay, facts.text, { record: aborted, ttl: job.task.options.resultTtl }, this.durable));
       if (out === 'scheduled') {

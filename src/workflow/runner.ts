@@ -42,7 +42,8 @@ export interface StageStatus {
   size: number;
   settled: number;
   policy: string;
-  state: 'done' | 'running' | 'waiting';
+  /** done; the current stage's: running, failed (waiting on a replay) or aborted; waiting: not started. */
+  state: 'done' | 'running' | 'failed' | 'aborted' | 'waiting';
 }
 
 export interface WorkflowStatus {
@@ -175,7 +176,7 @@ export class Workflows {
     const wf = await this.read(id);
     const stages: StageStatus[] = wf.stages.map((s, k) => ({
       stage: k, size: s.size, settled: wf.settled[k] ?? 0, policy: s.policy,
-      state: k < wf.stage || (k === wf.stage && wf.state === 'completed') ? 'done' : k === wf.stage ? 'running' : 'waiting',
+      state: k < wf.stage || (k === wf.stage && wf.state === 'completed') ? 'done' : k === wf.stage ? (wf.state as 'running' | 'failed' | 'aborted') : 'waiting',
     }));
     const waitingOn = wf.state === 'running' || wf.state === 'failed' ? await this.waitingOn(id, wf) : [];
     let reason = wf.reason;

@@ -19,11 +19,16 @@ conformance('a rate limit and a hold', (s) => {
     const first = await broker.fetch(LIMITED, 'w1', 50);
     expect(first).toHaveLength(10);
     const none: Fetched = await broker.fetch(LIMITED, 'w2', 50);
-    expect(none).toHaveLength(0);
-    expect(none.limitedMs).toBeGreaterThan(0);
-    expect(none.limitedMs).toBeLessThanOrEqual(20);
+    // On real time a loaded machine may stall between the two calls: what refilled meanwhile
+    // (a token per 20 ms) may go out, no more; with nothing left it says how long until a token.
+    const gapMs = s().promotesOnElapse ? 0 : Date.now() - started;
+    expect(none.length).toBeLessThanOrEqual(Math.floor((gapMs * 10) / 200));
+    if (none.length === 0) {
+      expect(none.limitedMs).toBeGreaterThan(0);
+      expect(none.limitedMs).toBeLessThanOrEqual(20);
+    }
     // Some time on, several consumers asking: never more than the bucket refilled meanwhile.
-    let delivered = first.length;
+    let delivered = first.length + none.length;
     for (let round = 0; round < 6; round++) {
       await s().elapse(40);
       for (const w of ['w1', 'w2', 'w3']) delivered += (await broker.fetch(LIMITED, w, 50)).length;
@@ -47,11 +52,11 @@ conformance('a rate limit and a hold', (s) => {
     const other: QueueRef = { ...Q, name: 'other' };
     await broker.enqueue(other, [item({ id: 'c' })]);
     expect(await broker.fetch(other, 'w1', 5)).toHaveLength(1);
-    // A short hold runs out.
+    // A short hold runs out (short: it surely has not by the next call, even on a loaded machine).
     await broker.enqueue(other, [item({ id: 'd' })]);
-    await broker.hold(other, 20);
+    await broker.hold(other, s().short);
     expect((await broker.fetch(other, 'w1', 5)).limitedMs).toBeGreaterThan(0);
-    await s().elapse(40);
+    await s().elapse(s().short + 20);
     expect(await broker.fetch(other, 'w1', 5)).toHaveLength(1);
   });
 

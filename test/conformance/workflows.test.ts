@@ -7,7 +7,14 @@
 // workflow once, and no stage starts after it. Every call touches the workflow's slot alone.
 import { expect, it } from 'vitest';
 import type { StoredStage, StepAnswer } from '../../src/broker/workflows.js';
-import { conformance } from './kit.js';
+import { encodeHeader } from '../../src/envelope.js';
+import type { EnqueueItem } from '../../src/broker/types.js';
+import { ABORTED, conformance, NORMAL, Q, reclaimOpts } from './kit.js';
+
+/** A workflow node's job: its header says its place. */
+function node(id: string, place: [string, number, number]): EnqueueItem {
+  return { level: NORMAL, id, task: 't', header: encodeHeader(id, 't', { w: place }, '[]'), data: '[]' };
+}
 
 function stage(size: number, opts: Partial<StoredStage> = {}): StoredStage {
   return { size, policy: 'fail', mode: size === 1 ? 'one' : 'all', nodes: `{"n":${size}}`, ...opts };
@@ -102,5 +109,30 @@ conformance('workflow records', (s) => {
     expect(await wf.abort('w5', 'give up')).toEqual({ stage: 0, size: 2 });
     expect((await wf.settle('w5', 0, 0, 'ok', '1')).kind).toBe('aborted');
     expect(await wf.abort('nope', 'x')).toBeNull();
+  });
+
+  it("notes a node's job the broker ends itself (aborted while waiting, poison), with its place, for a recoverer to settle", async () => {
+    const { broker } = s();
+    await broker.enqueue(Q, [node('wf:0:0', ['wf', 0, 0]), node('wf:0:1', ['wf', 0, 1]), node('plain', ['x', 0, 0])]);
+    // Not a node (no place): ended without a note.
+    await broker.enqueue(Q, [{ level: NORMAL, id: 'other', task: 't', header: encodeHeader('other', 't', undefined, '[]'), data: '[]' }]);
+    expect(await broker.abort(Q, 'wf:0:1', ABORTED.record, 3600)).toBe('aborted');
+    expect(await broker.abort(Q, 'other', ABORTED.record, 3600)).toBe('aborted');
+    const got = await broker.fetch(Q, 'dead-worker', 1);
+    expect(got).toHaveLength(1);
+    await s().elapse(30);
+    // Its worker died more often than it may: dead-lettered as poison by the reclaim, noted too.
+    const out = await broker.reclaim(Q, 'w1', reclaimOpts({ minIdleMs: 10, maxRecoveries: 0 }));
+    expect(out.dead).toEqual(['wf:0:0']);
+    expect(out.notes).toBe(2);
+    const notes = await broker.nodeNotes(Q, 10);
+    expect(notes.map((n) => n.id).sort()).toEqual(['wf:0:0', 'wf:0:1']);
+    const meta = (id: string) => JSON.parse(notes.find((n) => n.id === id)!.meta.replace(/^[a-z]+\|/, '')) as { w: unknown; reason: string };
+    expect(meta('wf:0:0')).toMatchObject({ w: ['wf', 0, 0], reason: 'poison' });
+    expect(meta('wf:0:1')).toMatchObject({ w: ['wf', 0, 1], reason: 'aborted' });
+    expect(notes.find((n) => n.id === 'wf:0:1')!.meta.startsWith('aborted|')).toBe(true);
+    await broker.dropNodeNotes(Q, ['wf:0:0', 'wf:0:1']);
+    expect(await broker.nodeNotes(Q, 10)).toEqual([]);
+    expect((await broker.reclaim(Q, 'w1', reclaimOpts())).notes).toBeUndefined();
   });
 });

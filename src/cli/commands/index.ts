@@ -12,6 +12,7 @@ import { registerDlqCommands } from './dlq.js';
 import { registerHealthCommands } from './health.js';
 import { registerConfigCommand } from './config.js';
 import { registerDashboardCommand } from './dashboard.js';
+import { registerWorkflowCommands } from './workflow.js';
 
 export function registerOperationCommands(program: Command, out: Output, schedule: Schedule): void {
   const kit = makeKit(out, schedule);
@@ -20,6 +21,7 @@ export function registerOperationCommands(program: Command, out: Output, schedul
   registerQueueCommands(program, kit);
   registerWorkerCommands(program, kit);
   registerDlqCommands(program, kit);
+  registerWorkflowCommands(program, kit);
   registerHealthCommands(program, kit);
   registerConfigCommand(program, out, schedule);
   registerDashboardCommand(program, kit);

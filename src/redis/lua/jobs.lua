@@ -8,7 +8,7 @@ local function level_name(stream)
 end
 
 -- An outcome record "status|{meta}\n" (empty value, meta without a task) with what it keeps of
--- the job: its task, priority `p`, enqueue time `q` (from the header's options) and arguments
+-- the job: its task, priority `p`, enqueue time `q` and workflow place `w` (from the header's options) and arguments
 -- (`a` bytes first in the body), as the worker writes them (src/results.ts).
 local function with_job(record, h, d, stream)
   local nl = string.find(record, '\n', 1, true)
@@ -19,6 +19,8 @@ local function with_job(record, h, d, stream)
   if stream then extra = extra .. ',"p":' .. cjson.encode(level_name(stream)) end
   local q = h and string.match(h, '"q":(%d+)')
   if q then extra = extra .. ',"q":' .. q end
+  local w = h and string.match(h, '"w":(%b[])')
+  if w then extra = extra .. ',"w":' .. w end
   d = d or ''
   return string.sub(record, 1, nl - 2) .. extra .. ',"a":' .. #d .. '}\n' .. string.sub(record, nl + 1) .. d
 end

@@ -85,7 +85,17 @@ end
 -- Stores a job's outcome record for `ttl` seconds (-1 forever, 0 not kept) and wakes
 -- whoever waits for it (a member of the `waiters` sorted set; pass `no_waiters` true when the
 -- caller saw that set empty). A result nobody keeps is still kept a minute for a waiter.
+-- The queue's workflow notes (a hash id -> outcome meta), where a script that may end a
+-- workflow node's job (one whose record says its place `w`, from with_job) sets it: such a job
+-- ends where no worker settles it in its workflow, so its ending is noted for a worker's
+-- recoverer to settle (src/worker/recover.ts), written in the same step as the record.
+local wf_notes
 local function store_result(result_prefix, waiters, channel, id, record, ttl, no_waiters)
+  if wf_notes then
+    local nl = string.find(record, '\n', 1, true)
+    local head = nl and string.sub(record, 1, nl - 1) or record
+    if string.find(head, ',"w":[', 1, true) then redis.call('HSET', wf_notes, id, head) end
+  end
   local waiting = not no_waiters and redis.call('ZSCORE', waiters, id) ~= false
   -- The ttl goes to SET as the caller's text: a Lua number would be printed with '%.17g'.
   local seconds = tonumber(ttl)

@@ -5,7 +5,7 @@
 -- them (its event loop was blocked past the idle timeout) and only it knows; it names those it
 -- does not hold (orphans: a fetch whose reply was lost, a former process with the same id) in
 -- a second call, which claims them like any other.
--- KEYS: dlq, job_prefix, result_prefix, waiters, aborting, streams...
+-- KEYS: dlq, job_prefix, result_prefix, waiters, aborting, wf_notes, streams...
 -- ARGV: group, consumer, min_idle (ms), count, max_recoveries, done_channel, queue, ttl,
 --       suspect_at (deaths from which a job is suspect), suspect_idle (ms; min idle to claim
 --       one), since (server ms the caller's process started), then orphans: pairs of level and
@@ -16,7 +16,8 @@
 -- @include lib
 -- @include jobs
 
-local NSTREAM = 6
+local NSTREAM = 7
+wf_notes = KEYS[6]
 local group, consumer, min_idle, budget, max_rec = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local claimed, dead, own = {}, {}, {}
 local orphans = {}
@@ -118,4 +119,5 @@ for i = NSTREAM, #KEYS do
   end
 end
 if suspect and #claimed == 0 then claim(suspect[1], suspect[2], suspect[3], suspect[4], suspect[5], suspect[6], false, min_idle) end
-return { claimed, dead, own }
+-- How many workflow nodes' endings wait to be settled in their workflows (src/worker/recover.ts).
+return { claimed, dead, own, redis.call('HLEN', wf_notes) }

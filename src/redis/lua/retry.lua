@@ -1,13 +1,14 @@
 -- retry: takes a failed attempt's entry off the stream and schedules the job's next attempt,
 -- at once (a new entry) or after a delay (the delayed set), unless the lease was lost. An abort
 -- asked for while the attempt was settling wins: the job ends aborted instead of running again.
--- KEYS: delayed, job_prefix, last_id, stream, aborting, result_prefix, waiters, dlq
+-- KEYS: delayed, job_prefix, last_id, stream, aborting, result_prefix, waiters, dlq, wf_notes
 -- ARGV: group, consumer, entry, token, id, level, attempt (attempts spent so far), delay (ms),
 --       error (the failed attempt's error, kept for info), aborted (the record if it ends
 --       aborted), ttl (seconds its record is kept), done_channel, queue
 -- Returns: 1 if scheduled, 0 if refused (lease lost), 2 if it ended aborted
 -- @include lib
 -- @include jobs
+wf_notes = KEYS[9] -- the aborted record of a workflow node says its place: noted for a recoverer
 
 local group, consumer, entry, token, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local stream = KEYS[4]
