@@ -73,6 +73,11 @@ export interface WorkflowStore {
   read(id: string): Promise<StoredWorkflow | null>;
   /** Node records of a stage from `offset`, at most `count` (null: not settled yet). */
   results(id: string, stage: number, offset: number, count: number): Promise<(NodeRecord | null)[]>;
+  /**
+   * Calls `fn` when the workflow may have ended (completed, failed or aborted; also after a
+   * reconnection may have lost a notice): the caller reads its record again. Answers the unsubscribe.
+   */
+  onEnd(id: string, fn: () => void): Promise<() => Promise<void>>;
   /** Ends a running or failed workflow aborted; answers its current stage then, or null when it had ended or is gone. */
   abort(id: string, reason: string): Promise<{ stage: number; size: number } | null>;
 }

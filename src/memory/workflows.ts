@@ -14,6 +14,22 @@ interface Record_ {
 
 export class MemoryWorkflows implements WorkflowStore {
   private readonly records = new Map<string, Record_>();
+  private readonly enders = new Map<string, Set<() => void>>();
+
+  async onEnd(id: string, fn: () => void): Promise<() => Promise<void>> {
+    let set = this.enders.get(id);
+    if (!set) this.enders.set(id, (set = new Set()));
+    set.add(fn);
+    return async () => {
+      set.delete(fn);
+      if (set.size === 0) this.enders.delete(id);
+    };
+  }
+
+  /** Tells the result waiters of a workflow it ended (as the scripts publish on its end channel). */
+  private ended(id: string): void {
+    for (const fn of [...(this.enders.get(id) ?? [])]) queueMicrotask(fn);
+  }
 
   constructor(private readonly clock: Clock) {}
 
@@ -75,6 +91,7 @@ export class MemoryWorkflows implements WorkflowStore {
           if (state === 'running') {
             Object.assign(f, { state: 'failed', reason, ended: String(this.clock.now()) });
             keep(ttlMs);
+            this.ended(id);
           }
         }
         return { kind: 'failed' };
@@ -92,6 +109,7 @@ export class MemoryWorkflows implements WorkflowStore {
     if (stage === Number(f.n) - 1) {
       Object.assign(f, { state: 'completed', ended: String(this.clock.now()) });
       keep(ttlMs);
+      this.ended(id);
       return { kind: 'completed' };
     }
     Object.assign(f, { stage: String(stage + 1), pending: f[`z${stage + 1}`] });
@@ -126,6 +144,7 @@ export class MemoryWorkflows implements WorkflowStore {
     if (!r || state === 'completed' || state === 'aborted') return null;
     Object.assign(r.fields, { state: 'aborted', reason, ended: String(this.clock.now()) });
     r.expiresAt = this.clock.now() + Number(r.fields.ttl) * 1000;
+    this.ended(id);
     const stage = Number(r.fields.stage);
     return { stage, size: Number(r.fields[`z${stage}`]) };
   }

@@ -64,7 +64,7 @@ export class RedisBroker implements Broker {
     this.log = options.log;
     this.ctx = new RedisContext(connect(settings, 'commands', false, this.log), options.prefix, options.binary);
     this.eventsMaxLen = options.eventsMaxLen;
-    this.workflows = new RedisWorkflows(this.ctx);
+    this.workflows = new RedisWorkflows(this.ctx, (channel, fn) => this.notices(channel, fn));
   }
 
   readonly workflows: RedisWorkflows;
@@ -526,6 +526,17 @@ export class RedisBroker implements Broker {
 
   /** Called after the subscriber connection (re)subscribed: messages published while it was away are lost. */
   private readonly resyncs = new Set<() => void>();
+
+  /** Calls `fn` on every message of a channel and whenever notices may have been lost; answers the unsubscribe. */
+  private async notices(channel: string, fn: () => void): Promise<() => Promise<void>> {
+    const onMessage: Listener = () => fn();
+    await this.listen(channel, onMessage);
+    this.resyncs.add(fn);
+    return async () => {
+      this.resyncs.delete(fn);
+      await this.unlisten(channel, onMessage);
+    };
+  }
 
   private async listen(channel: string, fn: Listener): Promise<void> {
     this.subscriber ??= this.openSubscriber();

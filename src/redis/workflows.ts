@@ -6,8 +6,18 @@ import type { RedisContext } from './context.js';
 import { workflowKeys } from './keys.js';
 import { callScript, SCRIPTS } from './scripts.js';
 
+/** Subscribes to a channel's notices (and its resyncs), answering the unsubscribe (RedisBroker.notices). */
+export type Notices = (channel: string, fn: () => void) => Promise<() => Promise<void>>;
+
 export class RedisWorkflows implements WorkflowStore {
-  constructor(private readonly ctx: RedisContext) {}
+  constructor(
+    private readonly ctx: RedisContext,
+    private readonly notices: Notices,
+  ) {}
+
+  onEnd(id: string, fn: () => void): Promise<() => Promise<void>> {
+    return this.notices(`${this.keys(id).wf}:end`, fn);
+  }
 
   private keys(id: string): { wf: string; results: string; failed: string } {
     return workflowKeys(this.ctx.prefix, id);

@@ -231,17 +231,33 @@ export class Workflows {
     return page.map((rec, i) => this.decodeRecord(rec, `${ref.workflow}:${ref.stage}:${offset + i}`)).filter((v): v is Settled<unknown> => v !== SKIP);
   }
 
-  /** Waits for the workflow to end: its last stage's outcome, or a WorkflowFailedError / WorkflowAbortedError. */
+  /**
+   * Waits for the workflow to end: its last stage's outcome, or a WorkflowFailedError /
+   * WorkflowAbortedError. No polling: woken by the notice of its end (or of a lost notice), it
+   * reads the record again; a failed workflow whose failed nodes were replayed is waited on.
+   */
   async result(id: string, timeoutMs: number): Promise<unknown> {
     const deadline = Date.now() + timeoutMs;
-    for (let pause = 20; ; pause = Math.min(500, pause * 2)) {
-      const wf = await this.read(id);
-      if (wf.state === 'completed') return this.outcome(id, wf);
-      // A failed workflow whose failed nodes were replayed from the dead-letter queue may resume: wait on.
-      if (wf.state === 'failed' && !(await this.replayed(id, wf))) throw new WorkflowFailedError(id, wf.reason);
-      if (wf.state === 'aborted') throw new WorkflowAbortedError(id, wf.reason);
-      if (Date.now() >= deadline) throw new ResultTimeoutError(id, timeoutMs);
-      await new Promise((resolve) => setTimeout(resolve, Math.min(pause, Math.max(1, deadline - Date.now()))));
+    let wake: () => void = () => undefined;
+    // Subscribed before the first read: an end announced in between is not missed.
+    const off = await this.store.onEnd(id, () => wake());
+    try {
+      for (;;) {
+        const noticed = new Promise<void>((resolve) => (wake = resolve));
+        const wf = await this.read(id);
+        if (wf.state === 'completed') return await this.outcome(id, wf);
+        const replayed = wf.state === 'failed' && (await this.replayed(id, wf));
+        if (wf.state === 'failed' && !replayed) throw new WorkflowFailedError(id, wf.reason);
+        if (wf.state === 'aborted') throw new WorkflowAbortedError(id, wf.reason);
+        const left = deadline - Date.now();
+        if (left <= 0) throw new ResultTimeoutError(id, timeoutMs);
+        let timer: NodeJS.Timeout | undefined;
+        // A replayed node's workflow goes from failed to running without a notice: it is read again each second meanwhile.
+        await Promise.race([noticed, new Promise<void>((resolve) => (timer = setTimeout(resolve, replayed ? Math.min(left, 1000) : left)))]);
+        clearTimeout(timer);
+      }
+    } finally {
+      await off();
     }
   }
 

@@ -135,4 +135,23 @@ conformance('workflow records', (s) => {
     expect(await broker.nodeNotes(Q, 10)).toEqual([]);
     expect((await broker.reclaim(Q, 'w1', reclaimOpts())).notes).toBeUndefined();
   });
+
+  it('tells who waits that a workflow ended: completed, failed or aborted', async () => {
+    const wf = s().broker.workflows;
+    const heard: string[] = [];
+    const offs = await Promise.all(['e1', 'e2', 'e3'].map((id) => wf.onEnd(id, () => heard.push(id))));
+    try {
+      for (const id of ['e1', 'e2', 'e3']) {
+        await wf.create(id, [stage(1)], 60);
+        await wf.started(id, 0);
+      }
+      await wf.settle('e1', 0, 0, 'ok', '1');
+      await wf.settle('e2', 0, 0, 'fail', '{}', 'failed');
+      await wf.abort('e3', 'stop');
+      for (let i = 0; i < 100 && new Set(heard).size < 3; i++) await new Promise((r) => setTimeout(r, 10));
+      expect([...new Set(heard)].sort()).toEqual(['e1', 'e2', 'e3']);
+    } finally {
+      for (const off of offs) await off();
+    }
+  });
 });

@@ -6,6 +6,7 @@
 -- to the caller that advanced it, and again to a node of stage k-1 run again after a crash
 -- before the mark, so the next stage is enqueued however the first caller fared (its nodes
 -- have deterministic ids: enqueueing them twice makes them once).
+-- A workflow that ends (completed or failed) is announced on "<wf key>:end" for result waiters.
 -- KEYS: wf, results, failed
 -- ARGV: stage, index, outcome, value, reason
 -- @include lib
@@ -65,6 +66,7 @@ else
     if redis.call('HSETNX', fails, field, ARGV[5]) == 1 and state == 'running' then
       redis.call('HSET', wf, 'state', 'failed', 'reason', ARGV[5], 'ended', now_ms())
       keep(ttl * 1000)
+      redis.call('PUBLISH', wf .. ':end', 'failed')
     end
     return {'failed'}
   end
@@ -80,6 +82,7 @@ if pending > 0 then return {'none'} end
 if stage == n - 1 then
   redis.call('HSET', wf, 'state', 'completed', 'ended', now_ms())
   keep(ttl * 1000)
+  redis.call('PUBLISH', wf .. ':end', 'completed')
   return {'completed'}
 end
 redis.call('HSET', wf, 'stage', stage + 1, 'pending', redis.call('HGET', wf, 'z' .. (stage + 1)))
