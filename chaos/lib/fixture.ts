@@ -1,6 +1,6 @@
 // The app every chaos worker runs (in a child process or in the harness), and that the
 // harness enqueues into: one queue, 'work', whose tasks write each start, completion and
-// abort to the scenario's ledger.
+// abort to the scenario's ledger (and, when asked, the queues 'capped' and 'fanin').
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -31,6 +31,8 @@ export interface FixtureSettings {
   misbehave?: boolean;
   /** Defines the queue 'capped' (task 'capped_hold', as hold) under this global concurrency cap. */
   cap?: number;
+  /** Defines the queue 'fanin': a chord's children ('fanin_child') and its callback ('fanin_sum', scenario 22). */
+  fanIn?: boolean;
 }
 
 export function fixtureApp(s: FixtureSettings) {
@@ -126,7 +128,29 @@ export function fixtureApp(s: FixtureSettings) {
       return key;
     });
 
-  return { app, work, hold, fail, poison, once, pad, misbehave, mwBefore, mwAfter, cappedHold };
+  /** The queue 'fanin' (scenario 22): a chord's children and its callback, whose every run is in the ledger. */
+  const fanin = s.fanIn ? app.queue('fanin', { idleTimeout: s.idleTimeout ?? 2000, maxRecoveries: s.maxRecoveries ?? 3 }) : undefined;
+  /** A child: sleeps `ms` (stopping early when its signal aborts) and gives `value`. */
+  const faninChild = fanin?.task('fanin_child', async (ctx, key: string, value: number, ms: number) => {
+    note('start', key, ctx.attempt);
+    try {
+      await sleep(ms, undefined, { signal: ctx.signal });
+    } catch (err) {
+      note('abort', key, ctx.attempt, (ctx.signal.reason as Error | undefined)?.name ?? 'unknown');
+      throw err;
+    }
+    note('done', key, ctx.attempt);
+    return value;
+  });
+  /** The callback: the sum of the children's values; each run writes a start and a done (with how many values it got). */
+  const faninSum = fanin?.task('fanin_sum', async (ctx, values: number[], key: string) => {
+    note('start', key, ctx.attempt, `n=${values.length}`);
+    const sum = values.reduce((a, b) => a + b, 0);
+    note('done', key, ctx.attempt, `n=${values.length} sum=${sum}`);
+    return sum;
+  });
+
+  return { app, work, hold, fail, poison, once, pad, misbehave, mwBefore, mwAfter, cappedHold, fanin, faninChild, faninSum };
 }
 
 /** The ways user code misbehaves in the user-code scenario; each but 'ok' and 'block' fails every attempt. */

@@ -21,6 +21,7 @@ import { pubsubLoss } from './pubsubLoss.js';
 import { userCode } from './userCode.js';
 import { clusterFailover, sentinelFailover } from './failover.js';
 import { capGauge } from './capGauge.js';
+import { fanIn } from './fanIn.js';
 
 export const SCENARIOS: Record<string, (size: Size) => Promise<ScenarioResult>> = {
   'kill-9': killNine,
@@ -44,4 +45,5 @@ export const SCENARIOS: Record<string, (size: Size) => Promise<ScenarioResult>> 
   'sentinel-failover': sentinelFailover,
   'cluster-failover': clusterFailover,
   'cap-gauge': capGauge,
+  'fan-in': fanIn,
 };
