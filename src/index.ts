@@ -30,7 +30,7 @@ export { EventHub, type EventMap, type EventType, type EventOf, type MillraceEve
 export type { StoredEvent } from './broker/types.js';
 export type { CronOptions, ScheduleDefinition, ScheduleInfo } from './cron.js';
 export {
-  chain, chord, group, Flow, Group, Signature, type GroupResults, type Settled,
+  after, After, chain, chord, group, Flow, Group, Signature, type GroupResults, type JobRef, type Settled,
 } from './workflow/definition.js';
 export type { FailurePolicy, WorkflowState } from './broker/workflows.js';
 export {

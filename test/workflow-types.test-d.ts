@@ -1,7 +1,7 @@
 // Compile-time tests: a chain's stages must each take what the one before gives.
 
 import { describe, expectTypeOf, it } from 'vitest';
-import { Millrace, chain, chord, group, type Flow, type GroupResults, type Settled } from '../src/index.js';
+import { Millrace, after, chain, chord, group, type Flow, type GroupResults, type Job, type Settled } from '../src/index.js';
 
 const app = new Millrace({ prefix: 'types-only' });
 const q = app.queue('default');
@@ -11,6 +11,7 @@ const notify = q.task('notify', async (_ctx, url: string, who: string) => `${who
 const count = q.task('count', async (_ctx, page: number) => page * 2);
 const sum = q.task('sum', async (_ctx, counts: number[]) => counts.reduce((a, b) => a + b, 0));
 const sumSettled = q.task('sumSettled', async (_ctx, counts: Settled<number>[]) => counts.length);
+const anyList = q.task('anyList', async (_ctx, xs: unknown[]) => xs.length);
 const sumPaged = q.task('sumPaged', async (_ctx, ref: GroupResults<number>) => ref.size);
 
 describe('chains', () => {
@@ -46,5 +47,19 @@ describe('groups and chords', () => {
     chain(group([count.s(1)]).paged(), sum.s());
     // @ts-expect-error continue gives Settled values
     chain(group([count.s(1)]).onFailure('continue'), sum.s());
+  });
+});
+
+describe('after(...)', () => {
+  it('gives the jobs\' results, typed from their handles, to the next stage', () => {
+    const a = {} as Job<number>;
+    const b = {} as Job<number>;
+    expectTypeOf(chain(after(a, b), sum.s())).toEqualTypeOf<Flow<number>>();
+    expectTypeOf(chain(after([a, b]), sum.s())).toEqualTypeOf<Flow<number>>();
+    expectTypeOf(chain(after({ queue: 'q', id: 'x' }), anyList.s())).toEqualTypeOf<Flow<number>>();
+    // @ts-expect-error after(...) gives a list, not one value
+    chain(after(a), count.s());
+    // @ts-expect-error a string job's result is not a number[] element
+    chain(after({} as Job<string>), sum.s());
   });
 });

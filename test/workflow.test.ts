@@ -4,7 +4,7 @@
 // policies 'continue' and 'ignore'; status by id names what a workflow waits on; abort ends it
 // and its running nodes; a paged group's callback reads its results in pages.
 import { afterEach, describe, expect, it } from 'vitest';
-import { chain, chord, group, WorkflowAbortedError, WorkflowFailedError, type GroupResults, type Settled } from '../src/index.js';
+import { after, chain, chord, group, WorkflowAbortedError, WorkflowFailedError, type GroupResults, type JobRef, type Settled } from '../src/index.js';
 import { testApps, waitFor } from './helpers.js';
 
 describe('workflows', { timeout: 60_000 }, () => {
@@ -157,5 +157,36 @@ describe('workflows', { timeout: 60_000 }, () => {
     expect(await t.app.job('one', 'wf-note:0:1').abort()).toBe('aborted');
     release();
     expect(await wf.result('20s')).toEqual([0, 'aborted']);
+  });
+
+  it('after(...) waits on existing jobs: one ended already, one still to run; the next stage gets their results', async () => {
+    const t = apps.app('wfafter');
+    const q = t.app.queue('jobs', { idleTimeout: 1000, maxTries: 1 });
+    let broken = true;
+    const fetch = q.task('fetch', async (_ctx, url: string) => {
+      if (url === 'bad' && broken) throw new Error('404');
+      return url.length;
+    });
+    const report = q.task('report', async (_ctx, sizes: number[], title: string) => `${title}: ${sizes.join('+')}`);
+    const done = await fetch.enqueue('https://a');
+    const worker = await tracker.start(t.app, { queues: ['jobs'] });
+    expect(await done.result({ timeout: 10_000 })).toBe(9);
+    await worker.stop();
+    const later = await fetch.enqueue('b');
+    const wf = await chain(after(done, later), report.s('sizes')).start({ id: 'wf-after' });
+    expect((await wf.status()).reason).toBe('stage 0: 1 of 2 nodes pending');
+    await tracker.start(t.app, { queues: ['jobs'] });
+    expect(await wf.result('20s')).toBe('sizes: 9+1');
+    // A job waited on fails: the workflow fails with it; replayed and completed, it resumes.
+    const bad = await fetch.enqueue('bad');
+    const wf2 = await chain(after([bad, done]), report.s('again')).start();
+    await expect(wf2.result('20s')).rejects.toThrow(WorkflowFailedError);
+    expect((await wf2.status()).reason).toMatch(new RegExp(`^node ${bad.id} dead-lettered \\(max-tries\\): Error: 404`));
+    broken = false;
+    const [entry] = await t.app.deadLetters('jobs').list();
+    await t.app.deadLetters('jobs').replay(entry!.dlqId);
+    expect(await wf2.result('20s')).toBe('again: 3+9');
+    // A job that does not exist cannot be waited on.
+    await expect(chain(after({ queue: 'jobs', id: 'never' } as JobRef<number>), report.s('x')).start()).rejects.toThrow(/never/);
   });
 });

@@ -158,13 +158,15 @@ export interface ReclaimOutcome {
 }
 
 /**
- * A workflow node's job that ended where no worker settled it in its workflow (aborted while
+ * A workflow node's job that ended where no worker settled it in its workflow (or, under '@' +
+ * its id, a job a workflow watches, that ended) (aborted while
  * waiting, dead-lettered as poison by a reclaim, interrupted at most once, aborted on a hand-back):
  * its id and its outcome record's first line ("status|{meta}", the meta holding its place `w`).
  */
 export interface NodeNote {
   id: string;
-  meta: string;
+  /** The record's first line; for a watched job, the places, a newline and its whole record (bytes, with a binary serializer). */
+  meta: string | Buffer;
 }
 
 export interface Location {
@@ -305,8 +307,14 @@ export interface Broker {
   promote(queue: QueueRef, count: number): Promise<{ moved: number; nextDueMs: number }>;
   /** Up to about `count` notes of workflow nodes' jobs the broker ended (ReclaimOutcome.notes says how many wait). */
   nodeNotes(queue: QueueRef, count: number): Promise<NodeNote[]>;
-  /** Removes notes once their nodes are settled in their workflows. */
-  dropNodeNotes(queue: QueueRef, ids: string[]): Promise<void>;
+  /** Removes notes once their nodes are settled in their workflows, each only if it is still as it was read. */
+  dropNodeNotes(queue: QueueRef, notes: NodeNote[]): Promise<void>;
+  /**
+   * A workflow waits on an existing job (after()): answers its outcome record when it ended,
+   * and unless it completed watches it in the same step, so its ending (again, after a replay) is noted (a note '@' + id: the places
+   * waiting, a newline, its record; Broker.nodeNotes).
+   */
+  watchJob(queue: QueueRef, id: string, place: readonly [string, number, number]): Promise<string | Buffer | null>;
   abort(queue: QueueRef, id: string, record: string | Buffer, ttl: number): Promise<AbortOutcome>;
   unschedule(queue: QueueRef, id: string): Promise<boolean>;
   /** Makes a delayed job (or a scheduled retry) due now: the next promotion makes it ready. false when it is not delayed. */
@@ -321,12 +329,13 @@ export interface Broker {
   /**
    * Calls onAbort with the id of every job whose abort is requested in these queues, onPause
    * when one is paused or resumed (with the ref given, a shard's for a shard), onHold when one
-   * is held (Broker.hold), and onResync when notifications may have been missed (the subscriber
+   * is held (Broker.hold), onDue when a delayed job became its earliest due (enqueued, retried
+   * later or promoted now), and onResync when notifications may have been missed (the subscriber
    * connection came back).
    */
   onAbort(
     queues: QueueRef[], onAbort: (queue: string, id: string) => void, onResync?: () => void, onPause?: (queue: QueueRef, paused: boolean) => void,
-    onHold?: (queue: QueueRef) => void,
+    onHold?: (queue: QueueRef) => void, onDue?: (queue: QueueRef) => void,
   ): Promise<() => Promise<void>>;
   /** Holds a queue for `ms` (a longer hold stands): fetches deliver nothing until then; tells its workers. Kept in Redis. */
   hold(queue: QueueRef, ms: number): Promise<void>;

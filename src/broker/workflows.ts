@@ -31,9 +31,8 @@ export type StepAnswer =
   | {
     kind: 'start';
     stage: number;
+    /** The stage's nodes (JSON); what they receive of the stage before, the caller reads (results()). */
     nodes: string;
-    /** The previous stage's node records (see NodeRecord) the new stage receives: one ('one'), all in order ('all') or none ('paged'). */
-    input: (string | Buffer | null)[];
   };
 
 /** A workflow's record as read back: its fields (see WorkflowStore.create) and its failed nodes. */
@@ -48,7 +47,7 @@ export interface StoredWorkflow {
   stages: StoredStage[];
   /** Failed nodes of the current stage waiting for a replay (policy 'fail'): index -> error JSON. */
   failed: Record<number, string>;
-  /** How many nodes of each stage have settled. */
+  /** How many nodes of each stage have settled (the stages before the current one: all). */
   settled: number[];
 }
 
@@ -87,14 +86,17 @@ export function storedWorkflow(fields: Record<string, string>, failed: Record<nu
   const n = Number(fields.n);
   const stages: StoredStage[] = [];
   const settled: number[] = [];
+  const stage = Number(fields.stage);
+  const done = fields.state === 'completed';
   for (let k = 0; k < n; k++) {
-    stages.push({ size: Number(fields[`z${k}`]), policy: fields[`p${k}`] as FailurePolicy, mode: fields[`m${k}`] as StageMode, nodes: fields[`d${k}`] ?? '' });
-    settled.push(Number(fields[`c${k}`] ?? 0));
+    const size = Number(fields[`z${k}`]);
+    stages.push({ size, policy: fields[`p${k}`] as FailurePolicy, mode: fields[`m${k}`] as StageMode, nodes: fields[`d${k}`] ?? '' });
+    settled.push(k < stage || done ? size : k === stage ? size - Number(fields.pending) : 0);
   }
   return {
     state: fields.state as WorkflowState,
     reason: fields.reason ?? '',
-    stage: Number(fields.stage),
+    stage,
     started: Number(fields.started),
     pending: Number(fields.pending),
     createdAt: Number(fields.created),

@@ -172,8 +172,20 @@ export class MemoryBroker implements Broker {
     return [...this.q(queue).wfNotes].slice(0, count).map(([id, meta]) => ({ id, meta }));
   }
 
-  async dropNodeNotes(queue: QueueRef, ids: string[]): Promise<void> {
-    for (const id of ids) this.q(queue).wfNotes.delete(id);
+  async watchJob(queue: QueueRef, id: string, place: readonly [string, number, number]): Promise<string | Buffer | null> {
+    const q = this.q(queue);
+    const rec = q.results.get(id);
+    if (rec !== undefined && String(typeof rec === 'string' ? rec : rec.subarray(0, 10)).startsWith('completed|')) return rec;
+    // Not completed: watched on (a failed one replayed from the dead-letter queue ends again).
+    const list = q.watch.get(id) ?? [];
+    if (!list.some((p) => p[0] === place[0] && p[1] === place[1] && p[2] === place[2])) list.push(place);
+    q.watch.set(id, list);
+    return rec ?? null;
+  }
+
+  async dropNodeNotes(queue: QueueRef, notes: NodeNote[]): Promise<void> {
+    const q = this.q(queue);
+    for (const n of notes) if (String(q.wfNotes.get(n.id)) === String(n.meta)) q.wfNotes.delete(n.id);
   }
 
   async promote(queue: QueueRef, count: number): Promise<{ moved: number; nextDueMs: number }> {
@@ -187,7 +199,7 @@ export class MemoryBroker implements Broker {
   async promoteJob(queue: QueueRef, id: string): Promise<boolean> {
     const q = this.q(queue);
     if (q.delayed.dueAt(id) === undefined) return false;
-    q.delayed.add(id, 0);
+    q.delay(id, 0);
     return true;
   }
 
@@ -230,7 +242,7 @@ export class MemoryBroker implements Broker {
 
   async onAbort(
     queues: QueueRef[], onAbort: (queue: string, id: string) => void, _onResync?: () => void, onPause?: (queue: QueueRef, paused: boolean) => void,
-    onHold?: (queue: QueueRef) => void,
+    onHold?: (queue: QueueRef) => void, onDue?: (queue: QueueRef) => void,
   ): Promise<() => Promise<void>> {
     const subs = queues.map((q) => {
       let set = this.state.abortListeners.get(storageName(q));
@@ -238,6 +250,7 @@ export class MemoryBroker implements Broker {
       const fn = (message: string) => {
         if (message === '|pause' || message === '|resume') onPause?.(q, message === '|pause');
         else if (message === '|hold') onHold?.(q);
+        else if (message === '|due') onDue?.(q);
         else onAbort(q.name, message);
       };
       set.add(fn);

@@ -147,7 +147,9 @@ export class QueueState {
   /** Held jobs whose abort was requested. */
   readonly aborting = new Set<string>();
   /** Workflow nodes' jobs ended here, not by a worker: id -> outcome meta line (wf_notes in lib.lua). */
-  readonly wfNotes = new Map<string, string>();
+  readonly wfNotes = new Map<string, Bytes>();
+  /** Jobs workflows wait on (after()): id -> the places waiting (the watch hash). */
+  readonly watch = new Map<string, (readonly [string, number, number])[]>();
   /** At-most-once jobs running off their stream: id -> worker and when. */
   readonly taken = new Map<string, { worker: string; at: number }>();
   /** Consumers of the group, with when each last read or claimed (clock ms). */
@@ -258,6 +260,12 @@ export class QueueState {
     const nl = buf.indexOf('\n');
     const head = nl < 0 ? buf : buf.slice(0, nl);
     if (head.includes(',"w":[')) this.wfNotes.set(id, typeof record === 'string' ? head : Buffer.from(head, 'latin1').toString('utf8'));
+    const places = this.watch.get(id);
+    if (places) {
+      const list = JSON.stringify(places);
+      this.wfNotes.set(`@${id}`, typeof record === 'string' ? `${list}\n${record}` : Buffer.concat([Buffer.from(`${list}\n`), record]));
+      if (buf.startsWith('completed|')) this.watch.delete(id);
+    }
     const waiters = this.waiters.get(id);
     const waiting = waiters !== undefined && waiters.size > 0;
     const seconds = ttl === 0 && waiting ? 60 : ttl;
@@ -292,6 +300,18 @@ export class QueueState {
   }
 
   /** Tells abort listeners (the workers' pub/sub) that a held job's abort was requested (or, "|pause" / "|resume", that the queue was paused or resumed). */
+  /**
+   * Delays a job to `at`; one that became the earliest due is announced '|due' (enqueue.lua,
+   * retry.lua), waking sleeping schedulers, unless `quiet` (a batch announces once): answers
+   * whether it became the earliest.
+   */
+  delay(id: string, at: number, quiet = false): boolean {
+    this.delayed.add(id, at);
+    const earliest = this.delayed.first(1)[0]?.id === id;
+    if (earliest && !quiet) this.publishAbort('|due');
+    return earliest;
+  }
+
   publishAbort(id: string): void {
     const listeners = this.abortListeners.get(this.storage);
     if (!listeners) return;

@@ -38,6 +38,7 @@ export function enqueue(q: QueueState, ref: QueueRef, items: EnqueueItem[], cron
   const now = q.clock.now();
   const out: EnqueueOutcome[] = [];
   const events: MillraceEvent[] = [];
+  let earliest = false;
   for (const it of items) {
     const custom = it.id !== '';
     if (custom && (q.records.has(it.id) || q.results.has(it.id))) {
@@ -51,7 +52,7 @@ export function enqueue(q: QueueState, ref: QueueRef, items: EnqueueItem[], cron
       // A delayed job's header names its id: it gets a new entry id when it is promoted.
       if (!custom) id = q.ids.next(now);
       q.records.set(id, { st: 'delayed', level, h: custom ? it.header : id + it.header, d: it.data });
-      q.delayed.add(id, dueAt);
+      if (q.delay(id, dueAt, true)) earliest = true;
     } else {
       const entry = q.append(level, { h: it.header, d: it.data });
       if (custom) q.records.set(id, { st: 'queued', level, e: entry });
@@ -60,6 +61,7 @@ export function enqueue(q: QueueState, ref: QueueRef, items: EnqueueItem[], cron
     out.push({ id, created: true });
     events.push({ type: 'job.enqueued', at: now, queue: ref.name, id, task: it.task });
   }
+  if (earliest) q.publishAbort('|due');
   if (eventsMaxLen > 0 && events.length > 0) q.events.append(events, undefined, Math.max(1, Math.ceil(eventsMaxLen / events.length)));
   return out;
 }
@@ -165,7 +167,7 @@ export function retry(q: QueueState, ref: QueueRef, consumer: string, lease: Hel
     delete rec.d;
   } else {
     q.setRecord(id, { st: 'delayed', level, h, d: f.d ?? '', err: error });
-    q.delayed.add(id, q.clock.now() + delay);
+    q.delay(id, q.clock.now() + delay);
   }
   return 'scheduled';
 }

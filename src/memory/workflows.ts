@@ -48,7 +48,7 @@ export class MemoryWorkflows implements WorkflowStore {
       state: 'running', reason: '', stage: '0', started: '-1', pending: String(stages[0]!.size), n: String(stages.length),
       created: String(this.clock.now()), ended: '', ttl: String(ttlSeconds),
     };
-    stages.forEach((s, k) => Object.assign(fields, { [`z${k}`]: String(s.size), [`p${k}`]: s.policy, [`m${k}`]: s.mode, [`d${k}`]: s.nodes, [`c${k}`]: '0' }));
+    stages.forEach((s, k) => Object.assign(fields, { [`z${k}`]: String(s.size), [`p${k}`]: s.policy, [`m${k}`]: s.mode, [`d${k}`]: s.nodes }));
     this.records.set(id, { fields, results: new Map(), failed: new Map() });
     return true;
   }
@@ -74,7 +74,7 @@ export class MemoryWorkflows implements WorkflowStore {
     if (r.results.has(field)) return { kind: 'none' };
     if (outcome === 'ok') {
       r.results.set(field, tagged('v', value));
-      if (r.failed.delete(field)) {
+      if (state === 'failed' && r.failed.delete(field)) {
         if (r.failed.size === 0) {
           state = 'running';
           Object.assign(f, { state, reason: '', ended: '' });
@@ -98,7 +98,6 @@ export class MemoryWorkflows implements WorkflowStore {
       }
       r.results.set(field, policy === 'continue' ? tagged('e', value) : 'x');
     }
-    f[`c${stage}`] = String(Number(f[`c${stage}`]) + 1);
     const pending = Number(f.pending) - 1;
     f.pending = String(pending);
     if (state !== 'running') {
@@ -117,12 +116,7 @@ export class MemoryWorkflows implements WorkflowStore {
   }
 
   private start(r: Record_, k: number): StepAnswer {
-    const prev = k - 1;
-    const mode = r.fields[`m${prev}`];
-    const input: (NodeRecord | null)[] = [];
-    if (mode === 'one') input.push(r.results.get(`${prev}.0`) ?? null);
-    else if (mode === 'all') for (let i = 0; i < Number(r.fields[`z${prev}`]); i++) input.push(r.results.get(`${prev}.${i}`) ?? null);
-    return { kind: 'start', stage: k, nodes: r.fields[`d${k}`]!, input };
+    return { kind: 'start', stage: k, nodes: r.fields[`d${k}`]! };
   }
 
   async read(id: string): Promise<StoredWorkflow | null> {

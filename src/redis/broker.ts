@@ -3,7 +3,7 @@
 
 import type { Logger } from 'pino';
 import { randomBytes } from 'node:crypto';
-import { callKey, CONSUMER_GROUP, cronTickKey, healthKey, levelsKey, queuesSetKey, schedulesKey, throughputKey, throughputSeenKey, workerKey, workersKey } from './keys.js';
+import { callKey, CONSUMER_GROUP, cronTickKey, healthKey, levelsKey, queuesSetKey, schedulesChannel, schedulesKey, throughputKey, throughputSeenKey, workerKey, workersKey } from './keys.js';
 import { dayOf, HISTORY_TTL_S, minuteOfDay, SEEN_TTL_MS, type EndedTotals } from '../broker/history.js';
 import { callScript, SCRIPTS } from './scripts.js';
 import { RedisWorkflows } from './workflows.js';
@@ -210,7 +210,7 @@ export class RedisBroker implements Broker {
         guard: cronTickKey(k, cron?.schedule ?? ''), call: callKey(k, this.nextCallToken()),
       },
       streams: k.streams,
-      args: { queue: queue.name, events_max: this.eventsMaxLen, tick: cron ? Math.round(cron.tick) : '', plan, dues },
+      args: { queue: queue.name, events_max: this.eventsMaxLen, tick: cron ? Math.round(cron.tick) : '', plan, dues, channel: k.abortChannel },
       rest,
     })) as [number, number, string] | [];
     const result: EnqueueOutcome[] = [];
@@ -266,7 +266,7 @@ export class RedisBroker implements Broker {
       rest.push(`${level}|${entry}|${c.delivery.token}|${flags}|${c.ttl}|${c.id === entry ? '' : c.id}`, c.record);
     }
     const out = (await this.outcome(k.lastId, durable, (o: unknown) => items.filter((_, i) => (o as number[])[i] === 1).map((c) => c.id), (conn) => callScript(conn, SCRIPTS.complete, {
-      keys: { result_prefix: k.resultPrefix, job_prefix: k.jobPrefix, waiters: k.waiters, aborting: k.aborting, taken: k.taken },
+      keys: { result_prefix: k.resultPrefix, job_prefix: k.jobPrefix, waiters: k.waiters, aborting: k.aborting, taken: k.taken, wf_notes: k.wfNotes, watch: k.watch },
       streams: k.streams,
       args: { group: CONSUMER_GROUP, consumer, done_channel: k.doneChannel, levels: levels.join(',') },
       rest,
@@ -280,12 +280,12 @@ export class RedisBroker implements Broker {
     const out = await this.outcome(k.lastId, durable, (o) => (o === 1 || o === 2 ? [lease.id] : []), (conn) => callScript(conn, SCRIPTS.retry, {
       keys: {
         delayed: k.delayed, job_prefix: k.jobPrefix, last_id: k.lastId, stream: k.streams[level - 1]!, aborting: k.aborting,
-        result_prefix: k.resultPrefix, waiters: k.waiters, dlq: k.dlq, wf_notes: k.wfNotes,
+        result_prefix: k.resultPrefix, waiters: k.waiters, dlq: k.dlq, wf_notes: k.wfNotes, watch: k.watch,
       },
       args: {
         group: CONSUMER_GROUP, consumer, entry: lease.delivery.entry, token: lease.delivery.token, id: lease.id,
         level, attempt, delay: Math.max(0, Math.round(delayMs)), error, aborted: ifAborted.record, ttl: ifAborted.ttl,
-        done_channel: k.doneChannel, queue: queue.name,
+        done_channel: k.doneChannel, queue: queue.name, channel: k.abortChannel,
       },
     }));
     return out === 1 ? 'scheduled' : out === 2 ? 'aborted' : 'refused';
@@ -295,7 +295,7 @@ export class RedisBroker implements Broker {
     const k = this.ctx.keys(queue);
     const level = this.ctx.luaLevel(queue, item.delivery.level);
     const out = await this.outcome(k.lastId, durable, (o) => (o === 1 ? [item.id] : []), (conn) => callScript(conn, SCRIPTS.dead, {
-      keys: { dlq: k.dlq, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiters: k.waiters, stream: k.streams[level - 1]!, aborting: k.aborting, taken: k.taken },
+      keys: { dlq: k.dlq, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiters: k.waiters, stream: k.streams[level - 1]!, aborting: k.aborting, taken: k.taken, wf_notes: k.wfNotes, watch: k.watch },
       args: {
         group: CONSUMER_GROUP, consumer, entry: item.delivery.entry, token: item.delivery.token, id: item.id,
         done_channel: k.doneChannel, queue: queue.name, level, reason: item.reason, error: item.error, stack: item.stack,
@@ -320,7 +320,7 @@ export class RedisBroker implements Broker {
     if (leases.length === 0) return 0;
     const k = this.ctx.keys(queue);
     return (await callScript(this.conn, SCRIPTS.requeue, {
-      keys: { last_id: k.lastId, job_prefix: k.jobPrefix, aborting: k.aborting, result_prefix: k.resultPrefix, waiters: k.waiters, dlq: k.dlq, wf_notes: k.wfNotes },
+      keys: { last_id: k.lastId, job_prefix: k.jobPrefix, aborting: k.aborting, result_prefix: k.resultPrefix, waiters: k.waiters, dlq: k.dlq, wf_notes: k.wfNotes, watch: k.watch },
       streams: k.streams,
       args: { group: CONSUMER_GROUP, consumer, done_channel: k.doneChannel, ttl, queue: queue.name },
       rest: this.leaseArgs(queue, leases),
@@ -350,7 +350,7 @@ export class RedisBroker implements Broker {
     const orphans: (string | number)[] = [];
     for (const o of opts.orphans ?? []) orphans.push(this.ctx.luaLevel(queue, o.level), o.entry);
     const [claimed, dead, own, notes] = (await callScript(this.conn, SCRIPTS.reclaim, {
-      keys: { dlq: k.dlq, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiters: k.waiters, aborting: k.aborting, wf_notes: k.wfNotes },
+      keys: { dlq: k.dlq, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiters: k.waiters, aborting: k.aborting, wf_notes: k.wfNotes, watch: k.watch },
       streams: k.streams,
       args: {
         group: CONSUMER_GROUP, consumer, min_idle: Math.round(opts.minIdleMs), count: opts.count,
@@ -372,14 +372,24 @@ export class RedisBroker implements Broker {
   }
 
   async nodeNotes(queue: QueueRef, count: number): Promise<NodeNote[]> {
-    const [, flat] = await this.conn.hscan(this.ctx.keys(queue).wfNotes, '0', 'COUNT', count);
+    const key = this.ctx.keys(queue).wfNotes;
+    const [, flat] = this.ctx.binary ? await this.conn.hscanBuffer(key, '0', 'COUNT', count) : await this.conn.hscan(key, '0', 'COUNT', count);
     const out: NodeNote[] = [];
-    for (let i = 0; i + 1 < flat.length; i += 2) out.push({ id: flat[i]!, meta: flat[i + 1]! });
+    for (let i = 0; i + 1 < flat.length; i += 2) out.push({ id: String(flat[i]!), meta: flat[i + 1]! });
     return out;
   }
 
-  async dropNodeNotes(queue: QueueRef, ids: string[]): Promise<void> {
-    if (ids.length > 0) await this.conn.hdel(this.ctx.keys(queue).wfNotes, ...ids);
+  async watchJob(queue: QueueRef, id: string, place: readonly [string, number, number]): Promise<string | Buffer | null> {
+    const k = this.ctx.keys(queue);
+    const out = (await callScript(this.conn, SCRIPTS.watch, {
+      keys: { result_prefix: k.resultPrefix, watch: k.watch }, args: { id, place: JSON.stringify(place) }, buffers: this.ctx.binary,
+    })) as [number, (string | Buffer)?];
+    return Number(out[0]) === 1 ? out[1]! : null;
+  }
+
+  async dropNodeNotes(queue: QueueRef, notes: NodeNote[]): Promise<void> {
+    if (notes.length === 0) return;
+    await callScript(this.conn, SCRIPTS.unnote, { keys: { wf_notes: this.ctx.keys(queue).wfNotes }, args: {}, rest: notes.flatMap((n) => [n.id, n.meta]) });
   }
 
   async promote(queue: QueueRef, count: number): Promise<{ moved: number; nextDueMs: number }> {
@@ -395,7 +405,7 @@ export class RedisBroker implements Broker {
   async abort(queue: QueueRef, id: string, record: string | Buffer, ttl: number): Promise<AbortOutcome> {
     const k = this.ctx.keys(queue);
     return (await callScript(this.conn, SCRIPTS.abort, {
-      keys: { delayed: k.delayed, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiters: k.waiters, aborting: k.aborting, wf_notes: k.wfNotes },
+      keys: { delayed: k.delayed, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiters: k.waiters, aborting: k.aborting, wf_notes: k.wfNotes, watch: k.watch },
       streams: k.streams,
       args: { id, group: CONSUMER_GROUP, done_channel: k.doneChannel, abort_channel: k.abortChannel, record, ttl },
     })) as AbortOutcome;
@@ -403,9 +413,13 @@ export class RedisBroker implements Broker {
 
   async promoteJob(queue: QueueRef, id: string): Promise<boolean> {
     const k = this.ctx.keys(queue);
-    // Due at 0: promote.lua moves it at the workers' next look (every 250 ms at most), with
-    // everything a due job gets (its record, its priority, a retry's attempt).
-    if ((await this.conn.zadd(k.delayed, 'XX', 'CH', 0, id)) === 1) return true;
+    // Due at 0: promote.lua moves it at the workers' next look, with everything a due job gets
+    // (its record, its priority, a retry's attempt); the notice wakes their schedulers for it.
+    if ((await this.conn.zadd(k.delayed, 'XX', 'CH', 0, id)) === 1) {
+      // On a Cluster notices are sharded (the scripts' SPUBLISH; subscribers SSUBSCRIBE).
+      await (isCluster(this.conn) ? this.conn.spublish(k.abortChannel, '|due') : this.conn.publish(k.abortChannel, '|due'));
+      return true;
+    }
     return (await this.conn.zscore(k.delayed, id)) !== null;
   }
 
@@ -491,11 +505,12 @@ export class RedisBroker implements Broker {
 
   async onAbort(
     queues: QueueRef[], onAbort: (queue: string, id: string) => void, onResync?: () => void, onPause?: (queue: QueueRef, paused: boolean) => void,
-    onHold?: (queue: QueueRef) => void,
+    onHold?: (queue: QueueRef) => void, onDue?: (queue: QueueRef) => void,
   ): Promise<() => Promise<void>> {
     const subs = queues.map((q) => [this.ctx.keys(q).abortChannel, (message: string) => {
       if (message === '|pause' || message === '|resume') onPause?.(q, message === '|pause');
       else if (message === '|hold') onHold?.(q);
+      else if (message === '|due') onDue?.(q);
       else onAbort(q.name, message);
     }] as const);
     for (const [channel, fn] of subs) await this.listen(channel, fn);
@@ -689,6 +704,7 @@ export class RedisBroker implements Broker {
 
   async saveSchedule(name: string, definition: string): Promise<void> {
     await this.conn.hset(schedulesKey(this.ctx.prefix), name, definition);
+    await this.schedulesChanged();
   }
 
   async deleteSchedule(name: string, queue: QueueRef): Promise<boolean> {
@@ -696,7 +712,29 @@ export class RedisBroker implements Broker {
       this.conn.hdel(schedulesKey(this.ctx.prefix), name),
       this.conn.del(cronTickKey(this.ctx.keys(queue), name)),
     ]);
+    await this.schedulesChanged();
     return removed === 1;
+  }
+
+  /** Tells the workers' cron schedulers (asleep until their next tick) that the schedules changed. */
+  private async schedulesChanged(): Promise<void> {
+    const channel = schedulesChannel(this.ctx.prefix);
+    await (isCluster(this.conn) ? this.conn.spublish(channel, '|changed') : this.conn.publish(channel, '|changed'));
+  }
+
+  onSchedulesChanged(fn: () => void): () => void {
+    let off: (() => Promise<void>) | undefined;
+    let gone = false;
+    // Subscribed in the background (the hook is synchronous); a notice missed meanwhile is one
+    // the cron scheduler's first look reads anyway.
+    void this.notices(schedulesChannel(this.ctx.prefix), fn).then(async (o) => {
+      if (gone) await o();
+      else off = o;
+    }, () => undefined);
+    return () => {
+      gone = true;
+      void off?.().catch(() => undefined);
+    };
   }
 
   async schedules(): Promise<Record<string, string>> {

@@ -54,7 +54,7 @@ export class RedisInspector implements Inspector {
           const [state, n, ids] = (await callScript(this.conn, SCRIPTS.dropworker, {
             keys: {
               last_id: k.lastId, job_prefix: k.jobPrefix, aborting: k.aborting, result_prefix: k.resultPrefix, waiters: k.waiters,
-              dlq: k.dlq, taken: k.taken, health: healthKey(k, name), wf_notes: k.wfNotes,
+              dlq: k.dlq, taken: k.taken, health: healthKey(k, name), wf_notes: k.wfNotes, watch: k.watch,
             },
             streams: k.streams,
             args: {

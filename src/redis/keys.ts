@@ -51,6 +51,8 @@ export interface QueueKeys {
   readonly hold: string;
   /** Hash of workflow nodes' jobs ended by a script (no worker settled them): id -> outcome meta. */
   readonly wfNotes: string;
+  /** Hash of jobs workflows wait on (after()): id -> JSON list of the places waiting. */
+  readonly watch: string;
 }
 
 export const CONSUMER_GROUP = 'millrace';
@@ -92,6 +94,7 @@ export function queueKeys(prefix: string, queue: string, levels: readonly string
     rate: `${base}:rate`,
     hold: `${base}:hold`,
     wfNotes: `${base}:wfnotes`,
+    watch: `${base}:watch`,
   };
 }
 
@@ -134,6 +137,11 @@ export function levelsKey(prefix: string): string {
 /** Hash of cron schedule name to its definition (JSON). */
 export function schedulesKey(prefix: string): string {
   return `${prefix}:cron`;
+}
+
+/** Pub/sub channel telling workers the schedules changed (hash-tagged: sharded on a Cluster). */
+export function schedulesChannel(prefix: string): string {
+  return `{${prefix}}:cron:changed`;
 }
 
 /** The last tick (ms) a cron schedule enqueued, in its queue's slot. */

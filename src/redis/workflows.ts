@@ -40,7 +40,7 @@ export class RedisWorkflows implements WorkflowStore {
     })) as unknown[];
     const kind = String(out[0]);
     if (kind !== 'start') return { kind: kind as 'none' };
-    return { kind, stage: Number(out[1]), nodes: String(out[2]), input: out.slice(3).map((v) => (v === null ? null : (v as string | Buffer))) };
+    return { kind, stage: Number(out[1]), nodes: String(out[2]) };
   }
 
   async read(id: string): Promise<StoredWorkflow | null> {

@@ -144,8 +144,12 @@ export class ShardRouter implements Broker {
     return this.inner.nodeNotes(this.one(queue, 'nodeNotes'), count);
   }
 
-  dropNodeNotes(queue: QueueRef, ids: string[]): Promise<void> {
-    return this.inner.dropNodeNotes(this.one(queue, 'dropNodeNotes'), ids);
+  watchJob(queue: QueueRef, id: string, place: readonly [string, number, number]): Promise<string | Buffer | null> {
+    return this.inner.watchJob(shardFor(queue, id), id, place);
+  }
+
+  dropNodeNotes(queue: QueueRef, notes: NodeNote[]): Promise<void> {
+    return this.inner.dropNodeNotes(this.one(queue, 'dropNodeNotes'), notes);
   }
 
   promote(queue: QueueRef, count: number): Promise<{ moved: number; nextDueMs: number }> {
@@ -182,9 +186,9 @@ export class ShardRouter implements Broker {
 
   onAbort(
     queues: QueueRef[], onAbort: (queue: string, id: string) => void, onResync?: () => void, onPause?: (queue: QueueRef, paused: boolean) => void,
-    onHold?: (queue: QueueRef) => void,
+    onHold?: (queue: QueueRef) => void, onDue?: (queue: QueueRef) => void,
   ): Promise<() => Promise<void>> {
-    return this.inner.onAbort(queues.flatMap(expand), onAbort, onResync, onPause, onHold);
+    return this.inner.onAbort(queues.flatMap(expand), onAbort, onResync, onPause, onHold, onDue);
   }
 
   async hold(queue: QueueRef, ms: number): Promise<void> {

@@ -21,8 +21,10 @@ export interface CronHost {
   onChange?(fn: () => void): () => void;
 }
 
-/** Longest sleep between checks, so schedules added at runtime are seen soon. */
+/** Longest sleep between checks, so schedules added at runtime are seen soon, where no notice tells. */
 const MAX_SLEEP_MS = 1000;
+/** Longest sleep where a notice tells of changes (the Redis broker's): the safety net for a lost one, or a process too old to send it. */
+const NOTIFIED_SLEEP_MS = 30_000;
 
 export class CronScheduler {
   private readonly periodic: Periodic;
@@ -35,7 +37,7 @@ export class CronScheduler {
     private readonly queues: Set<string>,
     private readonly log: Logger,
   ) {
-    this.maxSleepMs = host.clock?.driven && host.onChange ? Infinity : MAX_SLEEP_MS;
+    this.maxSleepMs = !host.onChange ? MAX_SLEEP_MS : host.clock?.driven ? Infinity : NOTIFIED_SLEEP_MS;
     this.periodic = new Periodic('cron', this.maxSleepMs, () => this.check(), log, { clock: host.clock, kind: 'due' });
   }
 

@@ -100,9 +100,16 @@ export class QueueRunner {
   }
 
   /** Notices may have been missed: leases renewed now (aborts asked for meanwhile), a pause looked for. */
+  /** Notices may have been lost (the subscriber came back): what they would have said is looked at again. */
   resync(): void {
     this.leaseKeeper.wake();
     this.fetcher.resync();
+    this.scheduler.dueIn(0);
+  }
+
+  /** A delayed job of the queue became its earliest due (a notice from any process). */
+  dueChanged(): void {
+    this.scheduler.dueIn(0);
   }
 
 

@@ -14,34 +14,6 @@ import { suspectAt, type Processor } from './processor.js';
 import { Periodic } from './periodic.js';
 import type { NodeSettler } from './settle.js';
 
-/**
- * Settles in their workflows the nodes whose jobs the broker ended itself (aborted while
- * waiting, dead-lettered as poison, interrupted): no worker ran their outcome, so their
- * workflows would wait on them for ever. Settling is idempotent: a note is dropped only after.
- */
-async function settleNotes(broker: Broker, queue: Queue<unknown>, workflows: NodeSettler, log: Logger): Promise<void> {
-  const notes = await broker.nodeNotes(queue, 100);
-  const done: string[] = [];
-  for (const { id, meta } of notes) {
-    try {
-      const bar = meta.indexOf('|');
-      const status = meta.slice(0, bar);
-      const m = JSON.parse(meta.slice(bar + 1)) as { w?: [string, number, number]; name?: string; message?: string; reason?: string };
-      if (Array.isArray(m.w)) {
-        const what = m.reason === 'poison' || m.reason === 'interrupted' ? `dead-lettered (${m.reason})` : status;
-        const error = JSON.stringify({ name: m.name ?? status, message: m.message ?? '', reason: m.reason ?? status });
-        await workflows.settleNode(m.w, 'fail', error, `node ${id} ${what}: ${m.name ?? 'Error'}: ${m.message ?? ''}`);
-      }
-      done.push(id);
-    } catch (err) {
-      // A note that cannot be read is dropped with a word; one whose settle failed stays for the next round.
-      if (err instanceof SyntaxError) done.push(id);
-      log.warn({ err, queue: queue.name, job: id }, 'could not settle a workflow node ended by the broker; trying again later');
-    }
-  }
-  await broker.dropNodeNotes(queue, done);
-}
-
 export class Recoverer {
   private readonly periodic: Periodic;
 
@@ -85,7 +57,9 @@ export class Recoverer {
       if (claimed.length) log.warn({ queue: queue.name, jobs: claimed.length }, 'reclaimed jobs of an unresponsive worker');
       if (dead.length) log.error({ queue: queue.name, jobs: dead }, 'poison jobs dead-lettered: their workers kept dying');
       processor.accept(claimed);
-      if (first.notes && workflows) await settleNotes(broker, queue, workflows(), log);
+      // Workflow nodes' jobs the broker ended itself (no worker settled them), and jobs workflows
+      // watch that ended: settled in their workflows (idempotent), then dropped.
+      if (first.notes && workflows) await broker.dropNodeNotes(queue, await workflows().settleNotes(await broker.nodeNotes(queue, 100)));
     }, log, { clock: broker.clock, kind: 'check' });
   }
 

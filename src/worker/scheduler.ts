@@ -1,5 +1,8 @@
 // Moves delayed jobs and retries that are due, by the Redis server's clock, to their ready
-// streams; sleeps until the next one is due (at most one poll interval).
+// streams; sleeps until the next one is due, or while none is, until a notice says one became
+// the earliest due (a delayed enqueue, a retry, a promote-now from any process: '|due' on the
+// queue's channel), and at most `pollMs` (schedulerInterval): the safety net for a notice lost
+// (a reconnection resyncs too) or a producer too old to send one.
 
 import type { Logger } from 'pino';
 import type { Broker, QueueRef } from '../broker/types.js';

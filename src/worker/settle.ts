@@ -10,16 +10,19 @@ import {
   BadJobError, errorFacts, JobAbortedError, JobTimeoutError, LeaseLostError, RateLimited, Retry, ShutdownError, type ErrorFacts,
 } from '../errors.js';
 import type { EventHub } from '../events.js';
-import type { Broker, Delivery, Durability, DurableWrites, JobCounters } from '../broker/types.js';
+import type { Broker, Delivery, Durability, DurableWrites, JobCounters, NodeNote } from '../broker/types.js';
 import { clockOf, type Clock } from '../memory/clock.js';
 import type { Queue } from '../registry.js';
 import { Acker, type AckResult } from './acker.js';
 import type { HeldJob, Outcome } from './attempt.js';
 import { GAVE_UP, type Persistence } from './persist.js';
+import { nodeFailure } from '../workflow/notes.js';
 
 /** Settles workflow nodes' outcomes in their workflows (src/workflow/runner.ts: Workflows). */
 export interface NodeSettler {
   settleNode(place: readonly [string, number, number], outcome: 'ok' | 'fail', value: string | Buffer, reason?: string): Promise<unknown>;
+  /** Settles what notes say (Broker.nodeNotes); answers the notes done with (to drop). */
+  settleNotes(notes: NodeNote[]): Promise<NodeNote[]>;
 }
 
 export interface SettleDeps {
@@ -141,9 +144,8 @@ export class Settler {
 
   /** A node that ends without completing: settled in its workflow as failed (its policy decides what that does). */
   private failNode(job: HeldJob, meta: ResultMeta, status: string): Promise<boolean> {
-    const what = status === 'failed' ? meta.reason === 'ignored' ? 'failed' : `dead-lettered (${meta.reason ?? 'failed'})` : status;
-    const error = JSON.stringify({ name: meta.name ?? status, message: meta.message ?? '', reason: meta.reason ?? status });
-    return this.inWorkflow(job, 'fail', error, `node ${job.id} ${what}: ${meta.name ?? 'Error'}: ${meta.message ?? ''}`);
+    const { value, reason } = nodeFailure(job.id, status, meta);
+    return this.inWorkflow(job, 'fail', value, reason);
   }
 
   /** Decides what a failed attempt leads to: nothing (not ours), hand-back, abort, retry or the DLQ. */

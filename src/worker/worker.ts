@@ -42,7 +42,10 @@ export interface WorkerOptions {
   shutdownTimeout?: Duration;
   /** How long a blocking read waits for new jobs before looping (default 5 s). */
   blockTime?: Duration;
-  /** How often due delayed jobs are looked for at most (default 250 ms). */
+  /**
+   * The longest the scheduler sleeps without a notice (default 5 s): it sleeps until the next
+   * delayed job is due, and a notice wakes it for one that became the earliest due.
+   */
   schedulerInterval?: Duration;
   /** Stop gracefully on SIGTERM and SIGINT (default true). */
   handleSignals?: boolean;
@@ -179,7 +182,7 @@ export class Worker {
     checkConnectionBudget(names.reduce((n, name) => n + (host.queueNamed(name)?.shards ?? 1), 0), durable);
     const concurrency = cfg.concurrency;
     const blockMs = parseDuration(options.blockTime ?? 5000, 'worker.blockTime');
-    const schedulerPollMs = parseDuration(options.schedulerInterval ?? 250, 'worker.schedulerInterval');
+    const schedulerPollMs = parseDuration(options.schedulerInterval ?? 5000, 'worker.schedulerInterval');
     this.threads = new ThreadPool(options.threads);
     this.queues = names.map((name) => {
       const queue = host.queueNamed(name);
@@ -268,6 +271,10 @@ export class Worker {
       // A hold (ctx.rateLimit, from any worker): the next fetch script sees it.
       (queue) => {
         for (const r of this.runners) if (r.queue === queue) r.held();
+      },
+      // A delayed job became the queue's earliest due: its scheduler, asleep until the one before, looks now.
+      (queue) => {
+        for (const r of this.runners) if (r.queue === queue) r.dueChanged();
       },
     );
     // The first heartbeat (the worker's health records) comes before the first job is fetched:

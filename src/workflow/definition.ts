@@ -7,6 +7,7 @@
 import { ConfigError } from '../errors.js';
 import type { FailurePolicy, StageMode, StoredStage } from '../broker/workflows.js';
 import type { AnyTask } from '../registry.js';
+import type { Job } from '../job.js';
 import type { Serializer } from '../serializer.js';
 import type { StartOptions, WorkflowHandle } from './runner.js';
 
@@ -83,8 +84,57 @@ export class Group<I, O> implements StageOf<I, O> {
 
 type ElementOf<O> = O extends readonly (infer E)[] ? E : never;
 
+/** An existing job by queue and id: a `Job<R>` handle, or `{ queue, id }` from anywhere. */
+export interface JobRef<R = unknown> {
+  readonly queue: string;
+  readonly id: string;
+  /** For the compiler only (a Job<R> gives R). */
+  readonly __result?: R;
+}
+type ResultOf<J> = J extends Job<infer R> ? R : J extends JobRef<infer R> ? R : unknown;
+
+/**
+ * A first stage of jobs that exist already (`dependsOn`): the next stage starts once they all
+ * ended, receiving their results in order, as after a group. Their results must be kept
+ * (`resultTtl` not 'none'): a job that ended without a record is not told from one never enqueued.
+ */
+export class After<O> implements StageOf<void, O> {
+  declare readonly [STAGE]?: { in: (input: void) => void; out: O };
+  constructor(
+    readonly jobs: readonly JobRef[],
+    readonly policy: FailurePolicy = 'fail',
+    readonly mode: 'all' | 'paged' = 'all',
+  ) {}
+
+  onFailure(policy: 'continue'): After<Settled<ElementOf<O>>[]>;
+  onFailure(policy: 'ignore'): After<ElementOf<O>[]>;
+  onFailure(policy: 'fail'): After<O>;
+  onFailure(policy: FailurePolicy): After<unknown> {
+    return new After(this.jobs, checkPolicy(policy), this.mode);
+  }
+
+  paged(): After<GroupResults<ElementOf<O>>> {
+    return new After(this.jobs, this.policy, 'paged');
+  }
+}
+
+/** Waits on existing jobs: `chain(after(resizeJob, scanJob), report.s())`; `after(list)` for many. */
+export function after<J extends readonly JobRef[]>(jobs: J): After<{ -readonly [K in keyof J]: ResultOf<J[K]> }>;
+export function after<J extends JobRef[]>(...jobs: J): After<{ [K in keyof J]: ResultOf<J[K]> }>;
+export function after(...jobs: unknown[]): After<unknown> {
+  const list = (jobs.length === 1 && Array.isArray(jobs[0]) ? jobs[0] : jobs) as unknown[];
+  if (list.length === 0) throw new ConfigError('after', 'one job or more (a Job, or { queue, id })', list);
+  list.forEach((j, i) => {
+    const ref = j as Partial<JobRef> | null;
+    if (typeof ref !== 'object' || ref === null || typeof ref.queue !== 'string' || typeof ref.id !== 'string' || ref.id === '') {
+      throw new ConfigError(`after job ${i}`, 'a Job, or { queue, id }', j);
+    }
+  });
+  return new After((list as JobRef[]).map((j) => ({ queue: j.queue, id: j.id })));
+}
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyStage = Signature<any, any> | Group<any, any>;
+export type AnyStage = Signature<any, any> | Group<any, any> | After<any>;
 
 /** Runs signatures in parallel: `group(a.s(1), b.s(2))`, or `group(list)` for many (no spread of 100,000 arguments). */
 export function group<S extends readonly AnySignature[]>(members: S): Group<InOf<S[number]>, { -readonly [K in keyof S]: OutOf<S[K]> }>;
@@ -112,8 +162,8 @@ export class Flow<R> {
   /** Starts the workflow on the app its first task is bound to. */
   start(options?: StartOptions): Promise<WorkflowHandle<R>> {
     try {
-      const head = this.stages[0]!;
-      return (head instanceof Group ? head.members[0]! : head).task.host.startWorkflow(this, options);
+      const head = this.stages[0] instanceof After ? this.stages[1]! : this.stages[0]!;
+      return (head instanceof Group ? head.members[0]! : (head as Signature<unknown, unknown>)).task.host.startWorkflow(this, options);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -129,7 +179,9 @@ export function chain<S extends [AnyStage, ...AnyStage[]]>(...stages: S & Checke
 function checkStages(stages: unknown[]): void {
   if (stages.length === 0) throw new ConfigError('chain', 'one stage or more');
   stages.forEach((s, i) => {
-    if (!(s instanceof Signature) && !(s instanceof Group)) throw new ConfigError(`chain stage ${i}`, 'a signature (task.s(...)) or a group(...)', s);
+    if (!(s instanceof Signature) && !(s instanceof Group) && !(s instanceof After)) throw new ConfigError(`chain stage ${i}`, 'a signature (task.s(...)), a group(...) or after(...)', s);
+    if (s instanceof After && i > 0) throw new ConfigError(`chain stage ${i}`, 'after(...) first: it waits on jobs that exist already', 'after(...)');
+    if (s instanceof After && stages.length === 1) throw new ConfigError('chain', 'a stage after after(...): what runs once the jobs ended', 'after(...) alone');
   });
 }
 
@@ -155,32 +207,42 @@ export interface StageNodes {
   t: string | string[];
   /** Bound arguments per node (see wire()); absent for the first stage, whose jobs carry theirs. */
   a?: string[];
+  /** The ids of the existing jobs an after(...) stage waits on (their queues in `q`; `t` is ''). */
+  x?: string[];
 }
 
 export interface CompiledFlow {
   stages: StoredStage[];
-  /** The first stage's nodes with their arguments, to enqueue at once. */
+  /** The first stage's nodes with their arguments, to enqueue at once (none when it is after(...)). */
   first: { queue: string; task: string; args: unknown[] }[];
+  /** The jobs an after(...) first stage waits on, in node order. */
+  external: JobRef[];
 }
 
 export function compile(flow: Flow<unknown>, serializer: Serializer): CompiledFlow {
   const stages: StoredStage[] = [];
   let prev: { mode: StageMode; policy: FailurePolicy; size: number } | undefined;
   for (const [k, stage] of flow.stages.entries()) {
-    const members = stage instanceof Group ? stage.members : [stage];
-    const policy = stage instanceof Group ? stage.policy : stage.policy;
-    const mode: StageMode = stage instanceof Group ? stage.mode : 'one';
-    const queues = members.map((m) => m.task.queue.name);
-    const tasks = members.map((m) => m.task.name);
-    const nodes: StageNodes = { q: uniform(queues), t: uniform(tasks) };
+    const mode: StageMode = stage instanceof Signature ? 'one' : stage.mode;
+    let nodes: StageNodes;
+    let size: number;
+    if (stage instanceof After) {
+      size = stage.jobs.length;
+      nodes = { q: uniform(stage.jobs.map((j) => j.queue)), t: '', x: stage.jobs.map((j) => j.id) };
+    } else {
+      const members = stage instanceof Group ? stage.members : [stage];
+      size = members.length;
+      nodes = { q: uniform(members.map((m) => m.task.queue.name)), t: uniform(members.map((m) => m.task.name)) };
+      if (k > 0) nodes.a = members.map((m) => wire(serializer.encode([...m.args])));
+    }
     if (prev) nodes.r = prev;
-    if (k > 0) nodes.a = members.map((m) => wire(serializer.encode([...m.args])));
-    stages.push({ size: members.length, policy, mode, nodes: JSON.stringify(nodes) });
-    prev = { mode, policy, size: members.length };
+    stages.push({ size, policy: stage.policy, mode, nodes: JSON.stringify(nodes) });
+    prev = { mode, policy: stage.policy, size };
   }
   const head = flow.stages[0]!;
+  if (head instanceof After) return { stages, first: [], external: [...head.jobs] };
   const first = (head instanceof Group ? head.members : [head]).map((m) => ({ queue: m.task.queue.name, task: m.task.name, args: [...m.args] }));
-  return { stages, first };
+  return { stages, first, external: [] };
 }
 
 function uniform(values: string[]): string | string[] {

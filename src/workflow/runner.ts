@@ -6,14 +6,16 @@
 // ("<workflow>:<stage>:<node>"), then marks it started: enqueued twice it is there once.
 
 import { randomUUID } from 'node:crypto';
-import type { Broker } from '../broker/types.js';
+import type { Broker, NodeNote } from '../broker/types.js';
 import type { NodeRecord, StepAnswer, StoredWorkflow, WorkflowState } from '../broker/workflows.js';
 import type { Client } from '../client.js';
 import { parseDuration } from '../duration.js';
-import { ConfigError, MillraceError, ResultTimeoutError } from '../errors.js';
+import { ConfigError, JobNotFoundError, MillraceError, ResultTimeoutError, throwFirst } from '../errors.js';
 import type { Serializer } from '../serializer.js';
 import type { JobStatus } from '../types.js';
-import { compile, unwire, type Flow, type GroupResults, type Settled, type StageNodes } from './definition.js';
+import { compile, unwire, type Flow, type GroupResults, type JobRef, type Settled, type StageNodes } from './definition.js';
+import { fromRecord, settlesOf, type Settle } from './notes.js';
+import { decodeResult } from '../results.js';
 
 /** Where a node's job stands in its workflow: [workflow id, stage, node], carried in its header. */
 export type NodePlace = readonly [string, number, number];
@@ -82,6 +84,8 @@ const ID = /^[A-Za-z0-9_.:-]{1,100}$/;
 /** Nodes enqueued per call when a stage starts. */
 const CHUNK = 1000;
 const WAITING_SHOWN = 20;
+/** Enqueue calls of a stage in flight at once. */
+const IN_FLIGHT = 4;
 
 export interface WorkflowsDeps {
   broker: Broker;
@@ -100,14 +104,58 @@ export class Workflows {
     const id = options.id ?? `wf-${randomUUID()}`;
     if (typeof id !== 'string' || !ID.test(id)) throw new ConfigError('workflow id', "1-100 letters, digits, '_', '.', ':' or '-'", id);
     const keep = Math.ceil(parseDuration(options.keep ?? '7d', 'workflow keep') / 1000);
-    const { stages, first } = compile(flow as Flow<unknown>, this.d.serializer);
+    const { stages, first, external } = compile(flow as Flow<unknown>, this.d.serializer);
+    // Jobs to wait on must exist (or have ended with a kept record): else nothing would ever settle them.
+    const missing = (await Promise.all(external.map(async (j) => ((await this.d.client.status(j.queue, j.id)) === 'unknown' ? j : undefined)))).find(Boolean);
+    if (missing) throw new JobNotFoundError(missing.id, missing.queue);
     const created = await this.store.create(id, stages, Math.max(1, keep));
     // An id that exists: resumed if its first stage was never enqueued (a start that crashed), else left as it is.
     if (created || (await this.store.read(id))?.started === -1) {
-      await this.enqueueStage(id, 0, first.map((n, i) => ({ ...n, node: i })));
+      if (external.length > 0) await this.watch(id, external);
+      else await this.enqueueStage(id, 0, first.map((n, i) => ({ ...n, node: i })));
       await this.store.started(id, 0);
     }
     return new WorkflowHandle<R>(this, id);
+  }
+
+  /**
+   * Watches the jobs an after(...) stage waits on, each in its queue's slot: one that ended is
+   * settled now from its record; the ending of one still running is noted by the script that
+   * ends it (lib.lua: wf_watched), for a recoverer to settle.
+   */
+  private async watch(id: string, jobs: JobRef[]): Promise<void> {
+    for (let i = 0; i < jobs.length; i += 100) {
+      await Promise.all(jobs.slice(i, i + 100).map(async (job, j) => {
+        const place = [id, 0, i + j] as const;
+        const record = await this.d.broker.watchJob(await this.d.client.ref(job.queue), job.id, place);
+        if (record !== null) await this.apply(fromRecord(place, job.id, decodeResult(record)));
+      }));
+    }
+  }
+
+  private apply(s: Settle): Promise<StepAnswer['kind']> {
+    return this.settleNode(s.place, s.outcome, s.value, s.reason);
+  }
+
+  /** Settles what the broker noted (NodeSettler: the recoverer calls it); answers the notes done with. */
+  async settleNotes(notes: NodeNote[]): Promise<NodeNote[]> {
+    const done: NodeNote[] = [];
+    for (const note of notes) {
+      let settles: Settle[];
+      try {
+        settles = settlesOf(note);
+      } catch {
+        done.push(note); // unreadable (tampered): nothing to settle; dropped
+        continue;
+      }
+      try {
+        for (const s of settles) await this.apply(s);
+        done.push(note);
+      } catch {
+        // Kept for the next round (settling again is harmless).
+      }
+    }
+    return done;
   }
 
   handle<R = unknown>(id: string): WorkflowHandle<R> {
@@ -122,14 +170,16 @@ export class Workflows {
     const [id, stage, node] = place;
     const answer = await this.store.settle(id, stage, node, outcome, value, reason);
     if (answer.kind === 'start') {
-      await this.startStage(id, answer.stage, answer.nodes, answer.input);
+      await this.startStage(id, answer.stage, answer.nodes);
       await this.store.started(id, answer.stage);
     }
     return answer.kind;
   }
 
-  private async startStage(id: string, stage: number, nodesJson: string, input: (NodeRecord | null)[]): Promise<void> {
+  private async startStage(id: string, stage: number, nodesJson: string): Promise<void> {
     const nodes = JSON.parse(nodesJson) as StageNodes;
+    const r = nodes.r!;
+    const input = r.mode === 'paged' ? [] : await this.stageRecords(id, stage - 1, r.mode === 'one' ? 1 : r.size);
     const received = this.received(id, stage, nodes, input);
     const size = nodes.a?.length ?? 0;
     const jobs = Array.from({ length: size }, (_, i) => {
@@ -158,12 +208,25 @@ export class Workflows {
     return SKIP;
   }
 
+  /** A settled stage's node records, in node order, read in pages of CHUNK (its records no longer change). */
+  private async stageRecords(id: string, stage: number, size: number): Promise<(NodeRecord | null)[]> {
+    const out: (NodeRecord | null)[] = [];
+    for (let offset = 0; offset < size; offset += CHUNK) out.push(...(await this.store.results(id, stage, offset, Math.min(CHUNK, size - offset))));
+    return out;
+  }
+
+  /** Enqueues a stage's nodes in calls of CHUNK, a few in flight at once (the client's work and Redis' overlap). */
   private async enqueueStage(id: string, stage: number, nodes: { queue: string; task: string; args: unknown[]; node: number }[]): Promise<void> {
-    for (let i = 0; i < nodes.length; i += CHUNK) {
-      await this.d.client.enqueueNodes(nodes.slice(i, i + CHUNK).map((n) => ({
-        queue: n.queue, task: n.task, args: n.args, options: { id: `${id}:${stage}:${n.node}` }, workflow: [id, stage, n.node] as const,
-      })));
-    }
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      for (let i = next; i < nodes.length; i = next) {
+        next += CHUNK;
+        await this.d.client.enqueueNodes(nodes.slice(i, i + CHUNK).map((n) => ({
+          queue: n.queue, task: n.task, args: n.args, options: { id: `${id}:${stage}:${n.node}` }, workflow: [id, stage, n.node] as const,
+        })));
+      }
+    };
+    throwFirst(await Promise.allSettled(Array.from({ length: Math.min(IN_FLIGHT, Math.ceil(nodes.length / CHUNK)) }, lane)));
   }
 
   async read(id: string): Promise<StoredWorkflow> {
@@ -204,7 +267,7 @@ export class Workflows {
     }
     return Promise.all(picked.map(async ({ node, reason }) => {
       const queue = pick(nodes.q, node);
-      const jobId = `${id}:${wf.stage}:${node}`;
+      const jobId = nodeId(id, wf.stage, nodes, node);
       const status = await this.d.client.status(queue, jobId);
       return { stage: wf.stage, node, id: jobId, queue, task: pick(nodes.t, node), status, ...(reason ? { reason } : {}) };
     }));
@@ -216,7 +279,8 @@ export class Workflows {
     if (!at) return false;
     const wf = await this.store.read(id);
     const nodes = wf ? (JSON.parse(wf.stages[at.stage]!.nodes) as StageNodes) : undefined;
-    if (!nodes) return true;
+    // The jobs an after(...) stage waits on are not the workflow's: left alone.
+    if (!nodes || nodes.x) return true;
     for (let i = 0; i < at.size; i += 100) {
       await Promise.all(Array.from({ length: Math.min(100, at.size - i) }, (_, j) => this.d.client.abort(pick(nodes.q, i + j), `${id}:${at.stage}:${i + j}`)));
     }
@@ -261,11 +325,12 @@ export class Workflows {
     }
   }
 
-  /** Whether a failed node of the workflow runs again (replayed from the dead-letter queue). */
+  /** Whether a failed node of the workflow runs again (replayed from the dead-letter queue), or ran and waits to be settled. */
   private async replayed(id: string, wf: StoredWorkflow): Promise<boolean> {
     const nodes = JSON.parse(wf.stages[wf.stage]!.nodes) as StageNodes;
-    const statuses = await Promise.all(Object.keys(wf.failed).map((n) => this.d.client.status(pick(nodes.q, Number(n)), `${id}:${wf.stage}:${n}`)));
-    return statuses.some((s) => s === 'waiting' || s === 'active' || s === 'delayed');
+    const statuses = await Promise.all(Object.keys(wf.failed).map((n) => this.d.client.status(pick(nodes.q, Number(n)), nodeId(id, wf.stage, nodes, Number(n)))));
+    // Completed too: a job after(...) waits on is settled from the note its ending left, a moment later.
+    return statuses.some((s) => s === 'waiting' || s === 'active' || s === 'delayed' || s === 'completed');
   }
 
   private async outcome(id: string, wf: StoredWorkflow): Promise<unknown> {
@@ -273,13 +338,10 @@ export class Workflows {
     const s = wf.stages[last]!;
     if (s.mode === 'paged') return { workflow: id, stage: last, size: s.size } satisfies GroupResults<unknown>;
     const values: unknown[] = [];
-    for (let offset = 0; offset < s.size; offset += CHUNK) {
-      const page = await this.store.results(id, last, offset, Math.min(CHUNK, s.size - offset));
-      page.forEach((rec, i) => {
-        const v = this.decodeRecord(rec, `${id}:${last}:${offset + i}`);
-        if (v !== SKIP) values.push(s.policy === 'continue' ? v : (v as { value: unknown }).value);
-      });
-    }
+    (await this.stageRecords(id, last, s.size)).forEach((rec, i) => {
+      const v = this.decodeRecord(rec, `${id}:${last}:${i}`);
+      if (v !== SKIP) values.push(s.policy === 'continue' ? v : (v as { value: unknown }).value);
+    });
     return s.mode === 'one' ? values[0] : values;
   }
 }
@@ -288,6 +350,11 @@ const SKIP = Symbol('skip');
 
 function pick(v: string | string[], i: number): string {
   return typeof v === 'string' ? v : v[i]!;
+}
+
+/** A node's job id: the waited-on job's own for an after(...) stage, else "<workflow>:<stage>:<node>". */
+function nodeId(id: string, stage: number, nodes: StageNodes, node: number): string {
+  return nodes.x ? nodes.x[node]! : `${id}:${stage}:${node}`;
 }
 
 function describeWaiting(nodes: NodeStatus[]): string {

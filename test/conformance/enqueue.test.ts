@@ -1,7 +1,7 @@
 // enqueue.lua and promote.lua: ids, priority levels, due times, custom-id dedup (while waiting,
 // delayed, running, kept as a result, dead-lettered) and cron tick guards.
 import { expect, it } from 'vitest';
-import { conformance, CRITICAL, deadLetter, completion, HIGH, item, LOW, NORMAL, NOT_YET, Q, headerId } from './kit.js';
+import { ABORTED, conformance, CRITICAL, deadLetter, completion, HIGH, item, lease, LOW, NORMAL, NOT_YET, Q, headerId } from './kit.js';
 
 function parts(id: string): [number, number] {
   const [ms, seq] = id.split('-');
@@ -105,6 +105,32 @@ conformance('enqueue', (s) => {
     // A delayed auto-id job's header names its id: it gets a new entry when it is promoted.
     expect(later.header).toBe(`${out[3]!.id}|t|||`);
     expect((await broker.fetch(Q, 'w1', 10)).map((d) => d.entry)).toEqual([out[0]!.id, out[1]!.id]);
+  });
+
+  it("announces a delayed job that became the queue's earliest due ('|due'): enqueued, retried later or promoted now; not one due after another", async () => {
+    const { broker } = s();
+    const due: string[] = [];
+    const off = await broker.onAbort([Q], () => undefined, undefined, undefined, undefined, (q) => due.push(q.name));
+    const heard = async (n: number): Promise<void> => {
+      for (let i = 0; i < 100 && due.length < n; i++) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 30)); // and no more than n
+      expect(due).toHaveLength(n);
+    };
+    try {
+      await broker.enqueue(Q, [item({ id: 'late', due: { delay: 600_000 } })]);
+      await heard(1);
+      await broker.enqueue(Q, [item({ id: 'later', due: { delay: 900_000 } }), item({ id: 'now' })]);
+      await heard(1);
+      await broker.enqueue(Q, [item({ id: 'sooner', due: { delay: 300_000 } }), item({ id: 'soon2', due: { delay: 200_000 } })]);
+      await heard(2); // one notice a call
+      const [got] = await broker.fetch(Q, 'w1', 1);
+      expect(await broker.retry(Q, 'w1', lease(got!, 'now'), 1, 100_000, 'Error: again', ABORTED)).toBe('scheduled');
+      await heard(3);
+      expect(await broker.promoteJob(Q, 'later')).toBe(true);
+      await heard(4);
+    } finally {
+      await off();
+    }
   });
 
   it('takes the next id for auto jobs, delayed or not, and none for a delayed custom job', async () => {

@@ -6,10 +6,10 @@
 // 'ignore' settle it with its error or without a value; abort ends a running or failed
 // workflow once, and no stage starts after it. Every call touches the workflow's slot alone.
 import { expect, it } from 'vitest';
-import type { StoredStage, StepAnswer } from '../../src/broker/workflows.js';
+import type { StoredStage, StepAnswer, WorkflowStore } from '../../src/broker/workflows.js';
 import { encodeHeader } from '../../src/envelope.js';
 import type { EnqueueItem } from '../../src/broker/types.js';
-import { ABORTED, conformance, NORMAL, Q, reclaimOpts } from './kit.js';
+import { ABORTED, completion, conformance, deadLetter, item, NORMAL, Q, reclaimOpts, record } from './kit.js';
 
 /** A workflow node's job: its header says its place. */
 function node(id: string, place: [string, number, number]): EnqueueItem {
@@ -20,9 +20,10 @@ function stage(size: number, opts: Partial<StoredStage> = {}): StoredStage {
   return { size, policy: 'fail', mode: size === 1 ? 'one' : 'all', nodes: `{"n":${size}}`, ...opts };
 }
 
-/** A start answer's inputs as strings (a binary store answers Buffers). */
-function inputs(a: StepAnswer): (string | null)[] {
-  return a.kind === 'start' ? a.input.map((v) => (v === null ? null : String(v))) : [];
+/** What a start answer's stage receives: the records of the stage before, as strings (a binary store answers Buffers); [] for no start. */
+async function inputs(store: WorkflowStore, id: string, a: StepAnswer, size: number): Promise<(string | null)[]> {
+  if (a.kind !== 'start') return [];
+  return (await store.results(id, a.stage - 1, 0, size)).map((v) => (v === null ? null : String(v)));
 }
 
 conformance('workflow records', (s) => {
@@ -38,15 +39,15 @@ conformance('workflow records', (s) => {
     expect(read).toMatchObject({ state: 'running', stage: 0, started: 0, pending: 1, settled: [2, 0, 0] });
     const start = await wf.settle('w1', 0, 1, 'ok', '"b"');
     expect(start).toMatchObject({ kind: 'start', stage: 1, nodes: '{"n":1}' });
-    expect(inputs(start)).toEqual(['v"a"', 'v"b"', 'v"c"']);
+    expect(await inputs(wf, 'w1', start, 3)).toEqual(['v"a"', 'v"b"', 'v"c"']);
     // The advance is not marked started yet: a node of stage 0 run again is answered the start too.
-    expect(inputs(await wf.settle('w1', 0, 1, 'ok', '"b"'))).toEqual(['v"a"', 'v"b"', 'v"c"']);
+    expect(await inputs(wf, 'w1', await wf.settle('w1', 0, 1, 'ok', '"b"'), 3)).toEqual(['v"a"', 'v"b"', 'v"c"']);
     await wf.started('w1', 1);
     expect((await wf.settle('w1', 0, 1, 'ok', '"b"')).kind).toBe('none');
     read = await wf.read('w1');
     expect(read).toMatchObject({ stage: 1, started: 1, pending: 1, settled: [3, 0, 0] });
     const next = await wf.settle('w1', 1, 0, 'ok', '"merged"');
-    expect(inputs(next)).toEqual(['v"merged"']);
+    expect(await inputs(wf, 'w1', next, 1)).toEqual(['v"merged"']);
     await wf.started('w1', 2);
     expect((await wf.settle('w1', 2, 0, 'ok', '"done"')).kind).toBe('completed');
     expect((await wf.settle('w1', 2, 0, 'ok', '"done"')).kind).toBe('completed');
@@ -72,7 +73,7 @@ conformance('workflow records', (s) => {
     read = await wf.read('w2');
     expect(read).toMatchObject({ state: 'failed', reason: 'node w2:0:2 failed: Error: bang' });
     const start = await wf.settle('w2', 0, 2, 'ok', '3');
-    expect(inputs(start)).toEqual(['v1', 'v2', 'v3']);
+    expect(await inputs(wf, 'w2', start, 3)).toEqual(['v1', 'v2', 'v3']);
     read = await wf.read('w2');
     expect(read).toMatchObject({ state: 'running', reason: '', stage: 1, failed: {} });
     expect(read!.endedAt).toBeUndefined();
@@ -84,10 +85,10 @@ conformance('workflow records', (s) => {
     await wf.started('w3', 0);
     await wf.settle('w3', 0, 0, 'fail', '{"name":"E","message":"m"}', 'x');
     const start = await wf.settle('w3', 0, 1, 'ok', '5');
-    expect(inputs(start)).toEqual(['e{"name":"E","message":"m"}', 'v5']);
+    expect(await inputs(wf, 'w3', start, 2)).toEqual(['e{"name":"E","message":"m"}', 'v5']);
     await wf.started('w3', 1);
     await wf.settle('w3', 1, 1, 'fail', '{}', 'y');
-    expect(inputs(await wf.settle('w3', 1, 0, 'ok', '6'))).toEqual(['v6', 'x']);
+    expect(await inputs(wf, 'w3', await wf.settle('w3', 1, 0, 'ok', '6'), 2)).toEqual(['v6', 'x']);
   });
 
   it('a paged stage passes nothing on; abort ends a workflow once and no stage starts after it', async () => {
@@ -96,7 +97,7 @@ conformance('workflow records', (s) => {
     await wf.started('w4', 0);
     await wf.settle('w4', 0, 0, 'ok', '1');
     const start = await wf.settle('w4', 0, 1, 'ok', '2');
-    expect(start).toMatchObject({ kind: 'start', stage: 1, input: [] });
+    expect(start).toEqual({ kind: 'start', stage: 1, nodes: '{"n":1}' });
     await wf.started('w4', 1);
     expect(await wf.abort('w4', 'operator')).toEqual({ stage: 1, size: 1 });
     expect(await wf.abort('w4', 'again')).toBeNull();
@@ -127,11 +128,15 @@ conformance('workflow records', (s) => {
     expect(out.notes).toBe(2);
     const notes = await broker.nodeNotes(Q, 10);
     expect(notes.map((n) => n.id).sort()).toEqual(['wf:0:0', 'wf:0:1']);
-    const meta = (id: string) => JSON.parse(notes.find((n) => n.id === id)!.meta.replace(/^[a-z]+\|/, '')) as { w: unknown; reason: string };
+    const meta = (id: string) => JSON.parse(String(notes.find((n) => n.id === id)!.meta).replace(/^[a-z]+\|/, '')) as { w: unknown; reason: string };
     expect(meta('wf:0:0')).toMatchObject({ w: ['wf', 0, 0], reason: 'poison' });
     expect(meta('wf:0:1')).toMatchObject({ w: ['wf', 0, 1], reason: 'aborted' });
-    expect(notes.find((n) => n.id === 'wf:0:1')!.meta.startsWith('aborted|')).toBe(true);
-    await broker.dropNodeNotes(Q, ['wf:0:0', 'wf:0:1']);
+    expect(String(notes.find((n) => n.id === 'wf:0:1')!.meta).startsWith('aborted|')).toBe(true);
+    // A note written again since it was read stays.
+    await broker.abort(Q, 'wf:0:1', ABORTED.record, 3600);
+    await broker.dropNodeNotes(Q, [...notes.filter((n) => n.id === 'wf:0:0'), { id: 'wf:0:1', meta: 'aborted|{"changed":1}' }]);
+    expect((await broker.nodeNotes(Q, 10)).map((n) => n.id)).toEqual(['wf:0:1']);
+    await broker.dropNodeNotes(Q, notes.filter((n) => n.id === 'wf:0:1'));
     expect(await broker.nodeNotes(Q, 10)).toEqual([]);
     expect((await broker.reclaim(Q, 'w1', reclaimOpts())).notes).toBeUndefined();
   });
@@ -153,5 +158,30 @@ conformance('workflow records', (s) => {
     } finally {
       for (const off of offs) await off();
     }
+  });
+
+  it('watches a job for after(...): a completed one answers its record, the ending of any other is noted with the places waiting', async () => {
+    const { broker } = s();
+    await broker.enqueue(Q, [item({ id: 'done' }), item({ id: 'runs' }), item({ id: 'fails' })]);
+    const [d, r, f] = await broker.fetch(Q, 'w1', 3);
+    await broker.complete(Q, 'w1', [completion(d!, 'done')]);
+    expect(String(await broker.watchJob(Q, 'done', ['a', 0, 0]))).toBe(record());
+    expect(await broker.watchJob(Q, 'runs', ['a', 0, 1])).toBeNull();
+    expect(await broker.watchJob(Q, 'runs', ['b', 0, 0])).toBeNull();
+    expect(await broker.watchJob(Q, 'runs', ['b', 0, 0])).toBeNull(); // once per place
+    expect(await broker.watchJob(Q, 'fails', ['a', 0, 2])).toBeNull();
+    expect(await broker.complete(Q, 'w1', [completion(r!, 'runs')])).toEqual([true]);
+    expect(await broker.deadLetter(Q, 'w1', deadLetter(f!, 'fails'))).toBe(true);
+    const notes = await broker.nodeNotes(Q, 10);
+    const note = (id: string) => String(notes.find((n) => n.id === id)?.meta);
+    expect(notes.map((n) => n.id).sort()).toEqual(['@fails', '@runs']);
+    expect(note('@runs')).toBe(`[["a",0,1],["b",0,0]]\n${record()}`);
+    expect(note('@fails').startsWith('[["a",0,2]]\nfailed|')).toBe(true);
+    // A failed job stays watched (a replay ends it again); a completed one no more; nor one done before.
+    await broker.dropNodeNotes(Q, notes);
+    expect(String(await broker.watchJob(Q, 'fails', ['c', 0, 0])).startsWith('failed|')).toBe(true);
+    const [replayed] = await broker.enqueue(Q, [item({ id: 'runs2' })]);
+    expect(replayed!.created).toBe(true);
+    expect(await broker.nodeNotes(Q, 10)).toEqual([]);
   });
 });

@@ -1,14 +1,16 @@
 -- abort: stops a job wherever it is. A waiting or delayed job is removed and recorded as
 -- aborted (its record keeps the job's arguments and priority); a running (or prefetched) job
 -- is flagged and its worker told over pub/sub.
--- KEYS: delayed, job_prefix, result_prefix, waiters, aborting, wf_notes, streams...
+-- KEYS: delayed, job_prefix, result_prefix, waiters, aborting, wf_notes, watch, streams...
 -- ARGV: id, group, done_channel, abort_channel, record (the aborted outcome, empty value), ttl
 -- Returns: 'aborted', 'aborting' (a worker holds it and was told), 'finished', or 'not_found'
 -- @include lib
 -- @include jobs
 
-local NSTREAM = 7
+local NSTREAM = 8
 wf_notes = KEYS[6]
+wf_watched = KEYS[7]
+if redis.call('EXISTS', wf_watched) == 0 then wf_watched = nil end -- one check per call, none per job
 local id, group = ARGV[1], ARGV[2]
 local rec = KEYS[2] .. id
 local v = redis.call('HMGET', rec, 'st', 'e', 'l', 'h', 'd')

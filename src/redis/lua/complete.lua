@@ -1,7 +1,7 @@
 -- complete: records the outcome of a batch of finished jobs (completed, aborted, failed
 -- without dead-lettering, expired) and acknowledges their entries, unless the caller no
 -- longer holds an entry's lease (fencing), in which case that job is left alone.
--- KEYS: result_prefix, job_prefix, waiters, aborting, taken, streams...
+-- KEYS: result_prefix, job_prefix, waiters, aborting, taken, wf_notes, watch, streams...
 -- ARGV: group, consumer, done_channel, levels (the levels the batch's entries are on, comma-
 --       separated), then per job 2 values: "level|entry|token|flags|ttl|id" (entry '' when
 --       the entry was already taken, id '' when it is the entry id, flags 1: has a job
@@ -10,7 +10,10 @@
 -- @include lib
 
 local group, consumer, channel = ARGV[1], ARGV[2], ARGV[3]
-local NSTREAM = 5
+local NSTREAM = 7
+wf_notes = KEYS[6]
+wf_watched = KEYS[7]
+if redis.call('EXISTS', wf_watched) == 0 then wf_watched = nil end -- one check per call, none per job
 
 -- Fencing for the whole batch: this consumer's pending entries, with their delivery counts
 -- (a reclaim elsewhere changes the owner, one here the count). A consumer holds few.

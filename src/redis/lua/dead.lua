@@ -1,12 +1,15 @@
 -- dead: moves a job to the dead-letter stream with why it failed (or, with use_dlq 0, only
 -- records the failure), stores its failed result and acknowledges its entry; refused when
 -- the lease was lost.
--- KEYS: dlq, job_prefix, result_prefix, waiters, stream, aborting, taken
+-- KEYS: dlq, job_prefix, result_prefix, waiters, stream, aborting, taken, wf_notes, watch
 -- ARGV: group, consumer, entry ('' when already taken), token, id, done_channel, queue, level,
 --       reason, error, stack, attempts, worker, record, ttl, use_dlq, h, d (h and d are used
 --       when the entry was already taken)
 -- Returns: 1 if recorded, 0 if refused
 -- @include lib
+wf_notes = KEYS[8]
+wf_watched = KEYS[9]
+if redis.call('EXISTS', wf_watched) == 0 then wf_watched = nil end -- one check per call, none per job
 
 local group, consumer, entry, token, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local stream = KEYS[5]

@@ -4,14 +4,16 @@
 -- only then is its consumer deleted, so no pending entry is ever dropped with it. Nothing
 -- changes while the worker shows a sign of life: its health record for the queue exists, or
 -- its consumer read or claimed within stale_ms.
--- KEYS: last_id, job_prefix, aborting, result_prefix, waiters, dlq, taken, health, wf_notes, streams...
+-- KEYS: last_id, job_prefix, aborting, result_prefix, waiters, dlq, taken, health, wf_notes, watch, streams...
 -- ARGV: group, consumer, done_channel, ttl, queue, stale_ms, max (entries handed back per call)
 -- Returns: {state, handed back, interrupted ids}; state 'alive', 'more' (call again) or 'done'
 -- @include lib
 -- @include jobs
 
-local NSTREAM = 10
+local NSTREAM = 11
 wf_notes = KEYS[9]
+wf_watched = KEYS[10]
+if redis.call('EXISTS', wf_watched) == 0 then wf_watched = nil end -- one check per call, none per job
 local group, consumer, stale, max = ARGV[1], ARGV[2], tonumber(ARGV[6]), tonumber(ARGV[7])
 if redis.call('EXISTS', KEYS[8]) == 1 then return { 'alive', 0, {} } end
 local present = {}

@@ -7,8 +7,9 @@
 --       guard), plan (two bytes per job: 48 + its level, a 1-based index into streams, then
 --       '1' when its task differs from the job before it, else '0'), dues
 --       ('' when every job is due now, else "j:due," for each job j that is not: 'ms'
---       absolute or '+ms' relative), then per job 2 values: its header "id|task|attempt|sig|
---       opts" (id '' for an auto id) and its data
+--       absolute or '+ms' relative), channel (the queue's notice channel: a delayed job that
+--       became the earliest due is announced '|due', so sleeping schedulers wake for it), then
+--       per job 2 values: its header "id|task|attempt|sig|opts" (id '' for an auto id) and its data
 -- Returns: {ms, seq, flags} (empty when the guard refused the tick): ids are handed out in
 --   order from "ms-seq" (ms and seq integers); flags has one character per job: '0' its
 --   custom id already existed, '1' added, taking the next id (an auto job's id, a ready custom
@@ -57,7 +58,8 @@ local function end_run()
 end
 local flags = {}
 local j = 0
-for i = 6, #ARGV, 2 do
+local earliest = false
+for i = 7, #ARGV, 2 do
   j = j + 1
   -- Most jobs take the short path: an auto id, due now, the header stored as sent.
   local h, data = ARGV[i], ARGV[i + 1]
@@ -82,6 +84,7 @@ for i = 6, #ARGV, 2 do
       if custom then flag = '2' else id = id_next() end
       redis.call('HSET', KEYS[3] .. id, 'st', 'delayed', 'l', level, 'h', custom and h or id .. h, 'd', data)
       redis.call('ZADD', KEYS[2], due_at, id)
+      if not earliest and redis.call('ZRANK', KEYS[2], id) == 0 then earliest = true end
     else
       local entry = id_next()
       redis.call('XADD', KEYS[CALL + level], entry, 'h', h, 'd', data)
@@ -108,6 +111,7 @@ for i = 6, #ARGV, 2 do
   end
 end
 id_end()
+if earliest then redis.call('PUBLISH', ARGV[6], '|due') end
 if added > 0 then
   end_run()
   -- Written with the jobs, so it precedes anything a worker reports about them; one entry per

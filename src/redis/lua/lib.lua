@@ -89,12 +89,22 @@ end
 -- workflow node's job (one whose record says its place `w`, from with_job) sets it: such a job
 -- ends where no worker settles it in its workflow, so its ending is noted for a worker's
 -- recoverer to settle (src/worker/recover.ts), written in the same step as the record.
-local wf_notes
+-- A job a workflow waits on (after(): the queue's `watch` hash names it, with the places
+-- waiting) is noted too, under '@' .. id, with the places and its whole record (its value goes
+-- to them); the watch stays after a failure, so a replay that completes it is noted again.
+local wf_notes, wf_watched
 local function store_result(result_prefix, waiters, channel, id, record, ttl, no_waiters)
   if wf_notes then
     local nl = string.find(record, '\n', 1, true)
     local head = nl and string.sub(record, 1, nl - 1) or record
     if string.find(head, ',"w":[', 1, true) then redis.call('HSET', wf_notes, id, head) end
+    if wf_watched then
+      local places = redis.call('HGET', wf_watched, id)
+      if places then
+        redis.call('HSET', wf_notes, '@' .. id, places .. '\n' .. record)
+        if string.sub(record, 1, 10) == 'completed|' then redis.call('HDEL', wf_watched, id) end
+      end
+    end
   end
   local waiting = not no_waiters and redis.call('ZSCORE', waiters, id) ~= false
   -- The ttl goes to SET as the caller's text: a Lua number would be printed with '%.17g'.

@@ -5,7 +5,7 @@
 -- them (its event loop was blocked past the idle timeout) and only it knows; it names those it
 -- does not hold (orphans: a fetch whose reply was lost, a former process with the same id) in
 -- a second call, which claims them like any other.
--- KEYS: dlq, job_prefix, result_prefix, waiters, aborting, wf_notes, streams...
+-- KEYS: dlq, job_prefix, result_prefix, waiters, aborting, wf_notes, watch, streams...
 -- ARGV: group, consumer, min_idle (ms), count, max_recoveries, done_channel, queue, ttl,
 --       suspect_at (deaths from which a job is suspect), suspect_idle (ms; min idle to claim
 --       one), since (server ms the caller's process started), then orphans: pairs of level and
@@ -16,8 +16,10 @@
 -- @include lib
 -- @include jobs
 
-local NSTREAM = 7
+local NSTREAM = 8
 wf_notes = KEYS[6]
+wf_watched = KEYS[7]
+if redis.call('EXISTS', wf_watched) == 0 then wf_watched = nil end -- one check per call, none per job
 local group, consumer, min_idle, budget, max_rec = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local claimed, dead, own = {}, {}, {}
 local orphans = {}

@@ -1,14 +1,17 @@
 -- retry: takes a failed attempt's entry off the stream and schedules the job's next attempt,
 -- at once (a new entry) or after a delay (the delayed set), unless the lease was lost. An abort
 -- asked for while the attempt was settling wins: the job ends aborted instead of running again.
--- KEYS: delayed, job_prefix, last_id, stream, aborting, result_prefix, waiters, dlq, wf_notes
+-- KEYS: delayed, job_prefix, last_id, stream, aborting, result_prefix, waiters, dlq, wf_notes, watch
 -- ARGV: group, consumer, entry, token, id, level, attempt (attempts spent so far), delay (ms),
 --       error (the failed attempt's error, kept for info), aborted (the record if it ends
---       aborted), ttl (seconds its record is kept), done_channel, queue
+--       aborted), ttl (seconds its record is kept), done_channel, queue, channel (the queue's
+--       notice channel: a retry that became the earliest due is announced '|due')
 -- Returns: 1 if scheduled, 0 if refused (lease lost), 2 if it ended aborted
 -- @include lib
 -- @include jobs
 wf_notes = KEYS[9] -- the aborted record of a workflow node says its place: noted for a recoverer
+wf_watched = KEYS[10]
+if redis.call('EXISTS', wf_watched) == 0 then wf_watched = nil end -- one check per call, none per job
 
 local group, consumer, entry, token, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local stream = KEYS[4]
@@ -42,5 +45,6 @@ if delay <= 0 then
 else
   redis.call('HSET', rec, 'st', 'delayed', 'l', ARGV[6], 'h', h, 'd', f.d or '', 'err', ARGV[9])
   redis.call('ZADD', KEYS[1], now + delay, id)
+  if redis.call('ZRANK', KEYS[1], id) == 0 then redis.call('PUBLISH', ARGV[14], '|due') end
 end
 return 1

@@ -2,7 +2,7 @@
 -- run twice: a retry after a crash, a reclaim, a duplicate delivery). The node's record in
 -- `results` ('v' value, 'e' error, 'x' left out) or `failed` is its once-only mark; the
 -- stage's pending count moves only when that mark is new, so the stage advances exactly once.
--- Answers {'start', k, nodes, inputs...} whenever stage k is current and not marked started:
+-- Answers {'start', k, nodes} whenever stage k is current and not marked started:
 -- to the caller that advanced it, and again to a node of stage k-1 run again after a crash
 -- before the mark, so the next stage is enqueued however the first caller fared (its nodes
 -- have deterministic ids: enqueueing them twice makes them once).
@@ -17,23 +17,10 @@ if not state then return {'gone'} end
 if state == 'aborted' or state == 'completed' then return {state} end
 local stage, cur, started, n, ttl = tonumber(ARGV[1]), tonumber(f[2]), tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
 
--- Stage k's nodes and what it receives of stage k-1.
+-- Stage k's nodes. What they receive of stage k-1 the caller reads itself, in pages (results):
+-- the stage's records no longer change, and reading 100,000 of them here would hold Redis.
 local function start(k)
-  local prev = k - 1
-  local out = {'start', k, redis.call('HGET', wf, 'd' .. k)}
-  local mode = redis.call('HGET', wf, 'm' .. prev)
-  if mode == 'one' then
-    out[4] = redis.call('HGET', res, prev .. '.0')
-  elseif mode == 'all' then
-    local size = tonumber(redis.call('HGET', wf, 'z' .. prev))
-    for i = 0, size - 1, 1000 do
-      local fields = {}
-      for j = i, math.min(size, i + 1000) - 1 do fields[#fields + 1] = prev .. '.' .. j end
-      local vals = redis.call('HMGET', res, unpack(fields))
-      for j = 1, #vals do out[#out + 1] = vals[j] end
-    end
-  end
-  return out
+  return {'start', k, redis.call('HGET', wf, 'd' .. k)}
 end
 
 local function keep(ms)
@@ -50,8 +37,9 @@ local field = stage .. '.' .. ARGV[2]
 if redis.call('HEXISTS', res, field) == 1 then return {'none'} end
 if ARGV[3] == 'ok' then
   redis.call('HSET', res, field, 'v' .. ARGV[4])
-  -- A failed node replayed from the dead-letter queue completed: with no failure left, the workflow runs on.
-  if redis.call('HDEL', fails, field) == 1 then
+  -- A failed node replayed from the dead-letter queue completed: with no failure left, the
+  -- workflow runs on (a running workflow has no failed node: nothing to look up).
+  if state == 'failed' and redis.call('HDEL', fails, field) == 1 then
     if redis.call('HLEN', fails) == 0 then
       state = 'running'
       redis.call('HSET', wf, 'state', 'running', 'reason', '', 'ended', '')
@@ -72,7 +60,6 @@ else
   end
   redis.call('HSET', res, field, policy == 'continue' and ('e' .. ARGV[4]) or 'x')
 end
-redis.call('HINCRBY', wf, 'c' .. stage, 1)
 local pending = redis.call('HINCRBY', wf, 'pending', -1)
 if state ~= 'running' then
   keep(ttl * 1000) -- a failed workflow's keys all expire together, one written just now too
