@@ -38,7 +38,6 @@
 // Writes bench/results/overseer-<date>.json (overseer-quick-<date>.json with --quick; -2, -3...
 // when the file exists), or --out <path>.
 
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -55,6 +54,7 @@ import { commandsProcessed } from './overseer/redis.js';
 import { liveSummary, printReport, searchSummary, summarize, type Run } from './overseer/report.js';
 import { measureLive, measureSearch } from './overseer/streams.js';
 import { measureBulk, type BulkResult } from './overseer/bulk.js';
+import { gitState } from './lib/git.js';
 
 /** Commands/s on the bench's Redis with nothing of ours running (must be 0). */
 async function idleRate(d: DataSet): Promise<number> {
@@ -95,16 +95,6 @@ async function measureAll(d: DataSet, runs: number, samples: number, full: boole
   }
 }
 
-function gitState(): { commit: string; dirty: string[] } {
-  const git = (...args: string[]) => {
-    try {
-      return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    } catch {
-      return '';
-    }
-  };
-  return { commit: git('rev-parse', '--short', 'HEAD'), dirty: git('status', '--porcelain', '--', 'src', 'web').split('\n').filter(Boolean) };
-}
 
 function outPath(): string {
   if (OUT) return OUT;
@@ -117,7 +107,7 @@ function outPath(): string {
 
 const started = Date.now();
 const loadStart = loadavg().map((x) => round(x, 2));
-const git = gitState();
+const git = gitState(['src', 'web']);
 console.log(`overseer bench: ${WAITING.toLocaleString('en')} waiting, ${DLQ.toLocaleString('en')} dead letters; ${RUNS} run(s), ${SAMPLES} calls per endpoint, live ${LIVE_S} s with 0, 1 and ${TABS} tabs; commit ${git.commit}${git.dirty.length ? ` + ${git.dirty.length} changed files under src/ web/` : ''}; ${cpus().length} cores, load ${loadStart.join(' ')}`);
 
 let small: { set: Record<string, number | string>; runs: Run[] } | undefined;
