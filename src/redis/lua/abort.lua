@@ -9,6 +9,7 @@
 
 local NSTREAM = 8
 wf_notes = KEYS[6]
+wf_placed = true
 wf_watched = KEYS[7]
 if redis.call('EXISTS', wf_watched) == 0 then wf_watched = nil end -- one check per call, none per job
 local id, group = ARGV[1], ARGV[2]

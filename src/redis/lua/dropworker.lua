@@ -12,6 +12,7 @@
 
 local NSTREAM = 11
 wf_notes = KEYS[9]
+wf_placed = true
 wf_watched = KEYS[10]
 if redis.call('EXISTS', wf_watched) == 0 then wf_watched = nil end -- one check per call, none per job
 local group, consumer, stale, max = ARGV[1], ARGV[2], tonumber(ARGV[6]), tonumber(ARGV[7])

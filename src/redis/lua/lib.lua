@@ -92,12 +92,17 @@ end
 -- A job a workflow waits on (after(): the queue's `watch` hash names it, with the places
 -- waiting) is noted too, under '@' .. id, with the places and its whole record (its value goes
 -- to them); the watch stays after a failure, so a replay that completes it is noted again.
-local wf_notes, wf_watched
+-- `wf_placed` is set by the scripts whose records may carry a place (built here by with_job, or
+-- the worker's retry-abort record): complete and dead record what a worker settled itself, and
+-- spare every completion the look.
+local wf_notes, wf_watched, wf_placed
 local function store_result(result_prefix, waiters, channel, id, record, ttl, no_waiters)
   if wf_notes then
-    local nl = string.find(record, '\n', 1, true)
-    local head = nl and string.sub(record, 1, nl - 1) or record
-    if string.find(head, ',"w":[', 1, true) then redis.call('HSET', wf_notes, id, head) end
+    if wf_placed then
+      local nl = string.find(record, '\n', 1, true)
+      local head = nl and string.sub(record, 1, nl - 1) or record
+      if string.find(head, ',"w":[', 1, true) then redis.call('HSET', wf_notes, id, head) end
+    end
     if wf_watched then
       local places = redis.call('HGET', wf_watched, id)
       if places then

@@ -18,6 +18,7 @@
 
 local NSTREAM = 8
 wf_notes = KEYS[6]
+wf_placed = true
 wf_watched = KEYS[7]
 if redis.call('EXISTS', wf_watched) == 0 then wf_watched = nil end -- one check per call, none per job
 local group, consumer, min_idle, budget, max_rec = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])

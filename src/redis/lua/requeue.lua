@@ -9,6 +9,7 @@
 
 local NSTREAM = 8
 wf_notes = KEYS[7]
+wf_placed = true
 wf_watched = KEYS[8]
 if redis.call('EXISTS', wf_watched) == 0 then wf_watched = nil end -- one check per call, none per job
 local k = { group = ARGV[1], job_prefix = KEYS[2], aborting = KEYS[3], result_prefix = KEYS[4], waiters = KEYS[5],

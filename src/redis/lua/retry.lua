@@ -9,7 +9,8 @@
 -- Returns: 1 if scheduled, 0 if refused (lease lost), 2 if it ended aborted
 -- @include lib
 -- @include jobs
-wf_notes = KEYS[9] -- the aborted record of a workflow node says its place: noted for a recoverer
+wf_notes = KEYS[9]
+wf_placed = true -- the aborted record of a workflow node says its place: noted for a recoverer
 wf_watched = KEYS[10]
 if redis.call('EXISTS', wf_watched) == 0 then wf_watched = nil end -- one check per call, none per job
 
