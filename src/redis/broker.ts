@@ -7,6 +7,7 @@ import { callKey, CONSUMER_GROUP, cronTickKey, healthKey, levelsKey, queuesSetKe
 import { dayOf, HISTORY_TTL_S, minuteOfDay, SEEN_TTL_MS, type EndedTotals } from '../broker/history.js';
 import { callScript, SCRIPTS } from './scripts.js';
 import { RedisWorkflows } from './workflows.js';
+import { Notices, type Listener } from './notices.js';
 import { connect } from './connection.js';
 import { isCluster, nodeFor, type Conn } from './topology.js';
 import { RedisContext } from './context.js';
@@ -23,7 +24,6 @@ import { packEvents, type MillraceEvent } from '../events.js';
 import { Confirmer, inChunks, type DurableCaller } from './durability.js';
 import { parseShape, shapeText, shardCount } from '../shards/index.js';
 
-type Listener = (message: string) => void;
 
 /** Jobs one coalesced enqueue call carries at most; larger enqueues go on their own. */
 const COALESCE_MAX = 1000;
@@ -33,8 +33,6 @@ const COALESCE_MAX = 1000;
  * flight, median of 5, 38k jobs/s sending once per turn, 51k sending every 16).
  */
 const COALESCE_EARLY = 16;
-/** On a Cluster, how often whoever waits for a notice reads again what it would have said. */
-const CLUSTER_RESYNC_MS = 3000;
 
 /** A caller's part of a coalesced batch: `count` jobs from `from`; one job's caller (`one`) gets its outcome alone. */
 type Caller = DurableCaller;
@@ -48,9 +46,8 @@ interface EnqueueBatch {
 
 export class RedisBroker implements Broker {
   readonly ctx: RedisContext;
-  private subscriber: Conn | undefined;
-  private readonly listeners = new Map<string, Set<Listener>>();
-  private readonly subscribed = new Map<string, Promise<unknown>>();
+  /** Notices published by the scripts, on a subscriber connection of their own. */
+  private readonly pubsub: Notices;
   private readonly readers = new Set<BlockingReader>();
   private readonly registered = new Set<string>();
 
@@ -64,7 +61,8 @@ export class RedisBroker implements Broker {
     this.log = options.log;
     this.ctx = new RedisContext(connect(settings, 'commands', false, this.log), options.prefix, options.binary);
     this.eventsMaxLen = options.eventsMaxLen;
-    this.workflows = new RedisWorkflows(this.ctx, (channel, fn) => this.notices(channel, fn));
+    this.pubsub = new Notices(() => connect(settings, 'subscriber', true, this.log));
+    this.workflows = new RedisWorkflows(this.ctx, (channel, fn) => this.pubsub.notices(channel, fn));
   }
 
   readonly workflows: RedisWorkflows;
@@ -481,8 +479,8 @@ export class RedisBroker implements Broker {
     const onDone: Listener = (message) => {
       if (message === id) check();
     };
-    await this.listen(k.doneChannel, onDone);
-    this.resyncs.add(check);
+    await this.pubsub.listen(k.doneChannel, onDone);
+    const offResync = this.pubsub.onResync(check);
     const timer = setTimeout(() => void this.getResult(queue, id).then(settle, () => settle(null)), timeoutMs);
     try {
       // Mark the wait before reading, so a result landing in between is published to us (and
@@ -498,8 +496,8 @@ export class RedisBroker implements Broker {
       return await done;
     } finally {
       clearTimeout(timer);
-      this.resyncs.delete(check);
-      await this.unlisten(k.doneChannel, onDone);
+      offResync();
+      this.pubsub.unlisten(k.doneChannel, onDone);
     }
   }
 
@@ -513,11 +511,11 @@ export class RedisBroker implements Broker {
       else if (message === '|due') onDue?.(q);
       else onAbort(q.name, message);
     }] as const);
-    for (const [channel, fn] of subs) await this.listen(channel, fn);
-    if (onResync) this.resyncs.add(onResync);
+    for (const [channel, fn] of subs) await this.pubsub.listen(channel, fn);
+    const offResync = onResync && this.pubsub.onResync(onResync);
     return async () => {
-      if (onResync) this.resyncs.delete(onResync);
-      for (const [channel, fn] of subs) await this.unlisten(channel, fn);
+      offResync?.();
+      for (const [channel, fn] of subs) this.pubsub.unlisten(channel, fn);
     };
   }
 
@@ -537,80 +535,6 @@ export class RedisBroker implements Broker {
 
   async isPaused(queue: QueueRef): Promise<boolean> {
     return (await this.conn.exists(this.ctx.keys(queue).paused)) === 1;
-  }
-
-  /** Called after the subscriber connection (re)subscribed: messages published while it was away are lost. */
-  private readonly resyncs = new Set<() => void>();
-
-  /** Calls `fn` on every message of a channel and whenever notices may have been lost; answers the unsubscribe. */
-  private async notices(channel: string, fn: () => void): Promise<() => Promise<void>> {
-    const onMessage: Listener = () => fn();
-    await this.listen(channel, onMessage);
-    this.resyncs.add(fn);
-    return async () => {
-      this.resyncs.delete(fn);
-      await this.unlisten(channel, onMessage);
-    };
-  }
-
-  private async listen(channel: string, fn: Listener): Promise<void> {
-    this.subscriber ??= this.openSubscriber();
-    let set = this.listeners.get(channel);
-    if (!set) {
-      set = new Set();
-      this.listeners.set(channel, set);
-    }
-    set.add(fn);
-    let sub = this.subscribed.get(channel);
-    if (!sub) {
-      sub = isCluster(this.subscriber) ? this.subscriber.ssubscribe(channel) : this.subscriber.subscribe(channel);
-      this.subscribed.set(channel, sub);
-      sub.catch(() => this.subscribed.delete(channel));
-    }
-    // Who joins while the SUBSCRIBE is under way waits for it too: a message published before
-    // it took effect is lost (result() waited in vain for results published in that window).
-    await sub;
-  }
-
-  /**
-   * The connection notices arrive on. ioredis subscribes again by itself on a new connection
-   * (before 'ready'); a SUBSCRIBE of our own after it answers once those took effect, and then
-   * whoever waits reads again what a notice may have said meanwhile. On a Cluster, notices are
-   * sharded (SPUBLISH by the scripts, SSUBSCRIBE here, one connection per master): whoever
-   * waits reads again whenever a master's subscriber came back, and every few seconds in any
-   * case, so a notice lost in a failover delays a waiter but never strands it.
-   */
-  private openSubscriber(): Conn {
-    const subscriber = connect(this.settings, 'subscriber', true, this.log);
-    const deliver = (ch: string, message: string) => {
-      for (const l of this.listeners.get(ch) ?? []) l(message);
-    };
-    const resync = () => {
-      for (const fn of [...this.resyncs]) fn();
-    };
-    if (isCluster(subscriber)) {
-      subscriber.on('smessage', deliver);
-      subscriber.on('subscribersReady', resync);
-      this.resyncTimer = setInterval(resync, CLUSTER_RESYNC_MS);
-      this.resyncTimer.unref();
-      return subscriber;
-    }
-    subscriber.on('message', deliver);
-    subscriber.on('ready', () => {
-      const channels = [...this.subscribed.keys()];
-      if (channels.length === 0) return;
-      subscriber.subscribe(...channels).then(resync, () => undefined);
-    });
-    return subscriber;
-  }
-
-  private resyncTimer: NodeJS.Timeout | undefined;
-
-  private async unlisten(channel: string, fn: Listener): Promise<void> {
-    const set = this.listeners.get(channel);
-    if (!set) return;
-    set.delete(fn);
-    // Channels stay subscribed: a client waiting on many results would otherwise churn.
   }
 
   async time(): Promise<number> {
@@ -727,7 +651,7 @@ export class RedisBroker implements Broker {
     let gone = false;
     // Subscribed in the background (the hook is synchronous); a notice missed meanwhile is one
     // the cron scheduler's first look reads anyway.
-    void this.notices(schedulesChannel(this.ctx.prefix), fn).then(async (o) => {
+    void this.pubsub.notices(schedulesChannel(this.ctx.prefix), fn).then(async (o) => {
       if (gone) await o();
       else off = o;
     }, () => undefined);
@@ -813,12 +737,12 @@ export class RedisBroker implements Broker {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.resyncTimer);
+    this.pubsub.stop();
     for (const r of [...this.readers]) await r.close();
     await this.confirmer?.close();
     // QUIT waits for the replies still due; an unreachable Redis never sends them (the
     // subscriber waits for Redis forever): past a moment, the connection is just dropped.
-    await Promise.all([this.conn, this.subscriber].map(async (c) => {
+    await Promise.all([this.conn, this.pubsub.connection].map(async (c) => {
       if (c && !(await settleWithin(c.quit(), 1000))) c.disconnect();
     }));
   }
