@@ -6,7 +6,7 @@
 
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { JobAbortedError, JobFailedError, Millrace, NotDurableError } from '../src/index.js';
+import { after, chain, group as parallel, JobAbortedError, JobFailedError, Millrace, NotDurableError, WorkflowAbortedError } from '../src/index.js';
 import { prefixPatterns } from '../src/redis/keys.js';
 import { uniquePrefix, waitFor, workers } from './helpers.js';
 import { freePort, HOST, nodeArgs, ServerGroup, until } from './support/processes.js';
@@ -74,6 +74,9 @@ describe.each([
         reject(ctx.signal.reason as Error);
       });
     }));
+    const sum = q.task('sum', async (_ctx, ns: number[]) => ns.reduce((x, y) => x + y, 0));
+    const scale = q.task('scale', async (_ctx, got: number[], k: number) => got[0]! * k);
+    const drop = q.task('drop', async (_ctx, _got: unknown) => 0);
     await a.addSchedule('0 3 * * *', double, { name: 'nightly', args: [1] });
     await tracker.start(a, { concurrency: 4 });
 
@@ -100,6 +103,16 @@ describe.each([
     const [entry] = await waitFor(async () => ((await dlq.list()).length > 0 ? dlq.list() : undefined), { timeout: 20_000, what: 'the DLQ entry' });
     expect(await dlq.count()).toBe(1);
     expect(await dlq.replay(entry!.dlqId)).toHaveLength(1);
+
+    // Workflows: their records, notices, watches and notes live under the prefix too.
+    const wf = await chain(after(one), parallel([scale.s(1), scale.s(2)]), sum.s()).start();
+    expect(await wf.result('20s')).toBe(42 + 84);
+    expect((await wf.status()).state).toBe('completed');
+    const stuck = await chain(slow.s(), drop.s()).start();
+    await waitFor(async () => (await stuck.status()).waitingOn[0]?.status === 'active', { timeout: 20_000, what: 'the node running' });
+    expect(await stuck.abort()).toBe(true);
+    await expect(stuck.result('20s')).rejects.toBeInstanceOf(WorkflowAbortedError);
+    await double.with({ delay: '1h' }).enqueue(1).then((j) => j.promote());
 
     expect((await a.listJobs('q', 'completed')).length).toBeGreaterThan(0);
     expect((await a.workers()).length).toBe(1);

@@ -139,9 +139,12 @@ export function schedulesKey(prefix: string): string {
   return `${prefix}:cron`;
 }
 
-/** Pub/sub channel telling workers the schedules changed (hash-tagged: sharded on a Cluster). */
+/**
+ * Pub/sub channel telling workers the schedules changed: hash-tagged (sharded on a Cluster) and
+ * under `{<prefix>:`, as every channel is, so one ACL channel pattern covers them all.
+ */
 export function schedulesChannel(prefix: string): string {
-  return `{${prefix}}:cron:changed`;
+  return `{${prefix}:cron}:changed`;
 }
 
 /** The last tick (ms) a cron schedule enqueued, in its queue's slot. */
