@@ -7,7 +7,7 @@
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { after, chain, group as parallel, JobAbortedError, JobFailedError, Millrace, NotDurableError, WorkflowAbortedError } from '../src/index.js';
-import { prefixPatterns } from '../src/redis/keys.js';
+import { prefixPatterns, queueKeys, schedulesChannel, workflowKeys } from '../src/redis/keys.js';
 import { uniquePrefix, waitFor, workers } from './helpers.js';
 import { freePort, HOST, nodeArgs, ServerGroup, until } from './support/processes.js';
 import { aclLog, documentedRule, PASSWORD } from './support/acl.js';
@@ -19,6 +19,11 @@ it('documents key patterns that are the ones millrace uses', () => {
   const rule = documentedRule('millrace');
   expect(rule.filter((r) => r.startsWith('~'))).toEqual(prefixPatterns('millrace').map((p) => `~${p}`));
   expect(rule.filter((r) => r.startsWith('&'))).toEqual(['&{millrace:*']);
+  // Every channel millrace publishes or subscribes to falls under that one pattern.
+  const q = queueKeys('millrace', 'q', ['low', 'high']);
+  const shard = queueKeys('millrace', 'hot#1/4', ['low']);
+  const channels = [q.doneChannel, q.abortChannel, shard.doneChannel, shard.abortChannel, schedulesChannel('millrace'), workflowKeys('millrace', 'w-1').endChannel];
+  for (const c of channels) expect(c, c).toMatch(/^\{millrace:/);
 });
 
 describe.each([

@@ -192,7 +192,8 @@ export function throughputSeenKey(queue: QueueKeys, workerId: string): string {
 }
 
 /** A workflow's keys: its record, its nodes' records and its failed nodes, in one slot of its own. */
-export function workflowKeys(prefix: string, id: string): { wf: string; results: string; failed: string } {
+export function workflowKeys(prefix: string, id: string): { wf: string; results: string; failed: string; endChannel: string } {
   const base = `{${prefix}:wf:${id}}`;
-  return { wf: base, results: `${base}:r`, failed: `${base}:f` };
+  // endChannel: where the scripts announce its end (they build it as the record's key .. ':end').
+  return { wf: base, results: `${base}:r`, failed: `${base}:f`, endChannel: `${base}:end` };
 }

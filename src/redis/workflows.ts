@@ -16,11 +16,12 @@ export class RedisWorkflows implements WorkflowStore {
   ) {}
 
   onEnd(id: string, fn: () => void): Promise<() => Promise<void>> {
-    return this.notices(`${this.keys(id).wf}:end`, fn);
+    return this.notices(workflowKeys(this.ctx.prefix, id).endChannel, fn);
   }
 
   private keys(id: string): { wf: string; results: string; failed: string } {
-    return workflowKeys(this.ctx.prefix, id);
+    const { wf, results, failed } = workflowKeys(this.ctx.prefix, id);
+    return { wf, results, failed };
   }
 
   async create(id: string, stages: StoredStage[], ttlSeconds: number): Promise<boolean> {
