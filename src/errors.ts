@@ -88,8 +88,8 @@ export class JobFailedError extends MillraceError {
 
 /** Waiting for a result took longer than the timeout given. */
 export class ResultTimeoutError extends MillraceError {
-  constructor(readonly jobId: string, readonly timeoutMs: number) {
-    super(`no result for job ${jobId} within ${timeoutMs} ms`);
+  constructor(readonly jobId: string, readonly timeoutMs: number, what: 'job' | 'workflow' = 'job') {
+    super(`no result for ${what} ${jobId} within ${timeoutMs} ms`);
   }
 }
 

@@ -109,6 +109,7 @@ describe('workflows', { timeout: 60_000 }, () => {
     const status = await wf.status();
     expect(status.state).toBe('running');
     expect(status.reason).toBe('stage 0: 3 of 3 nodes pending');
+    await expect(wf.result(50)).rejects.toThrow('no result for workflow wf-abort within 50 ms');
     // The third may be prefetched (active, not started) or waiting.
     expect(status.waitingOn.map((n) => n.id)).toEqual(['wf-abort:0:0', 'wf-abort:0:1', 'wf-abort:0:2']);
     expect(status.waitingOn.every((n) => n.status === 'active' || n.status === 'waiting')).toBe(true);

@@ -314,7 +314,7 @@ export class Workflows {
         if (wf.state === 'failed' && !replayed) throw new WorkflowFailedError(id, wf.reason);
         if (wf.state === 'aborted') throw new WorkflowAbortedError(id, wf.reason);
         const left = deadline - Date.now();
-        if (left <= 0) throw new ResultTimeoutError(id, timeoutMs);
+        if (left <= 0) throw new ResultTimeoutError(id, timeoutMs, 'workflow');
         let timer: NodeJS.Timeout | undefined;
         // A replayed node's workflow goes from failed to running without a notice: it is read again each second meanwhile.
         await Promise.race([noticed, new Promise<void>((resolve) => (timer = setTimeout(resolve, replayed ? Math.min(left, 1000) : left)))]);
