@@ -16,12 +16,12 @@ export class RedisWorkflows implements WorkflowStore {
   ) {}
 
   onEnd(id: string, fn: () => void): Promise<() => Promise<void>> {
-    return this.notices(workflowKeys(this.ctx.prefix, id).endChannel, fn);
+    return this.notices(this.keys(id).endChannel, fn);
   }
 
-  private keys(id: string): { wf: string; results: string; failed: string } {
-    const { wf, results, failed } = workflowKeys(this.ctx.prefix, id);
-    return { wf, results, failed };
+  /** Its keys (the scripts take the three they name; the end channel rides along unused). */
+  private keys(id: string): ReturnType<typeof workflowKeys> {
+    return workflowKeys(this.ctx.prefix, id);
   }
 
   async create(id: string, stages: StoredStage[], ttlSeconds: number): Promise<boolean> {

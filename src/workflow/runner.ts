@@ -7,7 +7,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { Broker, NodeNote } from '../broker/types.js';
-import type { NodeRecord, StepAnswer, StoredWorkflow, WorkflowState } from '../broker/workflows.js';
+import type { FailurePolicy, NodeRecord, StageMode, StepAnswer, StoredWorkflow, WorkflowState } from '../broker/workflows.js';
 import type { Client } from '../client.js';
 import { parseDuration } from '../duration.js';
 import { ConfigError, JobNotFoundError, MillraceError, ResultTimeoutError, throwFirst } from '../errors.js';
@@ -179,8 +179,7 @@ export class Workflows {
   private async startStage(id: string, stage: number, nodesJson: string): Promise<void> {
     const nodes = JSON.parse(nodesJson) as StageNodes;
     const r = nodes.r!;
-    const input = r.mode === 'paged' ? [] : await this.stageRecords(id, stage - 1, r.mode === 'one' ? 1 : r.size);
-    const received = this.received(id, stage, nodes, input);
+    const received = await this.stageOutcome(id, stage - 1, r);
     const size = nodes.a?.length ?? 0;
     const jobs = Array.from({ length: size }, (_, i) => {
       const bound = this.d.serializer.decode(unwire(nodes.a![i]!)) as unknown[];
@@ -189,13 +188,19 @@ export class Workflows {
     await this.enqueueStage(id, stage, jobs);
   }
 
-  /** What a stage's nodes receive of the stage before, by its mode and failure policy. */
-  private received(id: string, stage: number, nodes: StageNodes, input: (NodeRecord | null)[]): unknown {
-    const r = nodes.r!;
-    if (r.mode === 'paged') return { workflow: id, stage: stage - 1, size: r.size } satisfies GroupResults<unknown>;
-    const values = input.map((rec, i) => this.decodeRecord(rec, `${id}:${stage - 1}:${i}`));
-    const shaped = values.filter((v) => v !== SKIP).map((v) => (r.policy === 'continue' ? v : (v as Settled<unknown> & { status: 'completed' }).value));
-    return r.mode === 'one' ? shaped[0] : shaped;
+  /**
+   * A settled stage's outcome as the next stage (or the workflow's result) receives it, by the
+   * stage's mode and failure policy: one value, every value in node order (Settled ones under
+   * 'continue', failed ones left out under 'ignore'), or a GroupResults to read in pages.
+   */
+  private async stageOutcome(id: string, stage: number, s: { mode: StageMode; policy: FailurePolicy; size: number }): Promise<unknown> {
+    if (s.mode === 'paged') return { workflow: id, stage, size: s.size } satisfies GroupResults<unknown>;
+    const values: unknown[] = [];
+    (await this.stageRecords(id, stage, s.size)).forEach((rec, i) => {
+      const v = this.decodeRecord(rec, `${id}:${stage}:${i}`);
+      if (v !== SKIP) values.push(s.policy === 'continue' ? v : (v as { value: unknown }).value);
+    });
+    return s.mode === 'one' ? values[0] : values;
   }
 
   /** A node record as a Settled value, or SKIP for one left out (policy 'ignore') or missing. */
@@ -309,7 +314,7 @@ export class Workflows {
       for (;;) {
         const noticed = new Promise<void>((resolve) => (wake = resolve));
         const wf = await this.read(id);
-        if (wf.state === 'completed') return await this.outcome(id, wf);
+        if (wf.state === 'completed') return await this.stageOutcome(id, wf.stages.length - 1, wf.stages.at(-1)!);
         const replayed = wf.state === 'failed' && (await this.replayed(id, wf));
         if (wf.state === 'failed' && !replayed) throw new WorkflowFailedError(id, wf.reason);
         if (wf.state === 'aborted') throw new WorkflowAbortedError(id, wf.reason);
@@ -333,17 +338,7 @@ export class Workflows {
     return statuses.some((s) => s === 'waiting' || s === 'active' || s === 'delayed' || s === 'completed');
   }
 
-  private async outcome(id: string, wf: StoredWorkflow): Promise<unknown> {
-    const last = wf.stages.length - 1;
-    const s = wf.stages[last]!;
-    if (s.mode === 'paged') return { workflow: id, stage: last, size: s.size } satisfies GroupResults<unknown>;
-    const values: unknown[] = [];
-    (await this.stageRecords(id, last, s.size)).forEach((rec, i) => {
-      const v = this.decodeRecord(rec, `${id}:${last}:${i}`);
-      if (v !== SKIP) values.push(s.policy === 'continue' ? v : (v as { value: unknown }).value);
-    });
-    return s.mode === 'one' ? values[0] : values;
-  }
+
 }
 
 const SKIP = Symbol('skip');
