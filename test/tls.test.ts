@@ -11,6 +11,8 @@ import { Millrace, type MillraceOptions } from '../src/index.js';
 import { uniquePrefix, waitFor, workers } from './helpers.js';
 import { killChildren, runCli } from './fixtures/children.js';
 import { startTlsServer, type TlsServer } from './support/tls.js';
+import { connectOne } from '../src/redis/connection.js';
+import { resolveRedisSettings } from '../src/settings.js';
 import { startSentinelSet } from './support/sentinel.js';
 import { capturingLogger, connectionWarnings } from './support/logs.js';
 
@@ -96,6 +98,27 @@ describe('TLS', { timeout: 120_000 }, () => {
     const warned = connectionWarnings(lines).filter((l) => l.connection === 'commands');
     expect(warned.length).toBeGreaterThan(0);
     expect(String(warned[0]!.err)).toMatch(says);
+  });
+
+  // ioredis listens for a socket's first error only; a TLS socket can emit a second as it dies
+  // (a refused certificate, then the peer's alert: ERR_SSL_TLSV1_ALERT_DECODE_ERROR). Unheard,
+  // it would be thrown as an unhandled 'error' event and end the worker's process.
+  it('a connection whose socket emits two errors as it dies reconnects and throws neither', async () => {
+    const conn = connectOne(resolveRedisSettings({ url: server.url, tlsCa: server.certs.ca }), 'test');
+    try {
+      await conn.ping();
+      const stream = conn.stream;
+      const late = Object.assign(new Error('decode error'), { code: 'ERR_SSL_TLSV1_ALERT_DECODE_ERROR' });
+      expect(() => {
+        stream.emit('error', new Error('first'));
+        stream.emit('error', late);
+      }).not.toThrow();
+      stream.destroy();
+      expect(await conn.ping()).toBe('PONG');
+      expect(conn.stream).not.toBe(stream);
+    } finally {
+      conn.disconnect();
+    }
   });
 
   it('a worker on a wrong CA waits for Redis, logging the TLS error, and stops when asked', async () => {

@@ -13,6 +13,8 @@ import type { Conn } from './topology.js';
 /** Reconnection delays: 100 ms doubling up to 2 s, forever. */
 const backoff = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6), 2000);
 
+const ignore = (): void => undefined;
+
 /**
  * A new connection: to the URL's server, under Sentinel to the master the sentinels name, or
  * to a Redis Cluster (a `Cluster`, which reaches every master and follows slot moves).
@@ -39,8 +41,11 @@ function nodeOptions(settings: RedisSettings, role: string, blocking: boolean) {
 
 /** A connection to one Redis (standalone or the Sentinel master): never a Cluster. */
 export function connectOne(settings: RedisSettings, role: string, blocking = false, log?: Logger): Redis {
-  const options: RedisOptions = { ...nodeOptions(settings, role, blocking), db: settings.db, retryStrategy: backoff, lazyConnect: false };
+  // Made lazy to be covered by absorbLateSocketErrors before it connects, then connected at once.
+  const options: RedisOptions = { ...nodeOptions(settings, role, blocking), db: settings.db, retryStrategy: backoff, lazyConnect: true };
   const conn = settings.sentinels ? new Redis(sentinelOptions(settings, options)) : new Redis(settings.url, options);
+  absorbLateSocketErrors(conn);
+  conn.connect().catch(ignore);
   warnOnErrors(conn, role, log, settings);
   if (settings.sentinels) endWaitsOnSentinelErrors(conn, settings, blocking, (cause) => settingsToCheck(cause, settings));
   return conn;
@@ -74,6 +79,24 @@ export function settingsToCheck(err: Error & { code?: string; sentinel?: boolean
       : "the credentials: REDIS_USERNAME / REDIS_PASSWORD (or the URL's), and the user's ACL rule (docs/topologies.md#acl-users)";
   }
   return undefined;
+}
+
+/**
+ * ioredis listens for only the first 'error' of each socket it opens (`once`, see ioredis#961): a
+ * socket that emits a second one as it dies (a TLS socket failing its handshake can emit the
+ * verification error and then the alert the peer answers with, ERR_SSL_TLSV1_ALERT_DECODE_ERROR)
+ * would throw it as an unhandled 'error' event and end the process. Every socket the connection
+ * opens gets a lasting listener of its own: the first error still reaches ioredis (which
+ * reconnects) and warnOnErrors; later ones of the same dying socket are absorbed.
+ */
+export function absorbLateSocketErrors(conn: Redis): void {
+  const connector = (conn as unknown as { connector: { connect: (...args: unknown[]) => Promise<NodeJS.EventEmitter> } }).connector;
+  const open = connector.connect.bind(connector);
+  connector.connect = async (...args) => {
+    const stream = await open(...args);
+    stream.on('error', ignore);
+    return stream;
+  };
 }
 
 /**
@@ -120,6 +143,8 @@ function connectCluster(settings: RedisSettings, role: string, blocking: boolean
     lazyConnect: false,
   };
   const conn = new Cluster(settings.cluster!, options);
+  // Before connectMasters below: a node must be covered before its first connect.
+  conn.on('+node', absorbLateSocketErrors);
   warnOnErrors(conn, role, log, settings);
   // ioredis connects to a master on the first command for it. Connected at once instead, a
   // connection's first command to a master is sent as it is made, as on one Redis: an event
