@@ -25,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Millrace } from '../src/index.js';
 import { RedisServer } from '../support/redis-server.js';
+import { median } from './report.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, seconds: { type: 'string' }, runs: { type: 'string' } } });
 const QUICK = values.quick;
@@ -33,10 +34,6 @@ const RUNS = Number(values.runs ?? (QUICK ? 1 : 3));
 const RATE = 1000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
 
 interface Accuracy {
   limit: string;

@@ -16,7 +16,7 @@ import { resolveRedisSettings, type RedisOption, type RedisSettings } from './se
 import { resolveConfig } from './config.js';
 import { resolveSerializer, type Serializer, type SerializerOption } from './serializer.js';
 import { Worker, type WorkerHost, type WorkerOptions } from './worker/worker.js';
-import type { Broker, Durability, Inspector, JobSummary, StaleCleanup, StoredEvent, WorkerEntry } from './broker/types.js';
+import type { Broker, Durability, GroupSummary, Inspector, JobSummary, StaleCleanup, StoredEvent, WorkerEntry } from './broker/types.js';
 import { parseDuration, type Duration } from './duration.js';
 import { appDurability, type BrokerOption, type DurabilityOptions, type EnqueueOptions } from './options.js';
 import type { Middleware } from './types.js';
@@ -253,6 +253,23 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
 
   async isPaused(queue: string): Promise<boolean> {
     return this.broker.isPaused(await this.client.ref(queue));
+  }
+
+  /** Pauses one group of a grouped queue (fair groups): its jobs wait, the other groups are served. Kept in Redis. */
+  async pauseGroup(queue: string, group: string): Promise<void> {
+    await this.broker.setGroupPaused(await this.client.ref(queue), checkGroup(group), true);
+  }
+
+  /** Resumes a paused group: its jobs are served again, in turn with the other groups. */
+  async resumeGroup(queue: string, group: string): Promise<void> {
+    await this.broker.setGroupPaused(await this.client.ref(queue), checkGroup(group), false);
+  }
+
+  /** The queue's groups with jobs waiting, or paused, by key (at most `limit`, default 1,000). */
+  async groups(queue: string, options: { limit?: number } = {}): Promise<GroupSummary[]> {
+    const limit = options.limit ?? 1000;
+    if (!Number.isInteger(limit) || limit < 1) throw new ConfigError('groups limit', 'an integer >= 1', limit);
+    return this.inspector.groups(await this.client.ref(queue), limit);
   }
 
   /** Workers whose heartbeat is current, with their counters. */
@@ -507,4 +524,10 @@ function merged(inspector: Inspector): ShardInspector {
 
 function hooks<D>(h: Hook<D> | Hook<D>[] | undefined): Hook<D>[] {
   return h === undefined ? [] : Array.isArray(h) ? h : [h];
+}
+
+/** A group key as the API takes it: 1-200 characters. */
+function checkGroup(group: string): string {
+  if (typeof group !== 'string' || group.length < 1 || group.length > 200) throw new ConfigError('group', 'a string of 1-200 characters', group);
+  return group;
 }

@@ -3,7 +3,7 @@
 
 import { encodeHeader, decodeHeader, entryTime, AUTO_ID, type WireOptions } from './envelope.js';
 import { decodeResult, encodeResult, type ResultRecord } from './results.js';
-import { durabilityOf, resolveEnqueueOptions, type EnqueueOptions } from './options.js';
+import { durabilityOf, resolveEnqueueOptions, type EnqueueOptions, type ResolvedGroups } from './options.js';
 import { JobAbortedError, JobExpiredError, JobFailedError, JobNotFoundError, ResultTimeoutError, ConfigError, throwFirst } from './errors.js';
 import { Job, type JobOps } from './job.js';
 import type { Serializer } from './serializer.js';
@@ -173,7 +173,8 @@ export class Client implements JobOps {
 
   /** The job as the broker takes it, and the durability its options ask for (undefined: none said). */
   private resolveItem(job: OutgoingJob, ref: QueueRef, trace?: Record<string, string>, now = Date.now()): { item: EnqueueItem; durability: Durability | false | undefined } {
-    const task = this.deps.queueNamed(job.queue)?.tasks.get(job.task);
+    const defined = this.deps.queueNamed(job.queue);
+    const task = defined?.tasks.get(job.task);
     const defaultPriority = task?.options.priority ?? (ref.levels.includes('normal') ? 'normal' : ref.levels[0]!);
     const o = resolveEnqueueOptions(job.options, ref.levels, defaultPriority, task?.options.expires, now);
     const data = this.deps.serializer.encode(job.args);
@@ -185,7 +186,11 @@ export class Client implements JobOps {
     if (o.id !== '' || o.due !== undefined) (wire ??= {}).q = Date.now();
     if (trace) (wire ??= {}).c = trace;
     if (job.workflow) (wire ??= {}).w = job.workflow;
-    return { item: { level: o.level, id: o.id, task: job.task, header: encodeHeader(o.id, job.task, wire, data, this.deps.signingSecret), data, due: o.due }, durability: o.durability };
+    const group = groupOf(job, o.group, defined !== undefined, defined?.options.groups);
+    if (group !== undefined) (wire ??= {}).g = group;
+    const item: EnqueueItem = { level: o.level, id: o.id, task: job.task, header: encodeHeader(o.id, job.task, wire, data, this.deps.signingSecret), data, due: o.due };
+    if (group !== undefined) item.group = group;
+    return { item, durability: o.durability };
   }
 
   /** Enqueues a cron schedule's job; with a tick, only if no worker enqueued that tick yet. */
@@ -344,4 +349,22 @@ export class DeadLetterQueue {
 
 function errorOf(rec: ResultRecord): JobInfo['error'] {
   return { name: rec.meta.name ?? rec.status, message: rec.meta.message ?? '', stack: rec.meta.stack, reason: rec.meta.reason };
+}
+
+/**
+ * A job's group: the enqueue's `group`, else the queue's `groups.key` of its arguments. A queue
+ * this process defines without groups takes none (its workers would not wait for grouped jobs).
+ */
+function groupOf(job: OutgoingJob, given: string | undefined, definedHere: boolean, groups: ResolvedGroups | undefined): string | undefined {
+  if (given !== undefined) {
+    if (!groups && definedHere) throw new ConfigError('enqueue.group', `a queue defined with the groups option (queue '${job.queue}' has none)`, given);
+    return given;
+  }
+  const key = groups?.key;
+  if (!key) return undefined;
+  const group = key(job.args, job.task);
+  if (group !== undefined && (typeof group !== 'string' || group.length < 1 || group.length > 200)) {
+    throw new ConfigError(`queue '${job.queue}'.groups.key`, 'a function returning a string of 1-200 characters, or undefined for no group', group);
+  }
+  return group;
 }

@@ -22,6 +22,8 @@ export interface WireOptions {
   c?: Record<string, string>;
   /** the job's place in a workflow: [workflow id, stage, node] (src/workflow) */
   w?: readonly [string, number, number];
+  /** its group (fair groups: docs/flow-control.md#fair-groups) */
+  g?: string;
 }
 
 export interface Header {
@@ -79,6 +81,7 @@ export function decodeHeader(raw: string | Buffer | undefined): Header {
     }
     if (typeof opts !== 'object' || opts === null) throw new BadJobError('malformed', 'job options are not an object');
     if (opts.w !== undefined && !isPlace(opts.w)) throw new BadJobError('malformed', 'its workflow place (w) is not [workflow id, stage, node]');
+    if (opts.g !== undefined && (typeof opts.g !== 'string' || opts.g === '')) throw new BadJobError('malformed', 'its group (g) is not a non-empty string');
   }
   return { id: h.slice(0, a), task: h.slice(a + 1, b), attempt, sig: h.slice(c + 1, d), opts, optsRaw };
 }

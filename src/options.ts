@@ -80,6 +80,22 @@ export interface QueueOptions {
    * docs/flow-control.md.
    */
   rateLimit?: { max: number; per: Duration };
+  /**
+   * Fair groups: jobs with a group key (a tenant, a customer) wait in their group and are served
+   * round robin between groups, one job per group per turn, so a group with a million jobs does
+   * not delay a group with one; optionally each group at most `concurrency` jobs at once and
+   * `rateLimit` per group, over all workers. See docs/flow-control.md#fair-groups.
+   */
+  groups?: GroupOptions;
+}
+
+export interface GroupOptions {
+  /** A job's group from its task's name and arguments (undefined: no group); `enqueue({ group })` overrides it. */
+  key?: (args: unknown[], task: string) => string | undefined;
+  /** Jobs of one group held (fetched or running) at once over all workers, at most. */
+  concurrency?: number;
+  /** Jobs of one group started at most `max` per `per` over all workers (a token bucket per group). */
+  rateLimit?: { max: number; per: Duration };
 }
 
 export interface TaskOptions {
@@ -110,6 +126,8 @@ export interface EnqueueOptions {
   expires?: Duration | Date;
   /** Durable enqueue for this call, over the queue's and the app's; false: none. */
   durability?: Omit<DurabilityOptions, 'outcomes'> | false;
+  /** The job's group (fair groups: docs/flow-control.md#fair-groups), over the queue's `groups.key`. */
+  group?: string;
 }
 
 export interface ResolvedBackoff {
@@ -139,6 +157,15 @@ export interface ResolvedQueueOptions {
   /** Jobs held at once by all workers together, at most; 0: no cap. */
   globalConcurrency: number;
   /** Jobs delivered at most `max` per `perMs` over all workers; undefined: no limit. */
+  rateLimit: { max: number; perMs: number } | undefined;
+  /** Fair groups; undefined: not a grouped queue. */
+  groups: ResolvedGroups | undefined;
+}
+
+export interface ResolvedGroups {
+  key: ((args: unknown[], task: string) => string | undefined) | undefined;
+  /** 0: no cap. */
+  concurrency: number;
   rateLimit: { max: number; perMs: number } | undefined;
 }
 
@@ -191,6 +218,8 @@ const ACCEPTS: Record<string, string> = {
   id: "a string of 1-200 characters without '|', not shaped like an auto id ('123-0')",
   delay: "a duration (ms or '10m')",
   runAt: 'a Date or epoch milliseconds',
+  groups: "{ key?: (args, task) => string | undefined, concurrency?: an integer >= 1, rateLimit?: { max: an integer >= 1, per: a duration >= 1 ms } } (limits on a queue of one shard)",
+  group: 'a string of 1-200 characters',
 };
 
 const queueSchema = z.strictObject({
@@ -209,6 +238,11 @@ const queueSchema = z.strictObject({
   shards: z.number().int().min(1).max(MAX_SHARDS).optional(),
   globalConcurrency: z.number().int().min(1).optional(),
   rateLimit: z.strictObject({ max: z.number().int().min(1), per: duration }).optional(),
+  groups: z.strictObject({
+    key: z.custom<(args: unknown[], task: string) => string | undefined>((v) => typeof v === 'function').optional(),
+    concurrency: z.number().int().min(1).optional(),
+    rateLimit: z.strictObject({ max: z.number().int().min(1), per: duration }).optional(),
+  }).optional(),
 });
 
 const taskSchema = z.strictObject({
@@ -232,6 +266,7 @@ const enqueueSchema = z.strictObject({
   maxTries: z.number().int().min(1).optional(),
   expires: z.union([duration, z.date()]).optional(),
   durability: z.unknown().optional(),
+  group: z.string().min(1).max(200).optional(),
 });
 
 function isEmpty(o: object): boolean {
@@ -301,10 +336,17 @@ export function resolveQueueOptions(name: string, raw: QueueOptions | undefined,
   // A cap is one count in one slot: a sharded queue's jobs live in several.
   if (o.globalConcurrency !== undefined && (o.shards ?? 1) > 1) throw new ConfigError(`queue '${name}'.globalConcurrency`, ACCEPTS.globalConcurrency!, o.globalConcurrency);
   if (o.rateLimit !== undefined && (o.shards ?? 1) > 1) throw new ConfigError(`queue '${name}'.rateLimit`, ACCEPTS.rateLimit!, o.rateLimit);
+  // A group's permits and tokens are counted in one slot: a sharded queue's groups span several.
+  if ((o.groups?.concurrency !== undefined || o.groups?.rateLimit !== undefined) && (o.shards ?? 1) > 1) throw new ConfigError(`queue '${name}'.groups`, ACCEPTS.groups!, o.groups);
+  const groups: ResolvedGroups | undefined = o.groups && {
+    key: o.groups.key,
+    concurrency: o.groups.concurrency ?? 0,
+    rateLimit: o.groups.rateLimit && { max: o.groups.rateLimit.max, perMs: ms(o.groups.rateLimit.per, `queue '${name}'.groups.rateLimit.per`, 1) },
+  };
   return {
     concurrency,
     // Under a cap, a job fetched ahead holds a permit another worker could run it with: none by default.
-    prefetch: o.prefetch ?? (o.globalConcurrency !== undefined ? 0 : concurrency),
+    prefetch: o.prefetch ?? (o.globalConcurrency !== undefined || groups?.concurrency ? 0 : concurrency),
     jobTimeout: o.jobTimeout === undefined ? defaults.jobTimeout : ms(o.jobTimeout, `queue '${name}'.jobTimeout`, 1),
     resultTtl: o.resultTtl === undefined ? defaults.resultTtl : retentionSeconds(o.resultTtl, `queue '${name}'.resultTtl`),
     maxTries: o.maxTries ?? defaults.maxTries,
@@ -318,6 +360,7 @@ export function resolveQueueOptions(name: string, raw: QueueOptions | undefined,
     shards: o.shards ?? 1,
     globalConcurrency: o.globalConcurrency ?? 0,
     rateLimit: o.rateLimit === undefined ? undefined : { max: o.rateLimit.max, perMs: ms(o.rateLimit.per, `queue '${name}'.rateLimit.per`, 1) },
+    groups,
   };
 }
 
@@ -349,6 +392,7 @@ export interface ResolvedEnqueue {
   expiresAt?: number;
   /** undefined: the queue's or app's; false: none. */
   durability?: Durability | false;
+  group?: string;
 }
 
 /** Validates enqueue options against the queue's priorities and the task's defaults. */
@@ -375,6 +419,7 @@ export function resolveEnqueueOptions(
   else if (o.expires !== undefined) out.expiresAt = startBy + ms(o.expires, 'enqueue.expires');
   else if (taskExpires !== undefined) out.expiresAt = startBy + taskExpires;
   if (o.durability !== undefined) out.durability = resolveDurability(o.durability, 'enqueue.durability', false);
+  if (o.group !== undefined) out.group = o.group;
   return out;
 }
 

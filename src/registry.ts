@@ -10,7 +10,7 @@ import {
 import { resolveConfig } from './config.js';
 import type { Handler } from './types.js';
 import type { Job } from './job.js';
-import type { QueueRef } from './broker/types.js';
+import type { GroupLimits, QueueRef } from './broker/types.js';
 import { moduleUrl, threadHandler, type ThreadSpec } from './worker/threads.js';
 import { Signature, type Flow } from './workflow/definition.js';
 import type { StartOptions, WorkflowHandle } from './workflow/runner.js';
@@ -104,6 +104,11 @@ export class Queue<D = unknown> implements QueueRef {
   /** Jobs delivered at most `max` per `perMs` over all workers (undefined: no limit). */
   get rateLimit(): { max: number; perMs: number } | undefined {
     return this.options.rateLimit;
+  }
+
+  /** Fair groups' limits (undefined: not a grouped queue). */
+  get groups(): GroupLimits | undefined {
+    return this.options.groups;
   }
 
   /** Defines a task; its arguments and result types come from the handler. */

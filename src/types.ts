@@ -29,9 +29,12 @@ export interface JobContext<D = unknown> {
    * An upstream said "too many requests": holds this queue for every worker for `wait` (ms or a
    * duration like '30s'; a longer hold already set stands), and answers the error to throw, so
    * this job runs again after the wait without spending an attempt:
-   * `if (res.status === 429) throw await ctx.rateLimit('30s')`. See docs/flow-control.md.
+   * `if (res.status === 429) throw await ctx.rateLimit('30s')`. With `{ group: true }` it holds
+   * only this job's group (fair groups): the queue's other groups go on. See docs/flow-control.md.
    */
-  rateLimit(wait: number | string): Promise<RateLimited>;
+  rateLimit(wait: number | string, options?: { group?: boolean }): Promise<RateLimited>;
+  /** The job's group (fair groups: docs/flow-control.md#fair-groups), if it has one. */
+  readonly group: string | undefined;
 }
 
 export type Handler<D, A extends unknown[], R> = (ctx: JobContext<D>, ...args: A) => R | Promise<R>;

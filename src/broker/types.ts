@@ -28,6 +28,29 @@ export interface QueueRef {
   readonly globalConcurrency?: number;
   /** Jobs of the queue delivered at most `max` per `perMs` over all workers (absent: no limit). */
   readonly rateLimit?: { readonly max: number; readonly perMs: number };
+  /**
+   * A grouped queue (fair groups): jobs enqueued with a group wait in it, and a fetch serves the
+   * groups with jobs round robin, one job per group per turn, each group within these limits
+   * (docs/flow-control.md#fair-groups). Absent: a fetch still serves groups, without limits,
+   * but waits for jobs only on the ready streams.
+   */
+  readonly groups?: GroupLimits;
+}
+
+/** What bounds each group of a grouped queue, over all workers together. */
+export interface GroupLimits {
+  /** Jobs of one group held at once (fetched, running), at most; absent or 0: no cap. */
+  readonly concurrency?: number;
+  /** Jobs of one group delivered at most `max` per `perMs`; absent: no limit. */
+  readonly rateLimit?: { readonly max: number; readonly perMs: number };
+}
+
+/** A group of a grouped queue, as the inspector lists it. */
+export interface GroupSummary {
+  key: string;
+  /** Its jobs waiting in the group (not yet served). */
+  waiting: number;
+  paused: boolean;
 }
 
 /** What a queue's defining process registered: its levels (lowest first) and shard count. */
@@ -47,6 +70,11 @@ export interface EnqueueItem {
   data: string | Buffer;
   /** Due time: undefined now, { delay } ms after server time, or { at } epoch ms. */
   due?: { delay: number } | { at: number };
+  /**
+   * Its group (fair groups): the job waits in the group until a fetch serves the group's turn.
+   * The header's options carry it too (`g`), so a retry or a replay goes back to the group.
+   */
+  group?: string;
 }
 
 export interface EnqueueOutcome {
@@ -349,6 +377,13 @@ export interface Broker {
   limitedFor?(queue: QueueRef): number;
   /** Pauses (workers stop fetching; running jobs go on) or resumes a queue, and tells its workers. Kept in Redis. */
   setPaused(queue: QueueRef, paused: boolean): Promise<void>;
+  /** Pauses or resumes one group of a queue: a paused group's jobs wait, the other groups are served. */
+  setGroupPaused(queue: QueueRef, group: string, paused: boolean): Promise<void>;
+  /**
+   * Holds one group for `ms` (ctx.rateLimit for a group): no fetch serves it until then (a
+   * longer hold already set stands).
+   */
+  holdGroup(queue: QueueRef, group: string, ms: number): Promise<void>;
   isPaused(queue: QueueRef): Promise<boolean>;
   /** Server time in epoch ms. */
   time(): Promise<number>;
@@ -419,6 +454,8 @@ export interface DeadLetterEntry {
 export interface QueueCounts {
   /** Waiting (not yet delivered) per priority level name. */
   waiting: Record<string, number>;
+  /** Waiting in groups (fair groups), at any level; not in `waiting`. Absent when none. */
+  grouped?: number;
   delayed: number;
   active: number;
   dlq: number;
@@ -478,6 +515,8 @@ export interface Inspector {
    */
   cleanupStaleWorkers(staleMs: number, queues: QueueRef[]): Promise<StaleCleanup>;
   counts(queue: QueueRef): Promise<QueueCounts>;
+  /** The queue's groups with jobs waiting, or paused, up to `limit`, by key. */
+  groups(queue: QueueRef, limit: number): Promise<GroupSummary[]>;
   listJobs(queue: QueueRef, state: JobSummary['state'], limit: number): Promise<JobSummary[]>;
   dlqList(queue: QueueRef, opts: { limit: number; after?: string }): Promise<DeadLetterEntry[]>;
   dlqGet(queue: QueueRef, dlqId: string): Promise<DeadLetterEntry | null>;

@@ -14,6 +14,7 @@ import { MemoryEventReader } from './events.js';
 import { MemoryWorkflows } from './workflows.js';
 import { MemoryStreamReader } from './reader.js';
 import { reclaim } from './reclaim.js';
+import { holdGroup, setGroupPaused } from './groups.js';
 import { lrange, type Bytes } from './records.js';
 import { MemoryState, type QueueState } from './state.js';
 import { parseShape, shapeText, shardCount, storageName } from '../shards/index.js';
@@ -104,6 +105,14 @@ export class MemoryBroker implements Broker {
   async setPaused(queue: QueueRef, paused: boolean): Promise<void> {
     this.q(queue).paused = paused;
     this.q(queue).publishAbort(paused ? '|pause' : '|resume');
+  }
+
+  async setGroupPaused(queue: QueueRef, group: string, paused: boolean): Promise<void> {
+    setGroupPaused(this.q(queue), group, paused);
+  }
+
+  async holdGroup(queue: QueueRef, group: string, ms: number): Promise<void> {
+    holdGroup(this.q(queue), group, ms);
   }
 
   async hold(queue: QueueRef, ms: number): Promise<void> {

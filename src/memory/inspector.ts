@@ -1,13 +1,14 @@
 // The Inspector in memory: counts, listings, dead-letter operations and stale-worker cleanup
 // over a MemoryBroker's data, with the semantics of src/redis/inspector.ts.
 
-import type { DeadLetterEntry, Inspector, JobSummary, QueueCounts, QueueRef, ScanChunk, ScanPlace, StaleCleanup, WorkerEntry } from '../broker/types.js';
+import type { DeadLetterEntry, GroupSummary, Inspector, JobSummary, QueueCounts, QueueRef, ScanChunk, ScanPlace, StaleCleanup, WorkerEntry } from '../broker/types.js';
 import { scanMemory } from './scan.js';
 import { headerIdAndTask } from '../envelope.js';
 import { ConfigError } from '../errors.js';
 import { decodeResult } from '../results.js';
 import type { MemoryBroker } from './broker.js';
 import { dropWorker } from './reclaim.js';
+import { addToGroup, groupSummaries, headerGroup } from './groups.js';
 import { compareIds, headerId, headerWith, jobIdOf, type Bytes } from './records.js';
 import type { DlqRecord, MemoryState, QueueState } from './state.js';
 import { levelIndex } from './transitions.js';
@@ -80,7 +81,15 @@ export class MemoryInspector implements Inspector {
       active += s?.pending.size ?? 0;
     }
     // At-most-once jobs run off their stream: they are active too.
-    return { waiting, delayed: q.delayed.size, active: active + q.taken.size, dlq: q.dlq.size, consumers: q.consumers.size, paused: q.paused };
+    const counts: QueueCounts = { waiting, delayed: q.delayed.size, active: active + q.taken.size, dlq: q.dlq.size, consumers: q.consumers.size, paused: q.paused };
+    // Jobs waiting in groups are not on a stream yet: counted apart, only when there are some.
+    const grouped = q.groups.waiting;
+    if (grouped > 0) counts.grouped = grouped;
+    return counts;
+  }
+
+  async groups(queue: QueueRef, limit: number): Promise<GroupSummary[]> {
+    return groupSummaries(this.q(queue), limit);
   }
 
   async listJobs(queue: QueueRef, state: JobSummary['state'], limit: number): Promise<JobSummary[]> {
@@ -123,6 +132,16 @@ export class MemoryInspector implements Inspector {
           out.push({ id: jobIdOf(header, entry), state, level: i, header });
         }
       }
+      // Then the jobs waiting in groups, group by group (by key), each in its order.
+      if (state === 'waiting') {
+        for (const key of [...q.groups.lists.keys()].sort()) {
+          for (const id of q.groups.lists.get(key)!) {
+            if (out.length >= limit) return out;
+            const rec = q.records.get(id);
+            out.push({ id, state, level: levelIndex(queue, rec?.level), header: str(rec?.h) });
+          }
+        }
+      }
       return out;
     }
     // Ended jobs are found through their kept results.
@@ -155,7 +174,10 @@ export class MemoryInspector implements Inspector {
     return this.q(queue).dlq.size;
   }
 
-  /** replay.lua: entries back on their ready stream (attempts reset when asked), their failed result cleared. */
+  /**
+   * replay.lua: entries back on their ready stream (attempts reset when asked), their failed
+   * result cleared; a job of a group (its header's options name it) back to the end of its group.
+   */
   async dlqReplay(queue: QueueRef, dlqIds: string[] | 'all', resetAttempts: boolean): Promise<string[]> {
     const q = this.q(queue);
     const fallback = queue.levels.includes('normal') ? 'normal' : queue.levels[0]!;
@@ -165,6 +187,16 @@ export class MemoryInspector implements Inspector {
       if (!f) continue;
       const level = queue.levels.includes(f.level) ? f.level : fallback;
       const h = resetAttempts ? headerWith(f.h, undefined, '0') : f.h;
+      const group = headerGroup(h);
+      if (group !== undefined) {
+        // Named by its id (a new one, were its header to name none), as a grouped job always is.
+        const id = headerId(h) || q.ids.next(this.state.clock.now());
+        addToGroup(q, id, group, { level, h: headerWith(h, id), d: f.d });
+        q.results.delete(id);
+        q.dlq.delete(dlqId);
+        out.push(id);
+        continue;
+      }
       const entry = q.append(level, { h, d: f.d });
       const id = headerId(h) || entry;
       if (id !== entry) q.setRecord(id, { st: 'queued', level, e: entry });

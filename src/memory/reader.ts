@@ -1,6 +1,7 @@
 // A blocking read over a queue's streams on a memory broker (XREADGROUP ... BLOCK): it delivers
 // at once what is there, else waits on a promise that the next added entry (enqueue, promote,
-// retry, hand-back, replay) resolves, with blockMs on a real timer that holds the process like a socket would; interrupt() and
+// retry, hand-back, replay) resolves (a capped read's, given `after`, also the groups bell: jobs
+// joining a group), with blockMs on a real timer that holds the process like a socket would; interrupt() and
 // close() end it.
 
 import type { BlockingReader, Delivery, QueueRef } from '../broker/types.js';
@@ -32,6 +33,7 @@ export class MemoryStreamReader implements BlockingReader {
       const finish = (got: Delivery[]) => {
         clearTimeout(timer); // clears an interval too
         this.q.readers.delete(wake);
+        this.q.bellReaders.delete(wake);
         this.end = undefined;
         resolve(got);
       };
@@ -41,6 +43,8 @@ export class MemoryStreamReader implements BlockingReader {
         if (got.length > 0 || capped) finish(got);
       };
       this.q.readers.add(wake);
+      // A capped read waits on the groups bell too (jobs joined a group), as Redis's on the bell stream.
+      if (capped) this.q.bellReaders.add(wake);
       this.end = () => finish([]);
     });
   }

@@ -7,6 +7,7 @@ import type { Clock } from './clock.js';
 import { parseStorageName } from '../shards/index.js';
 import { Expiring, IdCounter, type Bytes } from './records.js';
 import { EventLog } from './events.js';
+import { GroupState } from './groups.js';
 
 /** A stream entry's fields: header, data, and deaths carried over a hand-back (field r). */
 export interface Entry {
@@ -54,6 +55,14 @@ export class Stream {
     return out;
   }
 
+  /** XREADGROUP of one new entry (a job a group served): now pending for `consumer`; undefined when it is gone or pending already. */
+  deliverEntry(id: string, consumer: string, now: number): Entry | undefined {
+    const entry = this.entries.get(id);
+    if (!entry || this.pending.has(id)) return undefined;
+    this.pending.set(id, { owner: consumer, count: 1, at: now });
+    return entry;
+  }
+
   /** XACK + XDEL. */
   remove(id: string): void {
     this.entries.delete(id);
@@ -70,10 +79,15 @@ export class Stream {
   }
 }
 
-/** The job record `{q}:j:<id>`; `level` is the level's name. */
+/**
+ * The job record `{q}:j:<id>`; `level` is the level's name. A job waiting in its group (fair
+ * groups) is 'grouped' and holds its envelope; `g` names the group of a grouped job, kept for
+ * its whole life (a retry later or a promotion brings it back to the group).
+ */
 export interface JobRecord {
-  st?: 'queued' | 'delayed' | 'running';
+  st?: 'queued' | 'delayed' | 'running' | 'grouped';
   level?: string;
+  g?: string;
   e?: string;
   h?: Bytes;
   d?: Bytes;
@@ -172,6 +186,10 @@ export class QueueState {
   readonly dlqIds = new IdCounter();
   /** Blocked readers to wake when entries are added. */
   readonly readers = new Set<() => void>();
+  /** Blocked capped reads (given `after`), woken by the groups bell too: jobs joined a group. */
+  readonly bellReaders = new Set<() => void>();
+  /** Fair groups: each group's waiting jobs, the ring of turns, rests, caps, pauses (./groups.ts). */
+  readonly groups = new GroupState();
   /** Paused: fetches deliver nothing (Broker.setPaused). */
   paused = false;
   /** Held until this clock ms (Broker.hold: ctx.rateLimit): fetches deliver nothing before. */
@@ -221,14 +239,32 @@ export class QueueState {
   }
 
   private wakeScheduled = false;
+  /** What woke: entries added (every blocked reader), the groups bell (the capped reads). */
+  private rung = { entries: false, bell: false };
 
   /** Wakes blocked readers once the current transition is over (a script is atomic). */
   wakeReaders(): void {
-    if (this.wakeScheduled || this.readers.size === 0) return;
+    this.wake('entries');
+  }
+
+  /** Rings the groups bell (jobs joined a group): its position moves on and the capped reads waiting on it wake. */
+  ringBell(): void {
+    this.groups.bell++;
+    this.wake('bell');
+  }
+
+  private wake(what: 'entries' | 'bell'): void {
+    if ((what === 'entries' ? this.readers : this.bellReaders).size === 0) return;
+    this.rung[what] = true;
+    if (this.wakeScheduled) return;
     this.wakeScheduled = true;
     queueMicrotask(() => {
+      const { entries, bell } = this.rung;
       this.wakeScheduled = false;
-      for (const wake of [...this.readers]) wake();
+      this.rung = { entries: false, bell: false };
+      const woken = new Set(entries ? this.readers : []);
+      if (bell) for (const wake of this.bellReaders) woken.add(wake);
+      for (const wake of woken) wake();
     });
   }
 

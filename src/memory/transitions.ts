@@ -8,6 +8,7 @@ import type {
 } from '../broker/types.js';
 import type { MillraceEvent } from '../events.js';
 import { AUTO_ID } from '../envelope.js';
+import { abortGrouped, addToGroup, groupsWait, serveGroups } from './groups.js';
 import { abortedRecord, headerWith, jobIdOf, withJob, type Bytes } from './records.js';
 import type { Entry, QueueState, Stream } from './state.js';
 
@@ -28,7 +29,11 @@ export function deliveryOf(ref: QueueRef, level: string, entry: string, f: Entry
   return d;
 }
 
-/** enqueue.lua: ready or delayed jobs; custom ids that exist (as a job or a kept result) are skipped. */
+/**
+ * enqueue.lua: ready or delayed jobs; custom ids that exist (as a job or a kept result) are
+ * skipped. A job of a group due now waits in its group (./groups.ts), named by its id: an auto
+ * one is handed out now and written into its header, as a delayed auto job's is.
+ */
 export function enqueue(q: QueueState, ref: QueueRef, items: EnqueueItem[], cron: { schedule: string; tick: number } | undefined, eventsMaxLen: number): EnqueueOutcome[] {
   if (cron) {
     const last = q.cronTicks.get(cron.schedule);
@@ -48,11 +53,15 @@ export function enqueue(q: QueueState, ref: QueueRef, items: EnqueueItem[], cron
     const level = levelName(ref, it.level);
     const dueAt = it.due === undefined ? undefined : 'delay' in it.due ? now + it.due.delay : it.due.at;
     let id = it.id;
+    const group = it.group;
     if (dueAt !== undefined && dueAt > now) {
       // A delayed job's header names its id: it gets a new entry id when it is promoted.
       if (!custom) id = q.ids.next(now);
-      q.records.set(id, { st: 'delayed', level, h: custom ? it.header : id + it.header, d: it.data });
+      q.records.set(id, { st: 'delayed', level, h: custom ? it.header : id + it.header, d: it.data, ...(group === undefined ? {} : { g: group }) });
       if (q.delay(id, dueAt, true)) earliest = true;
+    } else if (group !== undefined) {
+      if (!custom) id = q.ids.next(now);
+      addToGroup(q, id, group, { level, h: custom ? it.header : id + it.header, d: it.data });
     } else {
       const entry = q.append(level, { h: it.header, d: it.data });
       if (custom) q.records.set(id, { st: 'queued', level, e: entry });
@@ -66,7 +75,10 @@ export function enqueue(q: QueueState, ref: QueueRef, items: EnqueueItem[], cron
   return out;
 }
 
-/** fetch.lua: up to `count` new entries, highest priority first. */
+/**
+ * fetch.lua: up to `count` new entries, highest priority first; then, when the streams gave
+ * fewer, jobs served from the groups (./groups.ts), delivered in the same fetch.
+ */
 export function fetch(q: QueueState, ref: QueueRef, consumer: string, count: number): Fetched {
   q.seen(consumer);
   const now = q.clock.now();
@@ -92,9 +104,27 @@ export function fetch(q: QueueState, ref: QueueRef, consumer: string, count: num
     const level = ref.levels[i]!;
     for (const [entry, f] of q.stream(level).deliver(consumer, count - out.length, q.clock.now())) out.push(deliveryOf(ref, level, entry, f));
   }
+  if (out.length < count) {
+    // The jobs the groups served, delivered now, highest priority first (in the order served within a level).
+    const fed = serveGroups(q, ref, count - out.length);
+    for (let i = ref.levels.length - 1; i >= 0 && fed.length > 0; i--) {
+      const level = ref.levels[i]!;
+      const stream = q.stream(level);
+      for (const f of fed) {
+        if (f.level !== level) continue;
+        const got = stream.deliverEntry(f.entry, consumer, now);
+        if (got) out.push(deliveryOf(ref, level, f.entry, got));
+      }
+    }
+  }
   if (rate && out.length > 0) q.bucket = { tokens: tokens - out.length, at: now };
-  // As fetch.lua: a capped or limited queue's empty fetch says so, for the reader that waits for entries.
-  return (cap > 0 || rate) && out.length === 0 ? Object.assign(out, { after: ref.levels.map(() => '') }) : out;
+  // As fetch.lua: a capped, limited or grouped queue's empty fetch says so, for the reader that
+  // waits for entries: a grouped one's capped while a group is at its cap, limited while one
+  // rests; else where the streams and the groups bell end.
+  if ((cap > 0 || rate || ref.groups) && out.length === 0) {
+    return Object.assign(out, (ref.groups ? groupsWait(q) : undefined) ?? { after: [...ref.levels.map(() => ''), String(q.groups.bell)] });
+  }
+  return out;
 }
 
 /** fetch.lua's token bucket: full at max, refilled continuously, spent by what is delivered. */
@@ -113,7 +143,11 @@ function tokenWait(rate: { max: number; perMs: number }, tokens: number, count: 
 export function limitedFor(q: QueueState, ref: QueueRef): number {
   const now = q.clock.now();
   if (q.heldUntil > now) return q.heldUntil - now;
-  return ref.rateLimit ? tokenWait(ref.rateLimit, tokensNow(q, ref.rateLimit, now), Infinity) : 0;
+  const own = ref.rateLimit ? tokenWait(ref.rateLimit, tokensNow(q, ref.rateLimit, now), Infinity) : 0;
+  if (own > 0 || q.groups.ring.size > 0) return own;
+  // Every group with jobs rests (held, out of tokens): until the first may be served.
+  const groups = groupsWait(q);
+  return groups && 'limitedMs' in groups ? groups.limitedMs : 0;
 }
 
 /** complete.lua: records outcomes and acknowledges entries still held (an entry '' was taken: no fence). */
@@ -285,6 +319,11 @@ export function promote(q: QueueState, count: number): { moved: number; nextDueM
     }
     // A record without its level goes to the highest one, as promote.lua reads a missing l as 1.
     const level = rec.level ?? q.levels?.at(-1) ?? '';
+    // A job of a group goes back to the end of its group's list.
+    if (rec.g !== undefined) {
+      addToGroup(q, id, rec.g, { level, h: rec.h, d: rec.d ?? '' });
+      continue;
+    }
     const entry = q.append(level, { h: rec.h, d: rec.d ?? '' });
     Object.assign(rec, { st: 'queued', e: entry, level });
     delete rec.h;
@@ -304,6 +343,10 @@ export function abort(q: QueueState, id: string, record: Bytes, ttl: number): Ab
     return 'aborted';
   }
   if (rec?.st === 'running') return flagAbort(q, id);
+  if (rec?.st === 'grouped') {
+    abortGrouped(q, id, rec, record, ttl);
+    return 'aborted';
+  }
   let found: { level: string; stream: Stream } | undefined;
   let entry: string;
   if (rec?.st === 'queued' && rec.e !== undefined) {
@@ -350,6 +393,8 @@ export function locate(q: QueueState, ref: QueueRef, id: string): Location {
   };
   if (rec?.st === 'delayed') return { ...base, state: 'delayed', level: levelIndex(ref, rec.level), dueAt: q.delayed.dueAt(id) ?? null };
   if (rec?.st === 'running') return { ...base, state: 'active', level: levelIndex(ref, rec.level), deliveries: 1 };
+  // Waiting in its group: no entry yet.
+  if (rec?.st === 'grouped') return { ...base, state: 'waiting', level: levelIndex(ref, rec.level) };
   let level = rec?.level;
   let entry = rec?.e;
   if (entry === undefined) {

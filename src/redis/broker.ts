@@ -3,7 +3,7 @@
 
 import type { Logger } from 'pino';
 import { randomBytes } from 'node:crypto';
-import { callKey, CONSUMER_GROUP, cronTickKey, healthKey, levelsKey, queuesSetKey, schedulesChannel, schedulesKey, throughputKey, throughputSeenKey, workerKey, workersKey } from './keys.js';
+import { callKey, CONSUMER_GROUP, cronTickKey, fairKeys, healthKey, levelsKey, queuesSetKey, schedulesChannel, schedulesKey, throughputKey, throughputSeenKey, workerKey, workersKey } from './keys.js';
 import { dayOf, HISTORY_TTL_S, minuteOfDay, SEEN_TTL_MS, type EndedTotals } from '../broker/history.js';
 import { callScript, SCRIPTS } from './scripts.js';
 import { RedisWorkflows } from './workflows.js';
@@ -196,19 +196,21 @@ export class RedisBroker implements Broker {
     // Per job its level, and '1' when its task is not the one of the job before (see enqueue.lua).
     let plan = '';
     let dues = '';
+    let groups: (string | false)[] | undefined;
     for (let j = 0; j < items.length; j++) {
       const it = items[j]!;
       plan += String.fromCharCode(48 + this.ctx.luaLevel(queue, it.level)) + (j > 0 && it.task === items[j - 1]!.task ? '0' : '1');
       if (it.due !== undefined) dues += `${j + 1}:${'delay' in it.due ? `+${Math.round(it.due.delay)}` : Math.round(it.due.at)},`;
+      if (it.group !== undefined) (groups ??= new Array<string | false>(items.length).fill(false))[j] = it.group;
       rest.push(it.header, it.data);
     }
     const out = (await callScript(conn, SCRIPTS.enqueue, {
       keys: {
         last_id: k.lastId, delayed: k.delayed, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, events: k.events,
-        guard: cronTickKey(k, cron?.schedule ?? ''), call: callKey(k, this.nextCallToken()),
+        guard: cronTickKey(k, cron?.schedule ?? ''), call: callKey(k, this.nextCallToken()), ...fairKeys(k),
       },
       streams: k.streams,
-      args: { queue: queue.name, events_max: this.eventsMaxLen, tick: cron ? Math.round(cron.tick) : '', plan, dues, channel: k.abortChannel },
+      args: { queue: queue.name, events_max: this.eventsMaxLen, tick: cron ? Math.round(cron.tick) : '', plan, dues, channel: k.abortChannel, groups: groups ? JSON.stringify(groups) : '' },
       rest,
     })) as [number, number, string] | [];
     const result: EnqueueOutcome[] = [];
@@ -228,9 +230,16 @@ export class RedisBroker implements Broker {
   async fetch(queue: QueueRef, consumer: string, count: number): Promise<Fetched> {
     const k = this.ctx.keys(queue);
     const out = (await callScript(this.conn, SCRIPTS.fetch, {
-      keys: { paused: k.paused, taken: k.taken, rate: k.rate, hold: k.hold },
+      keys: {
+        paused: k.paused, taken: k.taken, rate: k.rate, hold: k.hold, job_prefix: k.jobPrefix, last_id: k.lastId,
+        held_prefix: k.heldPrefix, group_rate_prefix: k.groupRatePrefix, ...fairKeys(k),
+      },
       streams: k.streams,
-      args: { group: CONSUMER_GROUP, consumer, count, cap: queue.globalConcurrency ?? 0, rate_max: queue.rateLimit?.max ?? 0, rate_per: queue.rateLimit?.perMs ?? 0 },
+      args: {
+        group: CONSUMER_GROUP, consumer, count, cap: queue.globalConcurrency ?? 0, rate_max: queue.rateLimit?.max ?? 0, rate_per: queue.rateLimit?.perMs ?? 0,
+        grouped: queue.groups ? 1 : 0, group_cap: queue.groups?.concurrency ?? 0,
+        group_rate_max: queue.groups?.rateLimit?.max ?? 0, group_rate_per: queue.groups?.rateLimit?.perMs ?? 0,
+      },
       buffers: this.ctx.binary,
     })) as unknown[];
     if (out.length === 1 && out[0] === -1) return Object.assign([], { paused: true as const });
@@ -393,7 +402,7 @@ export class RedisBroker implements Broker {
   async promote(queue: QueueRef, count: number): Promise<{ moved: number; nextDueMs: number }> {
     const k = this.ctx.keys(queue);
     const [moved, next] = (await callScript(this.conn, SCRIPTS.promote, {
-      keys: { delayed: k.delayed, last_id: k.lastId, job_prefix: k.jobPrefix, dlq: k.dlq },
+      keys: { delayed: k.delayed, last_id: k.lastId, job_prefix: k.jobPrefix, dlq: k.dlq, ...fairKeys(k) },
       streams: k.streams,
       args: { count, queue: queue.name },
     })) as [number, number];
@@ -403,7 +412,7 @@ export class RedisBroker implements Broker {
   async abort(queue: QueueRef, id: string, record: string | Buffer, ttl: number): Promise<AbortOutcome> {
     const k = this.ctx.keys(queue);
     return (await callScript(this.conn, SCRIPTS.abort, {
-      keys: { delayed: k.delayed, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiters: k.waiters, aborting: k.aborting, wf_notes: k.wfNotes, watch: k.watch },
+      keys: { delayed: k.delayed, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiters: k.waiters, aborting: k.aborting, wf_notes: k.wfNotes, watch: k.watch, ...fairKeys(k) },
       streams: k.streams,
       args: { id, group: CONSUMER_GROUP, done_channel: k.doneChannel, abort_channel: k.abortChannel, record, ttl },
     })) as AbortOutcome;
@@ -531,6 +540,19 @@ export class RedisBroker implements Broker {
   async setPaused(queue: QueueRef, paused: boolean): Promise<void> {
     const k = this.ctx.keys(queue);
     await callScript(this.conn, SCRIPTS.pause, { keys: { paused: k.paused }, args: { paused: paused ? '1' : '0', channel: k.abortChannel } });
+  }
+
+  async setGroupPaused(queue: QueueRef, group: string, paused: boolean): Promise<void> {
+    await this.groupctl(queue, paused ? 'pause' : 'resume', group, 0);
+  }
+
+  async holdGroup(queue: QueueRef, group: string, ms: number): Promise<void> {
+    await this.groupctl(queue, 'hold', group, Math.max(1, Math.ceil(ms)));
+  }
+
+  private async groupctl(queue: QueueRef, action: 'pause' | 'resume' | 'hold', group: string, ms: number): Promise<void> {
+    const k = this.ctx.keys(queue);
+    await callScript(this.conn, SCRIPTS.groupctl, { keys: fairKeys(k), args: { action, group, ms } });
   }
 
   async isPaused(queue: QueueRef): Promise<boolean> {

@@ -2,7 +2,7 @@
 // dashboard and the API.
 
 import { compareIds } from '../broker/ids.js';
-import { CONSUMER_GROUP, healthKey, queuesSetKey, throughputKey, workerKey, workersKey } from './keys.js';
+import { CONSUMER_GROUP, fairKeys, healthKey, queuesSetKey, throughputKey, workerKey, workersKey } from './keys.js';
 import { addDay, planRange, type ThroughputHistory } from '../broker/history.js';
 import { callScript, SCRIPTS } from './scripts.js';
 import type { RedisContext } from './context.js';
@@ -11,7 +11,7 @@ import { scanJobs } from './scan.js';
 import { headerIdAndTask } from '../envelope.js';
 import { ConfigError } from '../errors.js';
 import { decodeResult } from '../results.js';
-import type { DeadLetterEntry, Inspector, JobSummary, QueueCounts, QueueRef, ScanChunk, ScanPlace, StaleCleanup, WorkerEntry } from '../broker/types.js';
+import type { DeadLetterEntry, GroupSummary, Inspector, JobSummary, QueueCounts, QueueRef, ScanChunk, ScanPlace, StaleCleanup, WorkerEntry } from '../broker/types.js';
 
 export class RedisInspector implements Inspector {
   constructor(private readonly ctx: RedisContext) {}
@@ -92,8 +92,35 @@ export class RedisInspector implements Inspector {
       consumers = Math.max(consumers, Number(group?.consumers ?? 0));
     }
     // At-most-once jobs run off their stream: they are active too.
-    const [delayed, dlq, taken, paused] = await Promise.all([this.conn.zcard(k.delayed), this.conn.xlen(k.dlq), this.conn.hlen(k.taken), this.conn.exists(k.paused)]);
-    return { waiting, delayed, active: active + taken, dlq, consumers, paused: paused === 1 };
+    const [delayed, dlq, taken, paused, groups] = await Promise.all([
+      this.conn.zcard(k.delayed), this.conn.xlen(k.dlq), this.conn.hlen(k.taken), this.conn.exists(k.paused), this.allGroups(queue),
+    ]);
+    const grouped = groups.reduce((n, g) => n + g.waiting, 0);
+    return { waiting, ...(grouped > 0 && { grouped }), delayed, active: active + taken, dlq, consumers, paused: paused === 1 };
+  }
+
+  async groups(queue: QueueRef, limit: number): Promise<GroupSummary[]> {
+    return (await this.allGroups(queue)).slice(0, limit);
+  }
+
+  /**
+   * Every group with jobs waiting (in the ring, resting or full) or paused, by key: one LLEN per
+   * group (a count of the whole queue costs O(groups)).
+   */
+  private async allGroups(queue: QueueRef): Promise<GroupSummary[]> {
+    const k = this.ctx.keys(queue);
+    const [ring, rest, full, paused] = await Promise.all([
+      this.conn.zrange(k.ring, '0', '-1'), this.conn.zrange(k.rest, '0', '-1'), this.conn.smembers(k.full), this.conn.smembers(k.pausedGroups),
+    ]);
+    const pausedSet = new Set(paused);
+    const keys = [...new Set([...ring, ...rest, ...full, ...paused])].sort();
+    const lengths = await Promise.all(keys.map((g) => this.conn.llen(k.groupPrefix + g)));
+    const out: GroupSummary[] = [];
+    for (let i = 0; i < keys.length; i++) {
+      const paused = pausedSet.has(keys[i]!);
+      if (lengths[i]! > 0 || paused) out.push({ key: keys[i]!, waiting: lengths[i]!, paused });
+    }
+    return out;
   }
 
   async listJobs(queue: QueueRef, state: JobSummary['state'], limit: number): Promise<JobSummary[]> {
@@ -129,6 +156,14 @@ export class RedisInspector implements Inspector {
           }
           if (batch.length < 500) break;
           start = `(${batch[batch.length - 1]![0]}`;
+        }
+      }
+      // Then the jobs waiting in groups, group by group (by key), each in its order.
+      for (const g of await this.allGroups(queue)) {
+        if (out.length >= limit) break;
+        for (const id of await this.conn.lrange(k.groupPrefix + g.key, 0, limit - out.length - 1)) {
+          const rec = await this.conn.hmget(k.jobPrefix + id, 'h', 'l');
+          out.push({ id, state, level: queue.levels.length - Number(rec[1] ?? 1), header: rec[0] ?? undefined });
         }
       }
       return out;
@@ -230,7 +265,7 @@ export class RedisInspector implements Inspector {
     const replayed: string[] = [];
     const replay = async (ids: string[]) => {
       const out = (await callScript(this.conn, SCRIPTS.replay, {
-        keys: { dlq: k.dlq, last_id: k.lastId, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix },
+        keys: { dlq: k.dlq, last_id: k.lastId, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, ...fairKeys(k) },
         streams: k.streams,
         args: { reset_attempts: resetAttempts ? '1' : '0', default_level: this.ctx.luaLevel(queue, Math.max(0, queue.levels.indexOf('normal'))) },
         rest: ids,

@@ -53,6 +53,24 @@ export interface QueueKeys {
   readonly wfNotes: string;
   /** Hash of jobs workflows wait on (after()): id -> JSON list of the places waiting. */
   readonly watch: string;
+  /**
+   * Fair groups (docs/flow-control.md#fair-groups): prefix of each group's list of waiting job
+   * ids (`<groupPrefix><key>`), of its held set (`<heldPrefix><key>`, jobs served and not ended,
+   * kept under a cap) and of its token bucket (`<groupRatePrefix><key>`).
+   */
+  readonly groupPrefix: string;
+  readonly heldPrefix: string;
+  readonly groupRatePrefix: string;
+  /** Sorted set of the groups with jobs waiting to be served, scored by turn. */
+  readonly ring: string;
+  /** Sorted set of groups resting (held, or out of tokens), scored by when they may be served (server ms). */
+  readonly rest: string;
+  /** Set of groups at their concurrency cap (back in the ring once a permit frees). */
+  readonly full: string;
+  /** Set of paused groups. */
+  readonly pausedGroups: string;
+  /** Stream of one entry, renewed whenever jobs join a group: a waiting capped read wakes on it. */
+  readonly bell: string;
 }
 
 export const CONSUMER_GROUP = 'millrace';
@@ -95,7 +113,20 @@ export function queueKeys(prefix: string, queue: string, levels: readonly string
     hold: `${base}:hold`,
     wfNotes: `${base}:wfnotes`,
     watch: `${base}:watch`,
+    groupPrefix: `${base}:g:`,
+    heldPrefix: `${base}:gh:`,
+    groupRatePrefix: `${base}:gr:`,
+    ring: `${base}:ring`,
+    rest: `${base}:rest`,
+    full: `${base}:full`,
+    pausedGroups: `${base}:gpaused`,
+    bell: `${base}:bell`,
   };
+}
+
+/** The fair-groups keys a script takes (see fair.lua), by their names there. */
+export function fairKeys(k: QueueKeys) {
+  return { group_prefix: k.groupPrefix, ring: k.ring, rest: k.rest, full: k.full, paused_groups: k.pausedGroups, bell: k.bell };
 }
 
 const tags = new Map<string, string>();

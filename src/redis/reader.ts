@@ -81,13 +81,14 @@ export class StreamReader implements BlockingReader {
 
   /**
    * A capped queue's blocking read: a plain XREAD (it delivers nothing) waits for an entry past
-   * where the fetch saw each stream end, then the fetch script delivers within the cap. Two
+   * where the fetch saw each stream (and the groups bell) end, then the fetch script delivers within the cap. Two
    * workers woken by one entry: one gets it, the other nothing (its fetcher asks again).
    */
   private async readCapped(count: number, blockMs: number, after: string[]): Promise<Delivery[]> {
     const k = this.broker.ctx.keys(this.queue);
-    if (this.closed || after.length !== k.streams.length) return [];
-    const waiting = this.conn.xread('COUNT', 1, 'BLOCK', blockMs, 'STREAMS', ...k.streams, ...after);
+    // `after` ends with the groups bell's position (jobs joining a group ring it).
+    if (this.closed || after.length !== k.streams.length + 1) return [];
+    const waiting = this.conn.xread('COUNT', 1, 'BLOCK', blockMs, 'STREAMS', ...k.streams, k.bell, ...after);
     const reply = await Promise.race([waiting, this.closing]);
     if (!reply || this.closed) return [];
     const got = await this.broker.fetch(this.queue, this.consumer, count);

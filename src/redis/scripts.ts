@@ -29,8 +29,10 @@ function spec<const K extends string, const A extends string>(
 }
 
 export const SCRIPTS = {
-  enqueue: spec('enqueue', ['last_id', 'delayed', 'job_prefix', 'result_prefix', 'events', 'guard', 'call'], ['queue', 'events_max', 'tick', 'plan', 'dues', 'channel']),
-  fetch: spec('fetch', ['paused', 'taken', 'rate', 'hold'], ['group', 'consumer', 'count', 'cap', 'rate_max', 'rate_per']),
+  enqueue: spec('enqueue', ['last_id', 'delayed', 'job_prefix', 'result_prefix', 'events', 'guard', 'call', 'group_prefix', 'ring', 'rest', 'full', 'paused_groups', 'bell'], ['queue', 'events_max', 'tick', 'plan', 'dues', 'channel', 'groups']),
+  fetch: spec('fetch', ['paused', 'taken', 'rate', 'hold', 'job_prefix', 'last_id', 'held_prefix', 'group_rate_prefix', 'group_prefix', 'ring', 'rest', 'full', 'paused_groups', 'bell'],
+    ['group', 'consumer', 'count', 'cap', 'rate_max', 'rate_per', 'grouped', 'group_cap', 'group_rate_max', 'group_rate_per']),
+  groupctl: spec('groupctl', ['group_prefix', 'ring', 'rest', 'full', 'paused_groups', 'bell'], ['action', 'group', 'ms'], false),
   pause: spec('pause', ['paused'], ['paused', 'channel'], false),
   hold: spec('hold', ['hold'], ['ms', 'channel'], false),
   groups: spec('groups', [], ['group']),
@@ -46,11 +48,11 @@ export const SCRIPTS = {
   touch: spec('touch', ['aborting', 'job_prefix'], ['group', 'consumer']),
   reclaim: spec('reclaim', ['dlq', 'job_prefix', 'result_prefix', 'waiters', 'aborting', 'wf_notes', 'watch'],
     ['group', 'consumer', 'min_idle', 'count', 'max_recoveries', 'done_channel', 'queue', 'ttl', 'suspect_at', 'suspect_idle', 'since']),
-  promote: spec('promote', ['delayed', 'last_id', 'job_prefix', 'dlq'], ['count', 'queue']),
-  abort: spec('abort', ['delayed', 'job_prefix', 'result_prefix', 'waiters', 'aborting', 'wf_notes', 'watch'],
+  promote: spec('promote', ['delayed', 'last_id', 'job_prefix', 'dlq', 'group_prefix', 'ring', 'rest', 'full', 'paused_groups', 'bell'], ['count', 'queue']),
+  abort: spec('abort', ['delayed', 'job_prefix', 'result_prefix', 'waiters', 'aborting', 'wf_notes', 'watch', 'group_prefix', 'ring', 'rest', 'full', 'paused_groups', 'bell'],
     ['id', 'group', 'done_channel', 'abort_channel', 'record', 'ttl']),
   locate: spec('locate', ['delayed', 'job_prefix', 'result_prefix', 'aborting'], ['id', 'group']),
-  replay: spec('replay', ['dlq', 'last_id', 'job_prefix', 'result_prefix'], ['reset_attempts', 'default_level']),
+  replay: spec('replay', ['dlq', 'last_id', 'job_prefix', 'result_prefix', 'group_prefix', 'ring', 'rest', 'full', 'paused_groups', 'bell'], ['reset_attempts', 'default_level']),
   unschedule: spec('unschedule', ['delayed', 'job_prefix'], ['id'], false),
   heartbeat: spec('heartbeat', ['workers', 'worker'], ['id', 'entry', 'ttl'], false),
   health: spec('health', ['health', 'seen', 'history'], ['record', 'ttl', 'completed', 'failed', 'landed_completed', 'landed_failed', 'minute', 'history_ttl', 'seen_ttl'], false),

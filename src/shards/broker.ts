@@ -208,6 +208,14 @@ export class ShardRouter implements Broker {
     await Promise.all(expand(queue).map((q) => this.inner.setPaused(q, paused)));
   }
 
+  async setGroupPaused(queue: QueueRef, group: string, paused: boolean): Promise<void> {
+    await Promise.all(expand(queue).map((q) => this.inner.setGroupPaused(q, group, paused)));
+  }
+
+  async holdGroup(queue: QueueRef, group: string, ms: number): Promise<void> {
+    await Promise.all(expand(queue).map((q) => this.inner.holdGroup(q, group, ms)));
+  }
+
   async isPaused(queue: QueueRef): Promise<boolean> {
     return (await Promise.all(expand(queue).map((q) => this.inner.isPaused(q)))).some(Boolean);
   }

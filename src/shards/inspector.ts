@@ -4,7 +4,7 @@
 // be shown, replayed and deleted by that id alone, and listing resumes after it.
 
 import { compareIds } from '../broker/ids.js';
-import type { DeadLetterEntry, Inspector, JobSummary, QueueCounts, QueueRef, ScanChunk, ScannedJob, ScanPlace, StaleCleanup, WorkerEntry } from '../broker/types.js';
+import type { DeadLetterEntry, GroupSummary, Inspector, JobSummary, QueueCounts, QueueRef, ScanChunk, ScannedJob, ScanPlace, StaleCleanup, WorkerEntry } from '../broker/types.js';
 import { entryTime, AUTO_ID } from '../envelope.js';
 import { ConfigError } from '../errors.js';
 import { expand, needsRouting, shardRefs } from './index.js';
@@ -33,10 +33,25 @@ export class ShardInspector implements Inspector {
     const waiting: Record<string, number> = {};
     for (const s of shards) for (const [level, n] of Object.entries(s.waiting)) waiting[level] = (waiting[level] ?? 0) + n;
     const sum = (k: 'delayed' | 'active' | 'dlq') => shards.reduce((a, s) => a + s[k], 0);
+    const grouped = shards.reduce((a, s) => a + (s.grouped ?? 0), 0);
     return {
-      waiting, delayed: sum('delayed'), active: sum('active'), dlq: sum('dlq'), consumers: Math.max(0, ...shards.map((s) => s.consumers)),
+      waiting, ...(grouped > 0 && { grouped }), delayed: sum('delayed'), active: sum('active'), dlq: sum('dlq'), consumers: Math.max(0, ...shards.map((s) => s.consumers)),
       paused: shards.some((s) => s.paused), shards,
     };
+  }
+
+  async groups(queue: QueueRef, limit: number): Promise<GroupSummary[]> {
+    if (!needsRouting(queue)) return this.inner.groups(queue, limit);
+    // A group's jobs may be on every shard (a sharded queue cannot limit its groups: options.ts).
+    const byKey = new Map<string, GroupSummary>();
+    for (const list of await Promise.all(shardRefs(queue).map((q) => this.inner.groups(q, limit)))) {
+      for (const g of list) {
+        const seen = byKey.get(g.key);
+        if (seen) byKey.set(g.key, { key: g.key, waiting: seen.waiting + g.waiting, paused: seen.paused || g.paused });
+        else byKey.set(g.key, g);
+      }
+    }
+    return [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).slice(0, limit);
   }
 
   async listJobs(queue: QueueRef, state: JobSummary['state'], limit: number): Promise<JobSummary[]> {

@@ -138,9 +138,10 @@ export class Drain {
     for (const q of this.queues) {
       const counts = await this.app.inspector.counts(q);
       if (counts.active > 0) return undefined;
-      if (Object.values(counts.waiting).some((n) => n > 0)) {
-        // Waiting, and held or rate limited: due when the queue may deliver again (on the
-        // manual clock, which only moves when told); else something to run now.
+      if (Object.values(counts.waiting).some((n) => n > 0) || (counts.grouped ?? 0) > 0) {
+        // Waiting (in groups too), and held or rate limited: due when the queue (or its first
+        // resting group) may deliver again (on the manual clock, which only moves when told);
+        // else something to run now.
         const wait = this.limitedFor(q);
         if (wait === 0) return undefined;
         nextDue = Math.min(nextDue, now + wait);
@@ -163,7 +164,9 @@ export class Drain {
   private async countLimited(): Promise<number> {
     let n = 0;
     for (const q of this.queues) {
-      if (this.limitedFor(q) > 0) n += Object.values((await this.app.inspector.counts(q)).waiting).reduce((a, b) => a + b, 0);
+      if (this.limitedFor(q) === 0) continue;
+      const counts = await this.app.inspector.counts(q);
+      n += Object.values(counts.waiting).reduce((a, b) => a + b, 0) + (counts.grouped ?? 0);
     }
     return n;
   }

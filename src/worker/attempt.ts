@@ -107,7 +107,7 @@ export class Attempts {
     this.d.shared.deps = this.d.deps();
     const timeout = header.opts.t ?? task.options.timeout;
     const cancelTimeout = clockOf(this.d.broker).timer(timeout, () => abort.abort(new JobTimeoutError(timeout)));
-    const ctx = new Context(this.d.shared, abort, job.id, task.name, attempt, header.opts.m ?? task.options.maxTries, enqueuedAt, task.options.resultTtl);
+    const ctx = new Context(this.d.shared, abort, job.id, task.name, attempt, header.opts.m ?? task.options.maxTries, enqueuedAt, task.options.resultTtl, header.opts.g);
     try {
       const otel = header.opts.c ? this.d.otel() : null;
       const running = otel

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { Broker, QueueRef } from '../broker/types.js';
 import { parseDuration } from '../duration.js';
-import { RateLimited } from '../errors.js';
+import { ConfigError, RateLimited } from '../errors.js';
 import type { JobContext } from '../types.js';
 import type { ThreadPool } from './threads.js';
 
@@ -66,6 +66,8 @@ export class Context implements JobContext<unknown> {
     readonly enqueuedAt: number | undefined,
     /** Seconds the job's side records (progress, logs) are kept. */
     private readonly keepSeconds: number,
+    /** The job's group (fair groups), if it has one. */
+    readonly group: string | undefined = undefined,
   ) {}
 
   get queue(): string {
@@ -101,9 +103,14 @@ export class Context implements JobContext<unknown> {
     return this.shared.broker.appendLog(this.shared.queue, this.id, `${new Date().toISOString()} ${line}`, 1000, this.keepMs());
   }
 
-  async rateLimit(wait: number | string): Promise<RateLimited> {
+  async rateLimit(wait: number | string, options?: { group?: boolean }): Promise<RateLimited> {
     const ms = parseDuration(wait, 'ctx.rateLimit wait');
-    await this.shared.broker.hold(this.shared.queue, ms);
+    if (options?.group) {
+      if (this.group === undefined) throw new ConfigError('ctx.rateLimit group', 'a job of a group (this job has none: hold the queue instead)', true);
+      await this.shared.broker.holdGroup(this.shared.queue, this.group, ms);
+    } else {
+      await this.shared.broker.hold(this.shared.queue, ms);
+    }
     return new RateLimited(ms);
   }
 

@@ -59,7 +59,7 @@ conformance('a global concurrency cap', (s) => {
     const empty: Fetched = await broker.fetch(CAPPED, 'w1', 5);
     expect(empty).toHaveLength(0);
     expect(empty.capped).toBeUndefined();
-    expect(empty.after).toHaveLength(CAPPED.levels.length);
+    expect(empty.after).toHaveLength(CAPPED.levels.length + 1); // and the groups bell
     const reader = broker.blockingReader(CAPPED, 'w1');
     try {
       const read = reader.read(5, 5000, empty.after);
@@ -71,7 +71,7 @@ conformance('a global concurrency cap', (s) => {
       const rest = await broker.fetch(CAPPED, 'w2', 5);
       expect(got.length + rest.length).toBe(3);
       // Nothing left to give: a read now finds no permit and answers nothing.
-      expect(await reader.read(5, 50, CAPPED.levels.map(() => '0-0'))).toEqual([]);
+      expect(await reader.read(5, 50, [...CAPPED.levels, 'bell'].map(() => '0-0'))).toEqual([]);
     } finally {
       await reader.close();
     }

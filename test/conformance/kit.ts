@@ -31,13 +31,15 @@ export const CRITICAL = 3;
 
 export const Q: QueueRef = { name: 'q', levels: ['low', 'normal', 'high', 'critical'], resultTtl: 3600 };
 
-/** An item to enqueue: task 't', level normal, its data a JSON array. */
-export function item(opts: { id?: string; task?: string; level?: number; data?: string; due?: EnqueueItem['due'] } = {}): EnqueueItem {
+/** An item to enqueue: task 't', level normal, its data a JSON array; with a group, in it (and its header's options say so, as the client writes them). */
+export function item(opts: { id?: string; task?: string; level?: number; data?: string; due?: EnqueueItem['due']; group?: string } = {}): EnqueueItem {
   const id = opts.id ?? '';
   const task = opts.task ?? 't';
   const data = opts.data ?? '[]';
-  const it: EnqueueItem = { level: opts.level ?? NORMAL, id, task, header: encodeHeader(id, task, undefined, data), data };
+  const wire = opts.group === undefined ? undefined : { g: opts.group };
+  const it: EnqueueItem = { level: opts.level ?? NORMAL, id, task, header: encodeHeader(id, task, wire, data), data };
   if (opts.due) it.due = opts.due;
+  if (opts.group !== undefined) it.group = opts.group;
   return it;
 }
 

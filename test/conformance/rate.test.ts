@@ -77,7 +77,7 @@ conformance('a rate limit and a hold', (s) => {
     const { broker } = s();
     const empty: Fetched = await broker.fetch(LIMITED, 'w1', 5);
     expect(empty).toHaveLength(0);
-    expect(empty.after).toHaveLength(LIMITED.levels.length);
+    expect(empty.after).toHaveLength(LIMITED.levels.length + 1); // and the groups bell
     const reader = broker.blockingReader(LIMITED, 'w1');
     try {
       const read = reader.read(5, 5000, empty.after);

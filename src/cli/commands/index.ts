@@ -13,6 +13,7 @@ import { registerHealthCommands } from './health.js';
 import { registerConfigCommand } from './config.js';
 import { registerDashboardCommand } from './dashboard.js';
 import { registerWorkflowCommands } from './workflow.js';
+import { registerGroupCommands } from './groups.js';
 
 export function registerOperationCommands(program: Command, out: Output, schedule: Schedule): void {
   const kit = makeKit(out, schedule);
@@ -22,6 +23,7 @@ export function registerOperationCommands(program: Command, out: Output, schedul
   registerWorkerCommands(program, kit);
   registerDlqCommands(program, kit);
   registerWorkflowCommands(program, kit);
+  registerGroupCommands(program, kit);
   registerHealthCommands(program, kit);
   registerConfigCommand(program, out, schedule);
   registerDashboardCommand(program, kit);

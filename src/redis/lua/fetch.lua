@@ -7,19 +7,33 @@
 -- ms, > 0), a token bucket in `rate` (tokens `t` at server ms `at`, full at rate_max, refilled
 -- continuously) is spent by what it delivers; with too few tokens it delivers nothing and says
 -- how long until there are enough for a batch of at most 10 ms worth (and at least one).
--- KEYS: paused, taken, rate, hold, streams... (highest priority first)
--- ARGV: group, consumer, count, cap, rate_max, rate_per
+-- Fair groups (fair.lua): when the streams hold fewer entries than it may deliver, it serves
+-- the groups of the ring, one job per group per turn, each group within `group_cap` held jobs
+-- (its held set: ids whose record is still queued or running) and `group_rate_max` per
+-- `group_rate_per` ms (a bucket per group, as the queue's); a group at its cap goes full, one
+-- out of tokens rests until it has one. A served job gets a new entry on its level's stream
+-- and is delivered with the rest.
+-- KEYS: paused, taken, rate, hold, job_prefix, last_id, held_prefix, group_rate_prefix,
+--       group_prefix, ring, rest, full, paused_groups, bell, streams... (highest priority first)
+-- ARGV: group, consumer, count, cap, rate_max, rate_per, grouped (1: a grouped queue, whose
+--       empty fetch says why as a capped one does), group_cap, group_rate_max, group_rate_per
 -- Returns: a flat list, 5 values per entry: level, entry id, header (false if missing), data
 --   (false if missing), deaths carried over a hand-back ('' if none); {-1} when paused; {-4, ms}
---   when held or rate limited for ms more; with a cap, {-2} when no permit is left; with a cap or
---   a rate limit, {-3, last entry id per stream...} when it delivered nothing for want of
---   entries (a reader waits for entries after those ids, then asks again)
+--   when held or rate limited (the queue, or every group with jobs) for ms more; {-2} when no
+--   permit is left (the queue's cap, or every group with jobs at its cap); with a cap, a rate
+--   limit or groups, {-3, last entry id per stream..., the bell's last id} when it delivered
+--   nothing for want of entries (a reader waits for entries after those ids, then asks again)
 
 -- @include lib
+-- @include fair
 
 local group, consumer, want, cap = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local rate_max, rate_per = tonumber(ARGV[5]), tonumber(ARGV[6])
-local FIRST = 5
+local grouped, group_cap = ARGV[7] == '1', tonumber(ARGV[8])
+local group_rate_max, group_rate_per = tonumber(ARGV[9]), tonumber(ARGV[10])
+local FIRST = 15
+local JOB, HELD, GRATE = KEYS[5], KEYS[7], KEYS[8]
+fair = { list = KEYS[9], ring = KEYS[10], rest = KEYS[11], full = KEYS[12], paused = KEYS[13], bell = KEYS[14] }
 -- Neither paused nor held (the common case): one command.
 if redis.call('EXISTS', KEYS[1], KEYS[4]) > 0 then
   if redis.call('EXISTS', KEYS[1]) == 1 then return { -1 } end
@@ -35,51 +49,160 @@ if cap > 0 then
   if held >= cap then return { -2 } end
   if cap - held < want then want = cap - held end
 end
+
+-- A token bucket (hash: tokens `t` at server ms `at`): its tokens now, refilled since.
+local function bucket(key, max, per, now)
+  local st = redis.call('HMGET', key, 't', 'at')
+  local tokens = tonumber(st[1]) or max
+  local at = tonumber(st[2]) or now
+  if now > at then tokens = math.min(max, tokens + (now - at) * max / per) end
+  return tokens
+end
+-- Spent down to `tokens`; kept while it matters (a bucket left alone refills to full).
+local function bucket_set(key, tokens, per, now)
+  redis.call('HSET', key, 't', tostring(tokens), 'at', now)
+  redis.call('PEXPIRE', key, per * 2 + 1000)
+end
+
 local now, tokens
 if rate_max > 0 then
   now = now_ms()
-  local st = redis.call('HMGET', KEYS[3], 't', 'at')
-  tokens = tonumber(st[1]) or rate_max
-  local at = tonumber(st[2]) or now
-  if now > at then tokens = math.min(rate_max, tokens + (now - at) * rate_max / rate_per) end
+  tokens = bucket(KEYS[3], rate_max, rate_per, now)
   local batch = math.max(1, math.min(want, math.floor(rate_max * 10 / rate_per)))
   if tokens < batch then return { -4, math.max(1, math.ceil((batch - tokens) * rate_per / rate_max)) } end
   if math.floor(tokens) < want then want = math.floor(tokens) end
 end
+
 local out = {}
-for i = FIRST, #KEYS do
-  if want <= 0 then break end
-  local res = redis.pcall('XREADGROUP', 'GROUP', group, consumer, 'COUNT', want, 'STREAMS', KEYS[i], '>')
-  if type(res) == 'table' and res.err then
-    -- No group yet (see groups.lua: the XACK first lets the creation pass on a full Redis).
-    redis.call('XACK', KEYS[i], group, '0-0')
-    redis.call('XGROUP', 'CREATE', KEYS[i], group, '0', 'MKSTREAM')
-    res = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', want, 'STREAMS', KEYS[i], '>')
-  end
-  if res then
-    local n = #out
-    for _, e in ipairs(res[1][2]) do
-      local f, h, d, r = e[2], false, false, ''
-      for k = 1, #f, 2 do
-        local name = f[k]
-        if name == 'h' then h = f[k + 1] elseif name == 'd' then d = f[k + 1] elseif name == 'r' then r = f[k + 1] end
+-- Reads up to `want` new entries of the streams into `out`, highest priority first.
+local function read_streams()
+  for i = FIRST, #KEYS do
+    if want <= 0 then return end
+    local res = redis.pcall('XREADGROUP', 'GROUP', group, consumer, 'COUNT', want, 'STREAMS', KEYS[i], '>')
+    if type(res) == 'table' and res.err then
+      -- No group yet (see groups.lua: the XACK first lets the creation pass on a full Redis).
+      redis.call('XACK', KEYS[i], group, '0-0')
+      redis.call('XGROUP', 'CREATE', KEYS[i], group, '0', 'MKSTREAM')
+      res = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', want, 'STREAMS', KEYS[i], '>')
+    end
+    if res then
+      local n = #out
+      for _, e in ipairs(res[1][2]) do
+        local f, h, d, r = e[2], false, false, ''
+        for k = 1, #f, 2 do
+          local name = f[k]
+          if name == 'h' then h = f[k + 1] elseif name == 'd' then d = f[k + 1] elseif name == 'r' then r = f[k + 1] end
+        end
+        out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = i - FIRST + 1, e[1], h, d, r
+        n = n + 5
+        want = want - 1
       end
-      out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = i - FIRST + 1, e[1], h, d, r
-      n = n + 5
-      want = want - 1
     end
   end
 end
-if rate_max > 0 and #out > 0 then
-  -- Spent by what was delivered; kept while it matters (a bucket left alone refills to full).
-  redis.call('HSET', KEYS[3], 't', tostring(tokens - #out / 5), 'at', now)
-  redis.call('PEXPIRE', KEYS[3], rate_per * 2 + 1000)
+read_streams()
+
+-- The jobs group g holds (served, not ended); at the cap, those ended since are forgotten first.
+local function held_by(g)
+  local key = HELD .. g
+  local n = redis.call('SCARD', key)
+  if n < group_cap then return n end
+  for _, id in ipairs(redis.call('SMEMBERS', key)) do
+    local st = redis.call('HGET', JOB .. id, 'st')
+    if st ~= 'queued' and st ~= 'running' then
+      redis.call('SREM', key, id)
+      n = n - 1
+    end
+  end
+  return n
 end
-if (cap > 0 or rate_max > 0) and #out == 0 then
+
+-- Serves the groups while room is left: a group's job becomes an entry of its level's stream.
+local function serve_groups()
+  now = now or now_ms()
+  for _, g in ipairs(redis.call('ZRANGEBYSCORE', fair.rest, '-inf', now)) do
+    redis.call('ZREM', fair.rest, g)
+    if redis.call('EXISTS', fair.list .. g) == 1 then fair_join(g) end
+  end
+  if group_cap > 0 then
+    for _, g in ipairs(redis.call('SMEMBERS', fair.full)) do
+      if held_by(g) < group_cap then
+        redis.call('SREM', fair.full, g)
+        if redis.call('EXISTS', fair.list .. g) == 1 then fair_join(g) end
+      end
+    end
+  end
+  local fed = 0
+  local nstreams = #KEYS - FIRST + 1
+  local ids_begun = false
+  while want > 0 do
+    local turns = redis.call('ZRANGE', fair.ring, 0, want - 1)
+    if #turns == 0 then break end
+    local turn = fair_next_turn()
+    for _, g in ipairs(turns) do
+      if want <= 0 then break end
+      local gtokens
+      if group_rate_max > 0 then gtokens = bucket(GRATE .. g, group_rate_max, group_rate_per, now) end
+      if group_cap > 0 and held_by(g) >= group_cap then
+        redis.call('ZREM', fair.ring, g)
+        redis.call('SADD', fair.full, g)
+      elseif gtokens and gtokens < 1 then
+        redis.call('ZREM', fair.ring, g)
+        redis.call('ZADD', fair.rest, now + math.max(1, math.ceil((1 - gtokens) * group_rate_per / group_rate_max)), g)
+      else
+        local id = redis.call('LPOP', fair.list .. g)
+        local rec = id and JOB .. id
+        local v = rec and redis.call('HMGET', rec, 'st', 'h', 'd', 'l')
+        if v and v[1] == 'grouped' and v[2] then
+          if not ids_begun then
+            id_begin(KEYS[6], now)
+            ids_begun = true
+          end
+          local level = math.max(1, math.min(nstreams, tonumber(v[4]) or 1))
+          local entry = id_next()
+          redis.call('XADD', KEYS[FIRST + level - 1], entry, 'h', v[2], 'd', v[3] or '')
+          redis.call('HSET', rec, 'st', 'queued', 'e', entry, 'l', level)
+          redis.call('HDEL', rec, 'h', 'd')
+          if group_cap > 0 then redis.call('SADD', HELD .. g, id) end
+          if gtokens then bucket_set(GRATE .. g, gtokens - 1, group_rate_per, now) end
+          fed = fed + 1
+          want = want - 1
+        end
+        if redis.call('EXISTS', fair.list .. g) == 1 then
+          redis.call('ZADD', fair.ring, turn, g)
+          turn = turn + 1
+        else
+          fair_leave(g)
+        end
+      end
+    end
+  end
+  if ids_begun then id_end() end
+  return fed
+end
+
+if want > 0 and redis.call('EXISTS', fair.ring, fair.rest, fair.full) > 0 then
+  local fed = serve_groups()
+  if fed > 0 then
+    want = fed
+    read_streams()
+  end
+end
+if rate_max > 0 and #out > 0 then
+  bucket_set(KEYS[3], tokens - #out / 5, rate_per, now)
+end
+if #out == 0 and (cap > 0 or rate_max > 0 or grouped) then
+  if grouped then
+    if redis.call('EXISTS', fair.full) == 1 then return { -2 } end
+    local rest = redis.call('ZRANGE', fair.rest, 0, 0, 'WITHSCORES')
+    if rest[2] then return { -4, math.max(1, tonumber(rest[2]) - (now or now_ms())) } end
+  end
   out[1] = -3
   for i = FIRST, #KEYS do
     local last = redis.call('XREVRANGE', KEYS[i], '+', '-', 'COUNT', 1)
     out[i - FIRST + 2] = last[1] and last[1][1] or '0-0'
   end
+  local bell = redis.call('XREVRANGE', fair.bell, '+', '-', 'COUNT', 1)
+  out[#out + 1] = bell[1] and bell[1][1] or '0-0'
 end
 return out

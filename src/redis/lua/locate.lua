@@ -16,6 +16,9 @@ end
 if st == 'delayed' then
   local score = redis.call('ZSCORE', KEYS[1], id)
   return { 'delayed', level, '', '', 0, 0, rec, result, tonumber(score) or -1, aborting }
+elseif st == 'grouped' then
+  -- Waiting in its group (fair.lua): no entry yet; its envelope is in the record.
+  return { 'waiting', level, '', '', 0, 0, rec, result, -1, aborting }
 elseif st == 'running' then
   return { 'active', level, '', '', 1, 0, rec, result, -1, aborting }
 end

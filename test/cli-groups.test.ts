@@ -1,0 +1,44 @@
+// `millrace groups <queue>` and `millrace group pause|resume <queue> <key>` run as real
+// processes against an in-test app's prefix: the groups with jobs waiting and paused, in text
+// and JSON; a pause and a resume seen by the app; bad keys and unknown queues refused.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { testApps } from './helpers.js';
+import { killChildren, runCli } from './fixtures/children.js';
+import { parseJson } from './fixtures/cli-setup.js';
+
+describe('millrace groups commands', { timeout: 60_000 }, () => {
+  const apps = testApps();
+  afterEach(async () => {
+    killChildren();
+    await apps.cleanup();
+  });
+
+  it('lists the groups, pauses and resumes one, and refuses what is wrong by name', async () => {
+    const t = apps.app('cligroups');
+    const q = t.app.queue('reports', { groups: { key: (args) => args[0] as string } });
+    const report = q.task('report', async (_ctx, tenant: string) => tenant);
+    await report.enqueueMany([['acme'], ['acme'], ['globex']]);
+    const cli = (...args: string[]) => runCli(args, { MILLRACE_PREFIX: t.prefix });
+
+    const [text, asJson] = await Promise.all([cli('groups', 'reports'), cli('groups', 'reports', '--json')]);
+    expect({ code: text.code, stderr: text.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(text.stdout).toMatch(/^GROUP +WAITING$/im);
+    expect(text.stdout).toMatch(/^acme +2$/m);
+    expect(parseJson(asJson)).toEqual([{ key: 'acme', waiting: 2, paused: false }, { key: 'globex', waiting: 1, paused: false }]);
+
+    const paused = await cli('group', 'pause', 'reports', 'acme');
+    expect({ code: paused.code, stderr: paused.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(paused.stdout).toContain("group 'acme' of queue 'reports' paused");
+    expect(await t.app.groups('reports')).toEqual([{ key: 'acme', waiting: 2, paused: true }, { key: 'globex', waiting: 1, paused: false }]);
+    expect((await cli('groups', 'reports')).stdout).toMatch(/^acme \[paused\] +2$/m);
+    expect((await cli('group', 'resume', 'reports', 'acme')).code).toBe(0);
+    expect((await t.app.groups('reports'))[0]).toEqual({ key: 'acme', waiting: 2, paused: false });
+
+    const tooLong = await cli('group', 'pause', 'reports', 'x'.repeat(201));
+    expect({ code: tooLong.code, err: tooLong.stderr.trim() }).toEqual({ code: 2, err: expect.stringMatching(/not a group key: 'x+' \(group keys are 1-200 characters\)/) });
+    const unknown = await cli('groups', 'nosuch');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/nosuch/);
+  });
+});
