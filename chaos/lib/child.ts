@@ -22,6 +22,7 @@ const { app } = fixtureApp({
   logLevel: env.CHAOS_LOG_LEVEL ?? 'warn',
   misbehave: env.CHAOS_MISBEHAVE === '1',
   cap: env.CHAOS_CAP === undefined ? undefined : Number(env.CHAOS_CAP),
+  groupCap: env.CHAOS_GROUP_CAP === undefined ? undefined : Number(env.CHAOS_GROUP_CAP),
   fanIn: env.CHAOS_FAN_IN === '1',
 });
 

@@ -31,6 +31,11 @@ export interface FixtureSettings {
   misbehave?: boolean;
   /** Defines the queue 'capped' (task 'capped_hold', as hold) under this global concurrency cap. */
   cap?: number;
+  /**
+   * Defines the queue 'grouped' (task 'grouped_hold', as hold) of fair groups capped at this many
+   * jobs per group, a job's group the part of its key before the first '-'.
+   */
+  groupCap?: number;
   /** Defines the queue 'fanin': a chord's children ('fanin_child') and its callback ('fanin_sum', scenario 22). */
   fanIn?: boolean;
 }
@@ -128,6 +133,16 @@ export function fixtureApp(s: FixtureSettings) {
       return key;
     });
 
+  /** hold() on the queue 'grouped', at most `groupCap` jobs of a group held over every worker (scenario 21). */
+  const groupedHold = s.groupCap === undefined ? undefined : app.queue('grouped', {
+    groups: { key: (args) => String(args[0]).split('-')[0], concurrency: s.groupCap }, idleTimeout: s.idleTimeout ?? 2000,
+  }).task('grouped_hold', async (ctx, key: string, ms: number) => {
+    note('start', key, ctx.attempt);
+    await sleep(ms, undefined, { signal: ctx.signal });
+    note('done', key, ctx.attempt);
+    return key;
+  });
+
   /** The queue 'fanin' (scenario 22): a chord's children and its callback, whose every run is in the ledger. */
   const fanin = s.fanIn ? app.queue('fanin', { idleTimeout: s.idleTimeout ?? 2000, maxRecoveries: s.maxRecoveries ?? 3 }) : undefined;
   /** A child: sleeps `ms` (stopping early when its signal aborts) and gives `value`. */
@@ -150,7 +165,7 @@ export function fixtureApp(s: FixtureSettings) {
     return sum;
   });
 
-  return { app, work, hold, fail, poison, once, pad, misbehave, mwBefore, mwAfter, cappedHold, fanin, faninChild, faninSum };
+  return { app, work, hold, fail, poison, once, pad, misbehave, mwBefore, mwAfter, cappedHold, groupedHold, fanin, faninChild, faninSum };
 }
 
 /** The ways user code misbehaves in the user-code scenario; each but 'ok' and 'block' fails every attempt. */

@@ -31,6 +31,8 @@ export interface WorkerSpec {
   misbehave?: boolean;
   /** Also serve the queue 'capped' under this global concurrency cap (chaos/lib/fixture.ts). */
   cap?: number;
+  /** Also serve the queue 'grouped', its fair groups capped at this many jobs each (chaos/lib/fixture.ts). */
+  groupCap?: number;
   /** Also serve the queue 'fanin' (chaos/lib/fixture.ts, scenario 22). */
   fanIn?: boolean;
 }
@@ -56,6 +58,7 @@ export class WorkerProc {
     delete env.MILLRACE_LOG_LEVEL;
     if (spec.maxHoldMs !== undefined) env.CHAOS_MAX_HOLD_MS = String(spec.maxHoldMs);
     if (spec.cap !== undefined) env.CHAOS_CAP = String(spec.cap);
+    if (spec.groupCap !== undefined) env.CHAOS_GROUP_CAP = String(spec.groupCap);
     if (spec.fanIn) env.CHAOS_FAN_IN = '1';
     this.proc = spawn(process.execPath, ['--import', 'tsx', CHILD], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));

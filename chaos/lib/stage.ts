@@ -44,7 +44,7 @@ export class Stage {
   }
 
   /** Another app on this Redis (or a proxy's URL), tracked for closing. */
-  app(settings: { redis?: string; tag?: string; idleTimeout?: number; maxHoldMs?: number; logger?: Logger; signingSecret?: string; cap?: number; fanIn?: boolean } = {}): Fixture {
+  app(settings: { redis?: string; tag?: string; idleTimeout?: number; maxHoldMs?: number; logger?: Logger; signingSecret?: string; cap?: number; groupCap?: number; fanIn?: boolean } = {}): Fixture {
     return this.track(fixtureApp({ redis: this.redis.url, prefix: PREFIX, ledger: this.ledger, ...settings }));
   }
 

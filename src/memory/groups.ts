@@ -143,9 +143,12 @@ export function abortGrouped(q: QueueState, id: string, rec: JobRecord, record: 
 function heldCount(q: QueueState, group: string): number {
   const held = q.groups.held.get(group);
   if (!held) return 0;
+  // As fetch.lua's held_by: running (taken at most once), or queued with its entry on its stream or pending.
   for (const id of held) {
-    const st = q.records.get(id)?.st;
-    if (st !== 'queued' && st !== 'running') held.delete(id);
+    const rec = q.records.get(id);
+    const stream = rec?.level === undefined ? undefined : q.streams.get(rec.level);
+    const queued = rec?.st === 'queued' && rec.e !== undefined && stream !== undefined && (stream.entries.has(rec.e) || stream.pending.has(rec.e));
+    if (rec?.st !== 'running' && !queued) held.delete(id);
   }
   if (held.size === 0) q.groups.held.delete(group);
   return held.size;
@@ -188,13 +191,18 @@ export function serveGroups(q: QueueState, ref: QueueRef, want: number): { level
   while (want > 0) {
     const candidates = [...gs.ring.keys()].slice(0, want);
     if (candidates.length === 0) break;
+    // As fetch.lua: one job per group per turn, a group's turns of this fetch taken at once.
+    const share = Math.max(1, Math.floor(want / candidates.length));
     for (const group of candidates) {
       if (want <= 0) break;
-      if (cap > 0 && heldCount(q, group) >= cap) {
+      let k = Math.min(share, want);
+      const held = cap > 0 ? heldCount(q, group) : 0;
+      if (cap > 0 && held >= cap) {
         gs.ring.delete(group);
         gs.full.add(group);
         continue;
       }
+      if (cap > 0) k = Math.min(k, cap - held);
       let tokens = 0;
       if (rate) {
         tokens = tokensNow(gs.buckets.get(group), rate, now);
@@ -203,28 +211,29 @@ export function serveGroups(q: QueueState, ref: QueueRef, want: number): { level
           gs.rest.set(group, now + Math.max(1, Math.ceil(((1 - tokens) * rate.perMs) / rate.max)));
           continue;
         }
+        k = Math.min(k, Math.floor(tokens));
       }
       const list = gs.lists.get(group);
-      const id = list?.shift();
-      if (id !== undefined) {
+      let served = 0;
+      for (const id of list?.splice(0, k) ?? []) {
         const rec = q.records.get(id);
-        if (rec?.st === 'grouped' && rec.h !== undefined) {
-          const level = rec.level ?? q.levels?.at(-1) ?? ref.levels.at(-1) ?? '';
-          const entry = q.ids.next(now);
-          q.stream(level).add(entry, { h: rec.h, d: rec.d ?? '' });
-          Object.assign(rec, { st: 'queued', e: entry, level });
-          delete rec.h;
-          delete rec.d;
-          if (rate) gs.buckets.set(group, { tokens: tokens - 1, at: now });
-          if (cap > 0) {
-            let held = gs.held.get(group);
-            if (!held) gs.held.set(group, (held = new Set()));
-            held.add(id);
-          }
-          fed.push({ level, entry });
-          want--;
+        if (rec?.st !== 'grouped' || rec.h === undefined) continue;
+        const level = rec.level ?? q.levels?.at(-1) ?? ref.levels.at(-1) ?? '';
+        const entry = q.ids.next(now);
+        q.stream(level).add(entry, { h: rec.h, d: rec.d ?? '' });
+        Object.assign(rec, { st: 'queued', e: entry, level });
+        delete rec.h;
+        delete rec.d;
+        if (cap > 0) {
+          let heldSet = gs.held.get(group);
+          if (!heldSet) gs.held.set(group, (heldSet = new Set()));
+          heldSet.add(id);
         }
+        fed.push({ level, entry });
+        served++;
       }
+      if (rate && served > 0) gs.buckets.set(group, { tokens: tokens - served, at: now });
+      want -= served;
       if (list?.length) gs.turn(group);
       else {
         gs.lists.delete(group);

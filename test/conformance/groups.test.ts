@@ -81,10 +81,23 @@ conformance('fair groups', (s) => {
     expect(String(b0[0]!.header).split('|')[2]).toBe('1');
   });
 
+  it("gives a permit back when its job's record names an entry that is gone (neither on its stream nor pending)", async () => {
+    const { broker } = s();
+    await broker.enqueue(CAPPED, [item({ id: 'a0', group: 'a' }), item({ id: 'a1', group: 'a' }), item({ id: 'a2', group: 'a' })]);
+    const got = await broker.fetch(CAPPED, 'w1', 10);
+    expect(idsOf(got)).toEqual(['a0', 'a1']);
+    // An entry deleted from the stream but still pending is still held (its lease stands).
+    await s().dropEntry(CAPPED, got[0]!.level, got[0]!.entry);
+    expect((await broker.fetch(CAPPED, 'w1', 10)).capped).toBe(true);
+    await s().editRecord(CAPPED, 'a1', { e: '1-1' });
+    expect(idsOf(await broker.fetch(CAPPED, 'w1', 10))).toEqual(['a2']);
+  });
+
   it('holds each group to its rate limit, saying how long until the next token; other groups are served meanwhile', async () => {
     const { broker } = s();
     await broker.enqueue(LIMITED, [...Array.from({ length: 4 }, () => item({ group: 'a' })), item({ group: 'b' })]);
-    expect(groupsOf(await broker.fetch(LIMITED, 'w1', 10))).toEqual(['a', 'b', 'a']);
+    // A fetch with room for more than one turn of each group takes a group's turns together.
+    expect(groupsOf(await broker.fetch(LIMITED, 'w1', 10))).toEqual(['a', 'a', 'b']);
     const limited = await broker.fetch(LIMITED, 'w1', 10);
     expect(limited).toHaveLength(0);
     expect(limited.limitedMs).toBeGreaterThan(0);

@@ -8,7 +8,8 @@
 -- continuously) is spent by what it delivers; with too few tokens it delivers nothing and says
 -- how long until there are enough for a batch of at most 10 ms worth (and at least one).
 -- Fair groups (fair.lua): when the streams hold fewer entries than it may deliver, it serves
--- the groups of the ring, one job per group per turn, each group within `group_cap` held jobs
+-- the groups of the ring, one job per group per turn (with fewer groups than room, a group's
+-- turns of this call at once: one LPOP of several), each group within `group_cap` held jobs
 -- (its held set: ids whose record is still queued or running) and `group_rate_max` per
 -- `group_rate_per` ms (a bucket per group, as the queue's); a group at its cap goes full, one
 -- out of tokens rests until it has one. A served job gets a new entry on its level's stream
@@ -102,14 +103,27 @@ local function read_streams()
 end
 read_streams()
 
--- The jobs group g holds (served, not ended); at the cap, those ended since are forgotten first.
+-- The jobs group g holds (served, not ended); at the cap, those ended since are forgotten first:
+-- a job holds its permit while its record says it runs (taken at most once) or is queued with
+-- its entry on its stream or pending (fetched, running, handed back, reclaimed, retried at once).
 local function held_by(g)
   local key = HELD .. g
   local n = redis.call('SCARD', key)
   if n < group_cap then return n end
   for _, id in ipairs(redis.call('SMEMBERS', key)) do
-    local st = redis.call('HGET', JOB .. id, 'st')
-    if st ~= 'queued' and st ~= 'running' then
+    local v = redis.call('HMGET', JOB .. id, 'st', 'e', 'l')
+    local holds = v[1] == 'running'
+    if v[1] == 'queued' and v[2] then
+      local stream = KEYS[FIRST + (tonumber(v[3]) or 1) - 1]
+      if stream then
+        holds = #redis.call('XRANGE', stream, v[2], v[2]) > 0
+        if not holds then
+          local p = redis.pcall('XPENDING', stream, group, v[2], v[2], 1)
+          holds = type(p) == 'table' and not p.err and p[1] ~= nil
+        end
+      end
+    end
+    if not holds then
       redis.call('SREM', key, id)
       n = n - 1
     end
@@ -135,39 +149,51 @@ local function serve_groups()
   local fed = 0
   local nstreams = #KEYS - FIRST + 1
   local ids_begun = false
+  local turn = fair_next_turn()
   while want > 0 do
     local turns = redis.call('ZRANGE', fair.ring, 0, want - 1)
     if #turns == 0 then break end
-    local turn = fair_next_turn()
+    -- One job per group per turn; with fewer groups than room, each group's turns of this call
+    -- taken at once (a fetch delivers its jobs together: the same jobs, fewer commands).
+    local share = math.max(1, math.floor(want / #turns))
     for _, g in ipairs(turns) do
       if want <= 0 then break end
+      local k = math.min(share, want)
       local gtokens
-      if group_rate_max > 0 then gtokens = bucket(GRATE .. g, group_rate_max, group_rate_per, now) end
-      if group_cap > 0 and held_by(g) >= group_cap then
+      if group_rate_max > 0 then
+        gtokens = bucket(GRATE .. g, group_rate_max, group_rate_per, now)
+        k = math.min(k, math.floor(gtokens))
+      end
+      local held = group_cap > 0 and held_by(g)
+      if held and held >= group_cap then
         redis.call('ZREM', fair.ring, g)
         redis.call('SADD', fair.full, g)
       elseif gtokens and gtokens < 1 then
         redis.call('ZREM', fair.ring, g)
         redis.call('ZADD', fair.rest, now + math.max(1, math.ceil((1 - gtokens) * group_rate_per / group_rate_max)), g)
       else
-        local id = redis.call('LPOP', fair.list .. g)
-        local rec = id and JOB .. id
-        local v = rec and redis.call('HMGET', rec, 'st', 'h', 'd', 'l')
-        if v and v[1] == 'grouped' and v[2] then
-          if not ids_begun then
-            id_begin(KEYS[6], now)
-            ids_begun = true
+        if held then k = math.min(k, group_cap - held) end
+        local served = 0
+        for _, id in ipairs(redis.call('LPOP', fair.list .. g, k) or {}) do
+          local rec = JOB .. id
+          local v = redis.call('HMGET', rec, 'st', 'h', 'd', 'l')
+          if v[1] == 'grouped' and v[2] then
+            if not ids_begun then
+              id_begin(KEYS[6], now)
+              ids_begun = true
+            end
+            local level = math.max(1, math.min(nstreams, tonumber(v[4]) or 1))
+            local entry = id_next()
+            redis.call('XADD', KEYS[FIRST + level - 1], entry, 'h', v[2], 'd', v[3] or '')
+            redis.call('HSET', rec, 'st', 'queued', 'e', entry, 'l', level)
+            redis.call('HDEL', rec, 'h', 'd')
+            if held then redis.call('SADD', HELD .. g, id) end
+            served = served + 1
           end
-          local level = math.max(1, math.min(nstreams, tonumber(v[4]) or 1))
-          local entry = id_next()
-          redis.call('XADD', KEYS[FIRST + level - 1], entry, 'h', v[2], 'd', v[3] or '')
-          redis.call('HSET', rec, 'st', 'queued', 'e', entry, 'l', level)
-          redis.call('HDEL', rec, 'h', 'd')
-          if group_cap > 0 then redis.call('SADD', HELD .. g, id) end
-          if gtokens then bucket_set(GRATE .. g, gtokens - 1, group_rate_per, now) end
-          fed = fed + 1
-          want = want - 1
         end
+        if gtokens and served > 0 then bucket_set(GRATE .. g, gtokens - served, group_rate_per, now) end
+        fed = fed + served
+        want = want - served
         if redis.call('EXISTS', fair.list .. g) == 1 then
           redis.call('ZADD', fair.ring, turn, g)
           turn = turn + 1
