@@ -6,7 +6,8 @@
 //    1,000 jobs/s, as `{ max: 1000, per: '1s' }` (a bucket of a second's worth) and as
 //    `{ max: 100, per: '100ms' }` (a tenth of a second's worth), for SECONDS s with the queue
 //    never empty: job starts per second over the steady window (from the first `per` after the
-//    first start: the bucket's first burst is apart), and over the whole run with the burst.
+//    first start: the bucket's first burst is apart), and over the whole run with the burst;
+//    and a queue of fair groups whose one group is limited to `{ max: 1000, per: '1s' }`.
 // 2. A limited idle worker: a queue of `{ max: 1, per: '10s' }` with jobs waiting; once the
 //    worker took its one token, its fetch script calls per second (MONITOR on the queue's rate
 //    key) and all of the worker's commands per second (INFO, nothing else on that Redis) over
@@ -43,17 +44,20 @@ interface Accuracy {
   starts: number;
 }
 
-async function accuracy(server: RedisServer, run: number, limit: { max: number; per: string; perMs: number }): Promise<Accuracy> {
-  const prefix = `flow${run}-${limit.max}`;
+async function accuracy(server: RedisServer, run: number, limit: { max: number; per: string; perMs: number; group?: boolean }): Promise<Accuracy> {
+  const prefix = `flow${run}-${limit.max}${limit.group ? 'g' : ''}`;
   const app = new Millrace({ redis: server.url, prefix, logLevel: 'silent', events: false });
   const starts: number[] = [];
-  const q = app.queue('limited', { concurrency: 50, rateLimit: { max: limit.max, per: limit.per }, resultTtl: 'none' });
+  const rateLimit = { max: limit.max, per: limit.per };
+  // The queue's limit, or (group) a fair group's: every job in one group limited to the rate.
+  const q = app.queue('limited', { concurrency: 50, resultTtl: 'none', ...(limit.group ? { groups: { rateLimit } } : { rateLimit }) });
   const work = q.task('work', async () => {
     starts.push(Date.now());
   });
   // Never empty: more than the run can start.
   const total = RATE * (SECONDS + 3);
-  for (let i = 0; i < total; i += 10_000) await work.enqueueMany(Array.from({ length: Math.min(10_000, total - i) }, () => [] as []));
+  const options = limit.group ? { group: 'tenant' } : {};
+  for (let i = 0; i < total; i += 10_000) await work.enqueueMany(Array.from({ length: Math.min(10_000, total - i) }, () => ({ args: [] as [], options })));
   const workers = [app.worker({ handleSignals: false, healthFile: false, concurrency: 50 }), app.worker({ handleSignals: false, healthFile: false, concurrency: 50 })];
   for (const w of workers) await w.start();
   await sleep((SECONDS + 1) * 1000 + limit.perMs);
@@ -67,7 +71,7 @@ async function accuracy(server: RedisServer, run: number, limit: { max: number; 
   const flush = server.client();
   for (const key of await flush.keys(`*${prefix}*`)) await flush.del(key);
   flush.disconnect();
-  return { limit: `${limit.max} per ${limit.per}`, steadyPerS: Math.round(steady * 10) / 10, steadyErrorPct: Math.round(((steady - RATE) / RATE) * 10_000) / 100, wholePerS: Math.round(whole * 10) / 10, starts: starts.length };
+  return { limit: `${limit.max} per ${limit.per}${limit.group ? ' (a group)' : ''}`, steadyPerS: Math.round(steady * 10) / 10, steadyErrorPct: Math.round(((steady - RATE) / RATE) * 10_000) / 100, wholePerS: Math.round(whole * 10) / 10, starts: starts.length };
 }
 
 interface Idle {
@@ -120,7 +124,7 @@ const server = await RedisServer.start({ dirPrefix: 'millrace-bench-flow-' });
 const results: { accuracy: Accuracy[]; idle?: Idle } = { accuracy: [] };
 try {
   for (let run = 0; run < RUNS; run++) {
-    for (const limit of [{ max: 1000, per: '1s', perMs: 1000 }, { max: 100, per: '100ms', perMs: 100 }]) {
+    for (const limit of [{ max: 1000, per: '1s', perMs: 1000 }, { max: 100, per: '100ms', perMs: 100 }, { max: 1000, per: '1s', perMs: 1000, group: true }]) {
       const a = await accuracy(server, run, limit);
       results.accuracy.push(a);
       console.log(`run ${run + 1}/${RUNS}, ${a.limit}: steady ${a.steadyPerS}/s (${a.steadyErrorPct >= 0 ? '+' : ''}${a.steadyErrorPct} %), whole run with the first burst ${a.wholePerS}/s, ${a.starts} starts`);
@@ -131,7 +135,7 @@ try {
 } finally {
   await server.stop();
 }
-for (const limit of ['1000 per 1s', '100 per 100ms']) {
+for (const limit of ['1000 per 1s', '100 per 100ms', '1000 per 1s (a group)']) {
   const mine = results.accuracy.filter((a) => a.limit === limit);
   console.log(`${limit}: median steady ${median(mine.map((a) => a.steadyPerS))}/s, error ${median(mine.map((a) => a.steadyErrorPct))} % (target ±1 %); whole run ${median(mine.map((a) => a.wholePerS))}/s`);
 }

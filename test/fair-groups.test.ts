@@ -107,6 +107,22 @@ describe('fair groups', { timeout: 60_000 }, () => {
     await expectQuietWait(() => tracker.start(t.app, { queues: ['slow'] }), jobs, (args) => args.some((a) => a.includes(`${t.prefix}:slow}:ring`)) && args.includes('millrace'));
   });
 
+  it('a worker waiting for a resting group starts another group\'s new job at once', async () => {
+    const t = apps.app('grestwake');
+    const q = t.app.queue('api', { concurrency: 2, groups: { rateLimit: { max: 1, per: 5000 } } });
+    const work = q.task('work', async (_ctx, n: number) => n);
+    const limited = await work.enqueueMany([1, 2].map((n) => ({ args: [n] as [number], options: { group: 'slow' } })));
+    await tracker.start(t.app, { queues: ['api'] });
+    await limited[0]!.result({ timeout: 15_000 });
+    await new Promise((r) => setTimeout(r, 300)); // the worker now waits for group slow's next token
+    const other = await work.with({ group: 'other' }).enqueue(3);
+    expect(await other.result({ timeout: 15_000 })).toBe(3);
+    const info = await other.info();
+    // Not after slow's rest (5 s): the wait was a read woken by the new job's group.
+    expect(info.startedAt! - info.enqueuedAt!).toBeLessThan(2000);
+    expect(await limited[1]!.status()).toBe('waiting');
+  });
+
   it('refuses bad group options and keys, naming them', async () => {
     const t = apps.app('gbad');
     expect(() => t.app.queue('sharded', { shards: 2, groups: { concurrency: 2 } })).toThrow(ConfigError);

@@ -119,10 +119,13 @@ export function fetch(q: QueueState, ref: QueueRef, consumer: string, count: num
   }
   if (rate && out.length > 0) q.bucket = { tokens: tokens - out.length, at: now };
   // As fetch.lua: a capped, limited or grouped queue's empty fetch says so, for the reader that
-  // waits for entries: a grouped one's capped while a group is at its cap, limited while one
-  // rests; else where the streams and the groups bell end.
+  // waits for entries: a grouped one's capped while a group is at its cap, limited while every
+  // group with jobs rests (with where to wait meanwhile for another group's job); else where the
+  // streams and the groups bell end.
   if ((cap > 0 || rate || ref.groups) && out.length === 0) {
-    return Object.assign(out, (ref.groups ? groupsWait(q) : undefined) ?? { after: [...ref.levels.map(() => ''), String(q.groups.bell)] });
+    const groups = ref.groups ? groupsWait(q) : undefined;
+    if (groups && 'capped' in groups) return Object.assign(out, groups);
+    return Object.assign(out, groups ?? {}, { after: [...ref.levels.map(() => ''), String(q.groups.bell)] });
   }
   return out;
 }

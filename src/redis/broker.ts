@@ -245,6 +245,8 @@ export class RedisBroker implements Broker {
     if (out.length === 1 && out[0] === -1) return Object.assign([], { paused: true as const });
     if (out.length === 1 && out[0] === -2) return Object.assign([], { capped: true as const });
     if (out.length === 2 && out[0] === -4) return Object.assign([], { limitedMs: Number(out[1]) });
+    // Every group rests: how long, and where a read may wait meanwhile for another group's job.
+    if (out[0] === -4) return Object.assign([], { limitedMs: Number(out[1]), after: out.slice(2).map(String) });
     if (out[0] === -3) return Object.assign([], { after: out.slice(1).map(String) });
     const got: Delivery[] = [];
     for (let i = 0; i + 4 < out.length; i += 5) got.push(this.ctx.deliveryOf(queue, out[i] as number, out[i + 1], out[i + 2], out[i + 3], out[i + 4]));

@@ -186,8 +186,13 @@ export class Fetcher {
               this.capped = true;
               return;
             }
-            if ((got as Fetched).limitedMs !== undefined) {
-              this.limitedMs = (got as Fetched).limitedMs!;
+            // Every group with jobs rests (out of tokens, held) says where a read may wait: it
+            // waits as long for a job of another group, blocked the whole rest (one command; a
+            // stop interrupts it). On a clock only a test moves, it sleeps on that clock instead,
+            // which the read's timeout is not.
+            const limited = (got as Fetched).limitedMs;
+            if (limited !== undefined && ((got as Fetched).after === undefined || this.broker.clock?.driven)) {
+              this.limitedMs = limited;
               return;
             }
             if (got.length === 0 && !this.stopped && !this.paused) {
@@ -198,7 +203,7 @@ export class Fetcher {
               // the streams end, then fetches through the script; never the plain read (it would
               // deliver past the cap or the rate).
               const after = (got as Fetched).after;
-              got = await this.reader.read(want, this.blockMs, after);
+              got = await this.reader.read(want, limited ?? this.blockMs, after);
               this.lastFetchAt = Date.now();
               drained = after === undefined && got.length < want;
               // A plain read blocked before a hold began may deliver jobs before its notice ends

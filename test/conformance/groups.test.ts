@@ -102,8 +102,17 @@ conformance('fair groups', (s) => {
     expect(limited).toHaveLength(0);
     expect(limited.limitedMs).toBeGreaterThan(0);
     expect(limited.limitedMs).toBeLessThanOrEqual(1000);
-    await broker.enqueue(LIMITED, [item({ group: 'c' })]);
-    expect(groupsOf(await broker.fetch(LIMITED, 'w1', 10))).toEqual(['c']);
+    // Where to wait meanwhile: a read there wakes for a job of another group.
+    expect(limited.after).toHaveLength(LIMITED.levels.length + 1);
+    const reader = broker.blockingReader(LIMITED, 'w1');
+    try {
+      const read = reader.read(10, 5000, limited.after);
+      await new Promise((r) => setTimeout(r, 50));
+      await broker.enqueue(LIMITED, [item({ group: 'c' })]);
+      expect(groupsOf(await read)).toEqual(['c']);
+    } finally {
+      await reader.close();
+    }
     await s().elapse(limited.limitedMs! + 20);
     expect(groupsOf(await broker.fetch(LIMITED, 'w1', 10))).toEqual(['a']);
   });

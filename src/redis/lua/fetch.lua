@@ -20,10 +20,12 @@
 --       empty fetch says why as a capped one does), group_cap, group_rate_max, group_rate_per
 -- Returns: a flat list, 5 values per entry: level, entry id, header (false if missing), data
 --   (false if missing), deaths carried over a hand-back ('' if none); {-1} when paused; {-4, ms}
---   when held or rate limited (the queue, or every group with jobs) for ms more; {-2} when no
---   permit is left (the queue's cap, or every group with jobs at its cap); with a cap, a rate
---   limit or groups, {-3, last entry id per stream..., the bell's last id} when it delivered
---   nothing for want of entries (a reader waits for entries after those ids, then asks again)
+--   when the queue is held or rate limited for ms more, {-4, ms, last entry id per stream...,
+--   the bell's last id} when every group with jobs rests for ms more (a reader may wait that
+--   long for a job of another group); {-2} when no permit is left (the queue's cap, or a group
+--   with jobs at its cap); with a cap, a rate limit or groups, {-3, last entry id per stream...,
+--   the bell's last id} when it delivered nothing for want of entries (a reader waits for
+--   entries after those ids, then asks again)
 
 -- @include lib
 -- @include fair
@@ -218,15 +220,18 @@ if rate_max > 0 and #out > 0 then
   bucket_set(KEYS[3], tokens - #out / 5, rate_per, now)
 end
 if #out == 0 and (cap > 0 or rate_max > 0 or grouped) then
+  out[1] = -3
   if grouped then
     if redis.call('EXISTS', fair.full) == 1 then return { -2 } end
+    -- Every group with jobs rests: how long until the first may be served, and (below) where
+    -- to wait meanwhile for a job of another group.
     local rest = redis.call('ZRANGE', fair.rest, 0, 0, 'WITHSCORES')
-    if rest[2] then return { -4, math.max(1, tonumber(rest[2]) - (now or now_ms())) } end
+    if rest[2] then out[1], out[2] = -4, math.max(1, tonumber(rest[2]) - (now or now_ms())) end
   end
-  out[1] = -3
+  local n = #out
   for i = FIRST, #KEYS do
     local last = redis.call('XREVRANGE', KEYS[i], '+', '-', 'COUNT', 1)
-    out[i - FIRST + 2] = last[1] and last[1][1] or '0-0'
+    out[n + i - FIRST + 1] = last[1] and last[1][1] or '0-0'
   end
   local bell = redis.call('XREVRANGE', fair.bell, '+', '-', 'COUNT', 1)
   out[#out + 1] = bell[1] and bell[1][1] or '0-0'
