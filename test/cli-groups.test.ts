@@ -1,6 +1,7 @@
 // `millrace groups <queue>` and `millrace group pause|resume <queue> <key>` run as real
 // processes against an in-test app's prefix: the groups with jobs waiting and paused, in text
-// and JSON; a pause and a resume seen by the app; bad keys and unknown queues refused.
+// and JSON, and in the queue's row of `millrace queues`; a pause and a resume seen by the app;
+// bad keys and unknown queues refused.
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { testApps } from './helpers.js';
@@ -26,6 +27,11 @@ describe('millrace groups commands', { timeout: 60_000 }, () => {
     expect(text.stdout).toMatch(/^GROUP +WAITING$/im);
     expect(text.stdout).toMatch(/^acme +2$/m);
     expect(parseJson(asJson)).toEqual([{ key: 'acme', waiting: 2, paused: false }, { key: 'globex', waiting: 1, paused: false }]);
+
+    // The queue's row counts them as ready, and says they wait in groups.
+    const queues = await cli('queues', '--queue', 'reports');
+    expect(queues.stdout).toMatch(/^reports +3 +groups=3 /m);
+    expect(parseJson<{ grouped: number; readyTotal: number }[]>(await cli('queues', '--queue', 'reports', '--json'))[0]).toMatchObject({ grouped: 3, readyTotal: 3 });
 
     const paused = await cli('group', 'pause', 'reports', 'acme');
     expect({ code: paused.code, stderr: paused.stderr }).toEqual({ code: 0, stderr: '' });

@@ -41,7 +41,7 @@ describe('millrace operation commands', { timeout: 60_000 }, () => {
     const rows = parseJson<QueueRow[]>(queuesJson);
     expect(rows.map((r) => r.name)).toEqual(['other', 'q']);
     expect(rows[0]).toEqual({
-      name: 'other', ready: { critical: 0, high: 1, normal: 0, low: 1 }, readyTotal: 2, delayed: 1, inFlight: 0, dlq: 0,
+      name: 'other', ready: { critical: 0, high: 1, normal: 0, low: 1 }, grouped: 0, readyTotal: 2, delayed: 1, inFlight: 0, dlq: 0,
       consumers: 0, workers: 0, lastMinute: { completed: 0, failed: 0 }, paused: false,
     });
     expect(rows[1]).toMatchObject({ name: 'q', readyTotal: 0, workers: 1, consumers: 1, lastMinute: { completed: 3, failed: 0 } });

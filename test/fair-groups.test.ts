@@ -40,6 +40,22 @@ describe('fair groups', { timeout: 60_000 }, () => {
     expect((await t.app.inspector.counts(q)).grouped).toBeUndefined();
   });
 
+  it('serves the groups of a sharded queue round robin on each shard', async () => {
+    const t = apps.app('gshards');
+    const order: string[] = [];
+    const q = t.app.queue('wide', { concurrency: 2, shards: 2, groups: {} });
+    const work = q.task('work', async (ctx) => void order.push(ctx.group!));
+    const inGroup = (group: string, n: number) => work.enqueueMany(Array.from({ length: n }, () => ({ args: [] as [], options: { group } })));
+    const big = await inGroup('big', 400);
+    const small = (await Promise.all(['s1', 's2', 's3', 's4'].map((g) => inGroup(g, 1)))).flat();
+    expect((await t.app.inspector.counts(q)).grouped).toBe(404);
+    expect((await t.app.groups('wide')).find((g) => g.key === 'big')).toEqual({ key: 'big', waiting: 400, paused: false });
+    await tracker.start(t.app, { queues: ['wide'] });
+    await Promise.all(small.map((j) => j.result({ timeout: 30_000 })));
+    expect(Math.max(...['s1', 's2', 's3', 's4'].map((g) => order.indexOf(g)))).toBeLessThan(20);
+    await Promise.all(big.map((j) => j.result({ timeout: 30_000 })));
+  });
+
   it("holds each group to its rate limit while the others run, and ctx.rateLimit({ group: true }) holds only the job's group", async () => {
     const t = apps.app('grate');
     const starts: Record<string, number[]> = { a: [], b: [], api: [] };

@@ -35,6 +35,9 @@ const deliver = app.queue('parcels', { concurrency: 2 }).task('deliver', async (
   return n;
 });
 
+// Fair groups, served by no worker: its jobs wait in their groups.
+const tenants = app.queue('tenants', { groups: { key: (args) => args[0] as string } }).task('report', async (_ctx, _tenant: string) => null);
+
 const tracker = workers({ heartbeatInterval: 500 });
 const servers: { handler: OverseerHandler; served: Served }[] = [];
 let tb: TestBrowser;
@@ -88,6 +91,14 @@ describe.skipIf(noBrowser)('overseer in a browser', () => {
     await page.locator('.tag', { hasText: 'job.completed' }).first().waitFor(WAIT);
     await page.click('a[data-nav="workers"]');
     await page.locator('td', { hasText: String(process.pid) }).first().waitFor(WAIT);
+    await page.close();
+  });
+
+  it("counts a queue's jobs waiting in fair groups as ready, and says they wait in groups", async () => {
+    await tenants.enqueueMany([['acme'], ['acme'], ['globex']]);
+    const page = await open(url);
+    await page.locator('[data-q="tenants"][data-field="ready"]').getByText('3', { exact: true }).waitFor(WAIT);
+    await page.locator('tr', { hasText: 'tenants' }).getByText('groups=3').waitFor(WAIT);
     await page.close();
   });
 

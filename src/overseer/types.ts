@@ -10,6 +10,9 @@ export interface QueueView {
   levels: string[];
   /** Jobs ready to run per level. */
   ready: Record<string, number>;
+  /** Jobs waiting in fair groups (not in `ready`), at any level. */
+  grouped: number;
+  /** Every job waiting to run: ready and in groups. */
   readyTotal: number;
   delayed: number;
   running: number;

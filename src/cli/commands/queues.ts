@@ -15,6 +15,9 @@ export interface QueueReport {
   name: string;
   /** Jobs ready to run per priority level, highest first. */
   ready: Record<string, number>;
+  /** Jobs waiting in fair groups (not in `ready`), at any level. */
+  grouped: number;
+  /** Every job waiting to run: ready and in groups. */
   readyTotal: number;
   delayed: number;
   inFlight: number;
@@ -53,10 +56,18 @@ async function lastMinute(app: OpsApp, queues: string[]): Promise<Map<string, { 
   return counts;
 }
 
-/** Jobs ready per priority level, highest first, and in all. */
-export function readyOf(levels: readonly string[], counts: QueueCounts): { ready: Record<string, number>; readyTotal: number } {
+/** Jobs ready per priority level, highest first, those waiting in fair groups, and in all. */
+export function readyOf(levels: readonly string[], counts: QueueCounts): { ready: Record<string, number>; grouped: number; readyTotal: number } {
   const ready = Object.fromEntries([...levels].reverse().map((l) => [l, counts.waiting[l] ?? 0]));
-  return { ready, readyTotal: Object.values(ready).reduce((a, b) => a + b, 0) };
+  const grouped = counts.grouped ?? 0;
+  return { ready, grouped, readyTotal: Object.values(ready).reduce((a, b) => a + b, 0) + grouped };
+}
+
+/** The "by priority" cell: each level with jobs ready, and the jobs waiting in groups. */
+export function byPriority(r: { ready: Record<string, number>; grouped: number }): string {
+  const parts = Object.entries(r.ready).filter(([, n]) => n > 0).map(([l, n]) => `${l}=${n}`);
+  if (r.grouped > 0) parts.push(`groups=${r.grouped}`);
+  return parts.join(' ');
 }
 
 export async function queueReports(app: OpsApp, names: string[], workers: WorkerEntry[]): Promise<QueueReport[]> {
@@ -90,7 +101,7 @@ export function queuesTable(reports: QueueReport[]): string {
     [
       { header: 'queue', value: (r) => (r.shards ? `${r.name} (${r.shards.length} shards)` : r.name) + (r.paused ? ' [paused]' : '') },
       { header: 'ready', value: (r) => r.readyTotal, align: 'right' },
-      { header: 'by priority', value: (r) => Object.entries(r.ready).filter(([, n]) => n > 0).map(([l, n]) => `${l}=${n}`).join(' ') || '-' },
+      { header: 'by priority', value: (r) => byPriority(r) || '-' },
       { header: 'delayed', value: (r) => r.delayed, align: 'right' },
       { header: 'in flight', value: (r) => r.inFlight, align: 'right' },
       { header: 'dlq', value: (r) => r.dlq, align: 'right' },

@@ -16,7 +16,7 @@ function queueRows(s: Snapshot, buttons: PauseButtons | undefined) {
   return s.queues.map((q) => [
     [link(q.name, 'queue', q.name), q.paused ? [' ', pausedBadge(q.name)] : null],
     h('span', { class: 'num', 'data-q': q.name, 'data-field': 'ready' }, q.readyTotal),
-    q.levels.filter((l) => (q.ready[l] ?? 0) > 0).map((l) => `${l}=${q.ready[l]}`).join(' ') || '—',
+    [...q.levels.filter((l) => (q.ready[l] ?? 0) > 0).map((l) => `${l}=${q.ready[l]}`), ...(q.grouped > 0 ? [`groups=${q.grouped}`] : [])].join(' ') || '—',
     h('span', { class: 'num', 'data-q': q.name, 'data-field': 'delayed' }, q.delayed),
     h('span', { class: 'num', 'data-q': q.name, 'data-field': 'running' }, q.running),
     q.dlq > 0 ? link(h('span', { class: 'num bad', 'data-q': q.name, 'data-field': 'dlq' }, q.dlq), 'dlq', q.name) : h('span', { class: 'num', 'data-q': q.name, 'data-field': 'dlq' }, 0),

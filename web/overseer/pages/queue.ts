@@ -52,7 +52,7 @@ export const queue: Page = ({ root, live, meta, params, query, left }) => {
     }
     actions.hidden = !s || !buttons;
     if (!s) return fill(counts, live.snapshot ? 'not in the latest snapshot' : '');
-    fill(counts, `${s.readyTotal} ready (${s.levels.map((l) => `${l} ${s.ready[l] ?? 0}`).join(', ')}), ${s.delayed} delayed, ${s.running} running, ${s.dlq} dead letters, ${s.workers} worker(s)`);
+    fill(counts, `${s.readyTotal} ready (${s.levels.map((l) => `${l} ${s.ready[l] ?? 0}`).join(', ')}${s.grouped > 0 ? `, in groups ${s.grouped}` : ''}), ${s.delayed} delayed, ${s.running} running, ${s.dlq} dead letters, ${s.workers} worker(s)`);
   };
 
   const load = (cursor: string, previous: string[]) => {
