@@ -205,6 +205,22 @@ describe('millrace/testing: the clock', () => {
     expect(starts.map((at) => at - t0)).toEqual([0, 0, 30_000, 60_000, 90_000]);
   });
 
+  it("runs fair groups in turn, each group's rate limit on the clock: drain({ advance: true }) moves it to each group's next token", async () => {
+    const app = new Millrace({ logLevel: 'silent' });
+    const starts: [string, number][] = [];
+    const ping = app.queue('tenants', { groups: { key: (args) => args[0] as string, rateLimit: { max: 1, per: '1m' } } }).task('ping', async (ctx, _tenant: string) => {
+      starts.push([ctx.group!, t.clock.now()]);
+    });
+    const t = await kit(app);
+    const t0 = t.clock.now();
+    await ping.enqueueMany([['a'], ['a'], ['a'], ['b']]);
+    expect(await t.drain()).toMatchObject({ completed: 2, limited: 2 });
+    expect(await t.drain({ advance: true })).toMatchObject({ completed: 2, limited: 0 });
+    // a and b at once (a token each), then a's next two a minute apart on the clock.
+    expect(starts.map(([g, at]) => `${g}+${at - t0}`)).toEqual(expect.arrayContaining(['a+0', 'b+0', 'a+60000', 'a+120000']));
+    expect(starts).toHaveLength(4);
+  });
+
   it('holds a queue after ctx.rateLimit() until the clock passes the hold; the job runs again without spending an attempt', async () => {
     const app = new Millrace({ logLevel: 'silent' });
     const attempts: number[] = [];
