@@ -2,9 +2,10 @@
 // (EVAL/EVALSHA, not the commands a script runs inside) whose arguments match; and the check
 // that a limited worker waits without asking.
 
+import { connect } from 'node:net';
 import { expect } from 'vitest';
 import type { Job } from '../../src/index.js';
-import { rawRedis } from '../helpers.js';
+import { REDIS_URL } from '../helpers.js';
 
 export interface ScriptWatch {
   /** Epoch ms of each matching call seen so far. */
@@ -12,20 +13,49 @@ export interface ScriptWatch {
   stop(): void;
 }
 
+/**
+ * The arguments of one MONITOR line: `+<time> [<db> <client>] "arg" "arg" ...`, each argument
+ * quoted with `\"`, `\\` and `\xHH` escapes (as Redis writes them).
+ */
+export function monitorArgs(line: string): string[] {
+  const out: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"/g;
+  for (let m = re.exec(line); m; m = re.exec(line)) {
+    out.push(m[1]!.replace(/\\x([0-9a-f]{2})|\\(.)/gi, (_, hex: string | undefined, c: string | undefined) => (hex ? String.fromCharCode(parseInt(hex, 16)) : c === 'n' ? '\n' : c === 'r' ? '\r' : c === 't' ? '\t' : c!)));
+  }
+  return out;
+}
+
+/**
+ * MONITOR on a plain socket of its own (ioredis' monitor() can throw an uncaught "Command queue
+ * state error" when MONITOR lines race its connection's setup): the lines are read as text.
+ */
 export async function watchScriptCalls(match: (args: string[]) => boolean): Promise<ScriptWatch> {
-  const monitor = rawRedis();
+  const { hostname, port } = new URL(REDIS_URL);
+  const socket = connect(Number(port || 6379), hostname || '127.0.0.1');
   const calls: number[] = [];
-  const watching = await monitor.monitor();
-  watching.on('monitor', (_time: string, args: string[]) => {
-    if (/^eval(sha)?$/i.test(String(args[0])) && match(args.map(String))) calls.push(Date.now());
+  let buffered = '';
+  socket.on('error', () => undefined); // stop() ends it; a test that needs it fails on what it did not see
+  socket.setEncoding('latin1');
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => socket.write('MONITOR\r\n'));
+    socket.once('error', reject);
+    socket.on('data', (chunk: string) => {
+      buffered += chunk;
+      let nl = buffered.indexOf('\r\n');
+      while (nl >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 2);
+        if (line === '+OK') resolve();
+        else if (line.startsWith('+')) {
+          const args = monitorArgs(line);
+          if (/^eval(sha)?$/i.test(args[0] ?? '') && match(args)) calls.push(Date.now());
+        }
+        nl = buffered.indexOf('\r\n');
+      }
+    });
   });
-  return {
-    calls,
-    stop() {
-      watching.disconnect();
-      monitor.disconnect();
-    },
-  };
+  return { calls, stop: () => void socket.destroy() };
 }
 
 /**
