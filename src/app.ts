@@ -3,6 +3,7 @@
 
 import { pino, type Logger } from 'pino';
 import { ConfigError } from './errors.js';
+import { checkGroup, resolveGroupLimits, type GroupLimitsOptions } from './groups.js';
 import { Registry, type AnyTask, type Queue } from './registry.js';
 import { Client, type DeadLetterQueue } from './client.js';
 import { Workflows, type StartOptions, type WorkflowHandle } from './workflow/runner.js';
@@ -265,6 +266,20 @@ export class Millrace<D = Record<string, never>> extends Registry<D> {
     await this.broker.setGroupPaused(await this.client.ref(queue), checkGroup(group), false);
   }
 
+  /**
+   * Gives one group limits of its own over the queue's `groups` ones (a VIP tenant's larger cap:
+   * `{ concurrency: 10 }`; null for none: `{ rateLimit: null }`), or takes them away (null). Kept
+   * in Redis; every worker applies them from its next fetch.
+   */
+  async setGroupLimits(queue: string, group: string, limits: GroupLimitsOptions | null): Promise<void> {
+    checkGroup(group);
+    const resolved = limits === null ? undefined : resolveGroupLimits(limits);
+    const ref = await this.client.ref(queue);
+    // A group's permits and tokens are counted in one slot: a sharded queue's groups span several.
+    if ((ref.shards ?? 1) > 1) throw new ConfigError('setGroupLimits queue', `a queue of one shard (queue '${queue}' has ${ref.shards})`, queue);
+    await this.broker.setGroupLimits(ref, group, resolved);
+  }
+
   /** The queue's groups with jobs waiting, or paused, by key (at most `limit`, default 1,000). */
   async groups(queue: string, options: { limit?: number } = {}): Promise<GroupSummary[]> {
     const limit = options.limit ?? 1000;
@@ -524,10 +539,4 @@ function merged(inspector: Inspector): ShardInspector {
 
 function hooks<D>(h: Hook<D> | Hook<D>[] | undefined): Hook<D>[] {
   return h === undefined ? [] : Array.isArray(h) ? h : [h];
-}
-
-/** A group key as the API takes it: 1-200 characters. */
-function checkGroup(group: string): string {
-  if (typeof group !== 'string' || group.length < 1 || group.length > 200) throw new ConfigError('group', 'a string of 1-200 characters', group);
-  return group;
 }

@@ -18,12 +18,13 @@ export { SentinelsUnreachableError } from './redis/sentinels.js';
 export { parseDuration, type Duration } from './duration.js';
 export { jsonSerializer, msgpackSerializer, type Serializer, type SerializerOption } from './serializer.js';
 export type {
-  BackoffOptions, BrokerOption, DurabilityOptions, EnqueueOptions, QueueOptions, TaskOptions, Retention, ErrorClass,
+  BackoffOptions, BrokerOption, DurabilityOptions, EnqueueOptions, GroupOptions, QueueOptions, TaskOptions, Retention, ErrorClass,
 } from './options.js';
+export type { GroupLimitsOptions } from './groups.js';
 export type {
   JobContext, Handler, JobStatus, JobInfo, JobError, Middleware, OutgoingJob, Logger,
 } from './types.js';
-export type { AbortOutcome, DeadLetterEntry, JobSummary, QueueCounts, WorkerEntry } from './broker/types.js';
+export type { AbortOutcome, DeadLetterEntry, GroupOverride, GroupSummary, JobSummary, QueueCounts, WorkerEntry } from './broker/types.js';
 export type { RedisOption, RedisSettings } from './settings.js';
 export { resolveConfig, SETTINGS, type Layer, type Resolved, type Scope, type SettingKey, type Settings, type Source } from './config.js';
 export { EventHub, type EventMap, type EventType, type EventOf, type MillraceEvent } from './events.js';

@@ -1,7 +1,7 @@
 // `millrace groups <queue>` and `millrace group pause|resume <queue> <key>` run as real
 // processes against an in-test app's prefix: the groups with jobs waiting and paused, in text
 // and JSON, and in the queue's row of `millrace queues`; a pause and a resume seen by the app;
-// bad keys and unknown queues refused.
+// a group's own limits set, shown and cleared; bad flags, keys and unknown queues refused.
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { testApps } from './helpers.js';
@@ -24,8 +24,8 @@ describe('millrace groups commands', { timeout: 60_000 }, () => {
 
     const [text, asJson] = await Promise.all([cli('groups', 'reports'), cli('groups', 'reports', '--json')]);
     expect({ code: text.code, stderr: text.stderr }).toEqual({ code: 0, stderr: '' });
-    expect(text.stdout).toMatch(/^GROUP +WAITING$/im);
-    expect(text.stdout).toMatch(/^acme +2$/m);
+    expect(text.stdout).toMatch(/^GROUP +WAITING +OWN LIMITS$/im);
+    expect(text.stdout).toMatch(/^acme +2 +-$/m);
     expect(parseJson(asJson)).toEqual([{ key: 'acme', waiting: 2, paused: false }, { key: 'globex', waiting: 1, paused: false }]);
 
     // The queue's row counts them as ready, and says they wait in groups.
@@ -37,9 +37,27 @@ describe('millrace groups commands', { timeout: 60_000 }, () => {
     expect({ code: paused.code, stderr: paused.stderr }).toEqual({ code: 0, stderr: '' });
     expect(paused.stdout).toContain("group 'acme' of queue 'reports' paused");
     expect(await t.app.groups('reports')).toEqual([{ key: 'acme', waiting: 2, paused: true }, { key: 'globex', waiting: 1, paused: false }]);
-    expect((await cli('groups', 'reports')).stdout).toMatch(/^acme \[paused\] +2$/m);
+    expect((await cli('groups', 'reports')).stdout).toMatch(/^acme \[paused\] +2 +-$/m);
     expect((await cli('group', 'resume', 'reports', 'acme')).code).toBe(0);
     expect((await t.app.groups('reports'))[0]).toEqual({ key: 'acme', waiting: 2, paused: false });
+
+    // Limits of its own, shown in the listing; --clear takes them away.
+    expect((await cli('group', 'limit', 'reports', 'acme', '--concurrency', '10', '--rate', '5/1s')).code).toBe(0);
+    expect((await t.app.groups('reports'))[0]).toEqual({ key: 'acme', waiting: 2, paused: false, limits: { concurrency: 10, rateLimit: { max: 5, perMs: 1000 } } });
+    expect((await cli('groups', 'reports')).stdout).toMatch(/^acme +2 +concurrency 10, 5 per 1000 ms$/m);
+    expect((await cli('group', 'limit', 'reports', 'acme', '--concurrency', 'none')).code).toBe(0);
+    expect((await t.app.groups('reports'))[0]!.limits).toEqual({ concurrency: null });
+    expect((await cli('group', 'limit', 'reports', 'acme', '--clear')).code).toBe(0);
+    expect((await t.app.groups('reports'))[0]!.limits).toBeUndefined();
+    const bad = await Promise.all([
+      cli('group', 'limit', 'reports', 'acme'),
+      cli('group', 'limit', 'reports', 'acme', '--concurrency', '0'),
+      cli('group', 'limit', 'reports', 'acme', '--rate', 'fast'),
+      cli('group', 'limit', 'reports', 'acme', '--clear', '--concurrency', '2'),
+    ]);
+    expect(bad.map((b) => b.code)).toEqual([2, 2, 2, 2]);
+    expect(bad.map((b) => b.stderr.trim().split('\n').length)).toEqual([1, 1, 1, 1]);
+    expect(bad[2]!.stderr).toMatch(/--rate: <max>\/<duration> such as 100\/1s/);
 
     const tooLong = await cli('group', 'pause', 'reports', 'x'.repeat(201));
     expect({ code: tooLong.code, err: tooLong.stderr.trim() }).toEqual({ code: 2, err: expect.stringMatching(/not a group key: 'x+' \(group keys are 1-200 characters\)/) });

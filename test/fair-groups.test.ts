@@ -139,6 +139,36 @@ describe('fair groups', { timeout: 60_000 }, () => {
     expect(await limited[1]!.status()).toBe('waiting');
   });
 
+  it("runs a group with limits of its own (a VIP's cap) beside groups at the queue's, across workers", async () => {
+    const t = apps.app('glimits');
+    const running: Record<string, number> = {};
+    const most: Record<string, number> = {};
+    const q = t.app.queue('tenants', { concurrency: 4, groups: { key: (args) => args[0] as string, concurrency: 1 } });
+    const work = q.task('work', async (ctx, _tenant: string) => {
+      const g = ctx.group!;
+      running[g] = (running[g] ?? 0) + 1;
+      most[g] = Math.max(most[g] ?? 0, running[g]!);
+      await new Promise((r) => setTimeout(r, 150));
+      running[g]!--;
+    });
+    await t.app.setGroupLimits('tenants', 'vip', { concurrency: 3 });
+    expect((await t.app.groups('tenants'))).toEqual([]);
+    const jobs = await work.enqueueMany([...Array.from({ length: 12 }, () => ['vip'] as [string]), ...Array.from({ length: 6 }, () => ['free'] as [string])]);
+    expect((await t.app.groups('tenants')).find((g) => g.key === 'vip')?.limits).toEqual({ concurrency: 3 });
+    await tracker.start(t.app, { queues: ['tenants'] });
+    await tracker.start(t.app, { queues: ['tenants'] });
+    await Promise.all(jobs.map((j) => j.result({ timeout: 30_000 })));
+    // Over two workers of concurrency 4: vip past the queue's cap, up to its own of 3 (a loaded
+    // machine may not overlap all three), free at the queue's 1.
+    expect(most.vip).toBeGreaterThanOrEqual(2);
+    expect(most.vip).toBeLessThanOrEqual(3);
+    expect(most.free).toBe(1);
+    await t.app.setGroupLimits('tenants', 'vip', null);
+    await expect(t.app.setGroupLimits('tenants', 'vip', { concurrency: 0 })).rejects.toThrow(/group limits\.concurrency.*an integer >= 1, or null/);
+    await expect(t.app.setGroupLimits('tenants', 'vip', { rateLimit: { max: 5, per: 'soon' } })).rejects.toThrow(/group limits\.rateLimit\.per/);
+    await expect(t.app.setGroupLimits('tenants', 'vip', { cap: 3 } as never)).rejects.toThrow(/group limits\.cap.*concurrency, rateLimit/);
+  });
+
   it('refuses bad group options and keys, naming them', async () => {
     const t = apps.app('gbad');
     expect(() => t.app.queue('sharded', { shards: 2, groups: { concurrency: 2 } })).toThrow(ConfigError);

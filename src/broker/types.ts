@@ -45,12 +45,23 @@ export interface GroupLimits {
   readonly rateLimit?: { readonly max: number; readonly perMs: number };
 }
 
+/**
+ * A group's own limits over the queue's `groups` ones: a field absent keeps the queue's, null
+ * means none for this group.
+ */
+export interface GroupOverride {
+  concurrency?: number | null;
+  rateLimit?: { readonly max: number; readonly perMs: number } | null;
+}
+
 /** A group of a grouped queue, as the inspector lists it. */
 export interface GroupSummary {
   key: string;
   /** Its jobs waiting in the group (not yet served). */
   waiting: number;
   paused: boolean;
+  /** Its own limits, when it has some (Broker.setGroupLimits). */
+  limits?: GroupOverride;
 }
 
 /** What a queue's defining process registered: its levels (lowest first) and shard count. */
@@ -384,6 +395,11 @@ export interface Broker {
    * longer hold already set stands).
    */
   holdGroup(queue: QueueRef, group: string, ms: number): Promise<void>;
+  /**
+   * Gives one group limits of its own over the queue's (a VIP tenant's larger cap), or takes
+   * them away (undefined); every worker applies them from its next fetch.
+   */
+  setGroupLimits(queue: QueueRef, group: string, limits: GroupOverride | undefined): Promise<void>;
   isPaused(queue: QueueRef): Promise<boolean>;
   /** Server time in epoch ms. */
   time(): Promise<number>;

@@ -5,7 +5,7 @@
 // replica to wait for, so no enqueue or outcome here waits or fails for it.
 
 import type {
-  AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, EnqueueItem, EnqueueOutcome, EventReader,
+  GroupOverride, AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, EnqueueItem, EnqueueOutcome, EventReader,
   Fetched, HeldLease, Location, NodeNote, QueueRef, QueueShape, ReclaimOptions, ReclaimOutcome, RetryOutcome, StoredDocument, WorkerEntry,
 } from '../broker/types.js';
 import type { MillraceEvent } from '../events.js';
@@ -14,7 +14,7 @@ import { MemoryEventReader } from './events.js';
 import { MemoryWorkflows } from './workflows.js';
 import { MemoryStreamReader } from './reader.js';
 import { reclaim } from './reclaim.js';
-import { holdGroup, setGroupPaused } from './groups.js';
+import { holdGroup, setGroupLimits, setGroupPaused } from './groups.js';
 import { lrange, type Bytes } from './records.js';
 import { MemoryState, type QueueState } from './state.js';
 import { parseShape, shapeText, shardCount, storageName } from '../shards/index.js';
@@ -113,6 +113,10 @@ export class MemoryBroker implements Broker {
 
   async holdGroup(queue: QueueRef, group: string, ms: number): Promise<void> {
     holdGroup(this.q(queue), group, ms);
+  }
+
+  async setGroupLimits(queue: QueueRef, group: string, limits: GroupOverride | undefined): Promise<void> {
+    setGroupLimits(this.q(queue), group, limits);
   }
 
   async hold(queue: QueueRef, ms: number): Promise<void> {

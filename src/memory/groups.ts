@@ -5,7 +5,7 @@
 // kept under a cap) and token bucket, and the bell a capped read waits on. A fetch serves the
 // ring after the ready streams: one job per group per turn, each within its group's limits.
 
-import type { GroupLimits, GroupSummary, QueueRef } from '../broker/types.js';
+import type { GroupLimits, GroupOverride, GroupSummary, QueueRef } from '../broker/types.js';
 import { withJob, type Bytes } from './records.js';
 import type { JobRecord, QueueState } from './state.js';
 
@@ -30,6 +30,8 @@ export class GroupState {
   readonly held = new Map<string, Set<string>>();
   /** Each group's token bucket (under a rate limit). */
   readonly buckets = new Map<string, Bucket>();
+  /** The groups with limits of their own (Broker.setGroupLimits), over the queue's. */
+  readonly limits = new Map<string, GroupOverride>();
   /** The groups bell's position: moves on whenever jobs join a group. */
   bell = 0;
 
@@ -159,6 +161,21 @@ function tokensNow(b: Bucket | undefined, rate: { max: number; perMs: number }, 
   return now > b.at ? Math.min(rate.max, b.tokens + ((now - b.at) * rate.max) / rate.perMs) : b.tokens;
 }
 
+/** A group's limits (as fairfetch.lua's limits_of): the queue's, or the group's own where it has some. */
+function groupLimits(gs: GroupState, queue: GroupLimits, group: string): { cap: number; rate: { max: number; perMs: number } | undefined } {
+  const own = gs.limits.get(group);
+  const cap = own?.concurrency === undefined ? (queue.concurrency ?? 0) : (own.concurrency ?? 0);
+  const rate = own?.rateLimit === undefined ? queue.rateLimit : (own.rateLimit ?? undefined);
+  return { cap, rate };
+}
+
+/** Gives a group limits of its own, or takes them away; the bell rings (a waiting read looks again). */
+export function setGroupLimits(q: QueueState, group: string, limits: GroupOverride | undefined): void {
+  if (limits === undefined) q.groups.limits.delete(group);
+  else q.groups.limits.set(group, { ...limits });
+  q.ringBell();
+}
+
 /**
  * fetch.lua's group phase, after the ready streams gave fewer than `want`: groups whose rest is
  * over and full ones with a permit free back in the ring, then the ring served in turn, one job
@@ -171,22 +188,19 @@ export function serveGroups(q: QueueState, ref: QueueRef, want: number): { level
   const fed: { level: string; entry: string }[] = [];
   if (want <= 0 || (gs.ring.size === 0 && gs.rest.size === 0 && gs.full.size === 0)) return fed;
   const now = q.clock.now();
-  const limits: GroupLimits = ref.groups ?? {};
-  const cap = limits.concurrency ?? 0;
-  const rate = limits.rateLimit;
+  const limitsOf = (group: string) => groupLimits(gs, ref.groups ?? {}, group);
   // Rests over: back in the ring, earliest first.
   const over = [...gs.rest].filter(([, until]) => until <= now).sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   for (const [group] of over) {
     gs.rest.delete(group);
     gs.join(group);
   }
-  // Full groups with a permit free again: back in the ring.
-  if (cap > 0) {
-    for (const group of [...gs.full]) {
-      if (heldCount(q, group) >= cap) continue;
-      gs.full.delete(group);
-      gs.join(group);
-    }
+  // Full groups with a permit free again (or no cap now): back in the ring.
+  for (const group of [...gs.full]) {
+    const { cap } = limitsOf(group);
+    if (cap > 0 && heldCount(q, group) >= cap) continue;
+    gs.full.delete(group);
+    gs.join(group);
   }
   while (want > 0) {
     const candidates = [...gs.ring.keys()].slice(0, want);
@@ -196,6 +210,7 @@ export function serveGroups(q: QueueState, ref: QueueRef, want: number): { level
     for (const group of candidates) {
       if (want <= 0) break;
       let k = Math.min(share, want);
+      const { cap, rate } = limitsOf(group);
       const held = cap > 0 ? heldCount(q, group) : 0;
       if (cap > 0 && held >= cap) {
         gs.ring.delete(group);
@@ -265,5 +280,8 @@ export function groupSummaries(q: QueueState, limit: number): GroupSummary[] {
   return [...keys]
     .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
     .slice(0, Math.max(0, limit))
-    .map((key) => ({ key, waiting: gs.lists.get(key)?.length ?? 0, paused: gs.paused.has(key) }));
+    .map((key) => {
+      const own = gs.limits.get(key);
+      return { key, waiting: gs.lists.get(key)?.length ?? 0, paused: gs.paused.has(key), ...(own ? { limits: { ...own } } : {}) };
+    });
 }

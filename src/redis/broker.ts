@@ -7,6 +7,7 @@ import { dayOf, HISTORY_TTL_S, minuteOfDay, SEEN_TTL_MS, type EndedTotals } from
 import { callScript, SCRIPTS } from './scripts.js';
 import { RedisWorkflows } from './workflows.js';
 import { Enqueuer } from './enqueuer.js';
+import { encodeGroupLimits } from './groups.js';
 import { Notices, type Listener } from './notices.js';
 import { connect } from './connection.js';
 import { isCluster, nodeFor, type Conn } from './topology.js';
@@ -18,7 +19,7 @@ import type {
   NodeNote,
   AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, Delivery, EnqueueItem, EnqueueOutcome,
   EventReader, Fetched, HeldLease, Location, QueueRef, QueueShape, ReclaimOptions, ReclaimOutcome, RetryOutcome, WorkerEntry,
-  Durability, DurableWrites, StoredDocument,
+  Durability, DurableWrites, GroupOverride, StoredDocument,
 } from '../broker/types.js';
 import { packEvents, type MillraceEvent } from '../events.js';
 import { Confirmer } from './durability.js';
@@ -107,7 +108,7 @@ export class RedisBroker implements Broker {
     const out = (await callScript(this.conn, SCRIPTS.fetch, {
       keys: {
         paused: k.paused, taken: k.taken, rate: k.rate, hold: k.hold, job_prefix: k.jobPrefix, last_id: k.lastId,
-        held_prefix: k.heldPrefix, group_rate_prefix: k.groupRatePrefix, ...fairKeys(k),
+        held_prefix: k.heldPrefix, group_rate_prefix: k.groupRatePrefix, group_limits: k.groupLimits, ...fairKeys(k),
       },
       streams: k.streams,
       args: {
@@ -425,6 +426,16 @@ export class RedisBroker implements Broker {
 
   async holdGroup(queue: QueueRef, group: string, ms: number): Promise<void> {
     await this.groupctl(queue, 'hold', group, Math.max(1, Math.ceil(ms)));
+  }
+
+  async setGroupLimits(queue: QueueRef, group: string, limits: GroupOverride | undefined): Promise<void> {
+    const k = this.ctx.keys(queue);
+    const tx = this.conn.multi();
+    if (limits === undefined) tx.hdel(k.groupLimits, group);
+    else tx.hset(k.groupLimits, group, encodeGroupLimits(limits));
+    // A worker waiting for resting groups looks again (a raised cap or rate may let it serve).
+    tx.xadd(k.bell, 'MAXLEN', '1', '*', 'b', '1');
+    await tx.exec();
   }
 
   private async groupctl(queue: QueueRef, action: 'pause' | 'resume' | 'hold', group: string, ms: number): Promise<void> {

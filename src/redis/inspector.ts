@@ -2,6 +2,7 @@
 // dashboard and the API.
 
 import { compareIds } from '../broker/ids.js';
+import { decodeGroupLimits } from './groups.js';
 import { CONSUMER_GROUP, fairKeys, healthKey, queuesSetKey, throughputKey, workerKey, workersKey } from './keys.js';
 import { addDay, planRange, type ThroughputHistory } from '../broker/history.js';
 import { callScript, SCRIPTS } from './scripts.js';
@@ -114,11 +115,15 @@ export class RedisInspector implements Inspector {
     ]);
     const pausedSet = new Set(paused);
     const keys = [...new Set([...ring, ...rest, ...full, ...paused])].sort();
-    const lengths = await Promise.all(keys.map((g) => this.conn.llen(k.groupPrefix + g)));
+    const [lengths, limits] = await Promise.all([
+      Promise.all(keys.map((g) => this.conn.llen(k.groupPrefix + g))),
+      keys.length > 0 ? this.conn.hmget(k.groupLimits, ...keys) : [],
+    ]);
     const out: GroupSummary[] = [];
     for (let i = 0; i < keys.length; i++) {
       const paused = pausedSet.has(keys[i]!);
-      if (lengths[i]! > 0 || paused) out.push({ key: keys[i]!, waiting: lengths[i]!, paused });
+      const own = limits[i];
+      if (lengths[i]! > 0 || paused) out.push({ key: keys[i]!, waiting: lengths[i]!, paused, ...(own ? { limits: decodeGroupLimits(own) } : {}) });
     }
     return out;
   }

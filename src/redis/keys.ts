@@ -69,6 +69,8 @@ export interface QueueKeys {
   readonly full: string;
   /** Set of paused groups. */
   readonly pausedGroups: string;
+  /** Hash of the groups with limits of their own: key -> "cap|max|per" ('' the queue's, 0 none). */
+  readonly groupLimits: string;
   /** Stream of one entry, renewed whenever jobs join a group: a waiting capped read wakes on it. */
   readonly bell: string;
 }
@@ -120,6 +122,7 @@ export function queueKeys(prefix: string, queue: string, levels: readonly string
     rest: `${base}:rest`,
     full: `${base}:full`,
     pausedGroups: `${base}:gpaused`,
+    groupLimits: `${base}:glimits`,
     bell: `${base}:bell`,
   };
 }

@@ -5,7 +5,7 @@
 // straight through, so an app without sharded queues pays one property check per call.
 
 import type {
-  AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, Durability, DurableWrites, EnqueueItem,
+  AbortOutcome, BlockingReader, Broker, Completion, DeadLetter, Durability, DurableWrites, EnqueueItem, GroupOverride,
   EnqueueOutcome, EventReader, Fetched, HeldLease, Location, NodeNote, QueueRef, QueueShape, ReclaimOptions, ReclaimOutcome,
   RetryOutcome, StoredDocument, StoredEvent, WorkerEntry, EndedTotals,
 } from '../broker/types.js';
@@ -214,6 +214,10 @@ export class ShardRouter implements Broker {
 
   async holdGroup(queue: QueueRef, group: string, ms: number): Promise<void> {
     await Promise.all(expand(queue).map((q) => this.inner.holdGroup(q, group, ms)));
+  }
+
+  async setGroupLimits(queue: QueueRef, group: string, limits: GroupOverride | undefined): Promise<void> {
+    await Promise.all(expand(queue).map((q) => this.inner.setGroupLimits(q, group, limits)));
   }
 
   async isPaused(queue: QueueRef): Promise<boolean> {

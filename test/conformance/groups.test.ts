@@ -15,8 +15,9 @@ const LIMITED: QueueRef = { ...Q, groups: { rateLimit: { max: 2, perMs: 1000 } }
 
 /** The group of each delivery, from its header's options. */
 const groupsOf = (got: Delivery[]) => got.map((d) => (JSON.parse(String(d.header).split('|')[4]!) as { g: string }).g);
-/** The ids the header names (a grouped job's header always names its id). */
-const idsOf = (got: Delivery[]) => got.map((d) => String(d.header).split('|')[0]);
+/** The id a header names (a grouped job's header always names its id). */
+const headerIdOf = (d: Delivery) => String(d.header).split('|')[0];
+const idsOf = (got: Delivery[]) => got.map(headerIdOf);
 
 /** Fetches one job at a time until none comes, returning each one's group. */
 async function drainOneByOne(fetch: () => Promise<Fetched>): Promise<string[]> {
@@ -115,6 +116,30 @@ conformance('fair groups', (s) => {
     }
     await s().elapse(limited.limitedMs! + 20);
     expect(groupsOf(await broker.fetch(LIMITED, 'w1', 10))).toEqual(['a']);
+  });
+
+  it('applies the limits a group has of its own over the queue\'s, and the queue\'s again once they are taken away', async () => {
+    const { broker, inspector } = s();
+    const ONE: QueueRef = { ...Q, groups: { concurrency: 1 } };
+    await broker.enqueue(ONE, [...['v0', 'v1', 'v2', 'v3'].map((id) => item({ id, group: 'vip' })), ...['f0', 'f1', 'f2'].map((id) => item({ id, group: 'free' }))]);
+    await broker.setGroupLimits(ONE, 'vip', { concurrency: 3 });
+    expect((await broker.fetch(ONE, 'w1', 10)).map((d) => headerIdOf(d)).sort()).toEqual(['f0', 'v0', 'v1', 'v2']);
+    expect((await broker.fetch(ONE, 'w1', 10)).capped).toBe(true);
+    expect((await inspector.groups(ONE, 10)).find((g) => g.key === 'vip')).toEqual({ key: 'vip', waiting: 1, paused: false, limits: { concurrency: 3 } });
+    // No cap at all for free (null), a rate of its own for vip: free's two come, vip waits for a token.
+    await broker.setGroupLimits(ONE, 'free', { concurrency: null });
+    await broker.setGroupLimits(ONE, 'vip', { concurrency: null, rateLimit: { max: 1, perMs: 1000 } });
+    const next = await broker.fetch(ONE, 'w1', 10);
+    expect(next.map((d) => headerIdOf(d)).sort()).toEqual(['f1', 'f2', 'v3']);
+    await broker.enqueue(ONE, [item({ id: 'v4', group: 'vip' })]);
+    const limited = await broker.fetch(ONE, 'w1', 10);
+    expect(limited).toHaveLength(0);
+    expect(limited.limitedMs).toBeGreaterThan(300);
+    // Taken away: the queue's cap of 1 again, and vip holds 4 running jobs: nothing for it.
+    await broker.setGroupLimits(ONE, 'vip', undefined);
+    await s().elapse(limited.limitedMs! + 20);
+    expect((await broker.fetch(ONE, 'w1', 10)).capped).toBe(true);
+    expect((await inspector.groups(ONE, 10)).find((g) => g.key === 'vip')).toEqual({ key: 'vip', waiting: 1, paused: false });
   });
 
   it('a paused group waits while the others are served; a held group waits for its hold', async () => {

@@ -1,14 +1,16 @@
-// `millrace groups <queue>` and `millrace group pause|resume <queue> <key>`: a grouped queue's
-// groups (fair groups: docs/flow-control.md#fair-groups), and pausing or resuming one of them.
+// `millrace groups <queue>`, `millrace group pause|resume <queue> <key>` and `millrace group limit
+// <queue> <key>`: a grouped queue's groups (fair groups: docs/flow-control.md#fair-groups),
+// pausing or resuming one of them, and the limits one has of its own.
 
 import type { Command } from 'commander';
 import { requireQueue, type OpsApp } from '../app.js';
 import { UsageError } from '../load.js';
 import { table } from '../output.js';
 import { withCommon, type GlobalFlags, type Kit } from './common.js';
+import type { GroupOverride } from '../../broker/types.js';
 
 /** The app's group operations; exit 2 for an --app from a millrace without groups. */
-function groupOps(app: OpsApp): Pick<OpsApp, 'groups' | 'pauseGroup' | 'resumeGroup'> {
+function groupOps(app: OpsApp): Pick<OpsApp, 'groups' | 'pauseGroup' | 'resumeGroup' | 'setGroupLimits'> {
   if (typeof (app as Partial<OpsApp>).groups !== 'function') {
     throw new UsageError('the app of --app has no fair groups: it comes from an older millrace; upgrade it or leave out --app');
   }
@@ -18,6 +20,31 @@ function groupOps(app: OpsApp): Pick<OpsApp, 'groups' | 'pauseGroup' | 'resumeGr
 function checkKey(key: string): string {
   if (key.length < 1 || key.length > 200) throw new UsageError(`not a group key: '${key}' (group keys are 1-200 characters)`);
   return key;
+}
+
+/** A group's own limits for people: "concurrency 10, 100 per 1000 ms", "no cap". */
+function describeLimits(l: GroupOverride): string {
+  const parts: string[] = [];
+  if (l.concurrency !== undefined) parts.push(l.concurrency === null ? 'no cap' : `concurrency ${l.concurrency}`);
+  if (l.rateLimit !== undefined) parts.push(l.rateLimit === null ? 'no rate limit' : `${l.rateLimit.max} per ${l.rateLimit.perMs} ms`);
+  return parts.join(', ');
+}
+
+/** --concurrency: an integer >= 1, or 'none'. */
+function concurrencyFlag(raw: string | undefined): number | null | undefined {
+  if (raw === undefined) return undefined;
+  if (raw === 'none') return null;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1) throw new UsageError(`--concurrency: an integer >= 1, or 'none' for no cap (got '${raw}')`);
+  return Number(raw);
+}
+
+/** --rate: "<max>/<duration>" such as 100/1s, or 'none'. */
+function rateFlag(raw: string | undefined): { max: number; per: string } | null | undefined {
+  if (raw === undefined) return undefined;
+  if (raw === 'none') return null;
+  const m = /^(\d+)\/(\S+)$/.exec(raw);
+  if (!m || Number(m[1]) < 1) throw new UsageError(`--rate: <max>/<duration> such as 100/1s, or 'none' for no limit (got '${raw}')`);
+  return { max: Number(m[1]), per: m[2]! };
 }
 
 export function registerGroupCommands(program: Command, kit: Kit): void {
@@ -42,6 +69,7 @@ Examples:
         s.print(groups, () => table(groups, [
           { header: 'group', value: (g) => g.key + (g.paused ? ' [paused]' : '') },
           { header: 'waiting', value: (g) => g.waiting, align: 'right' },
+          { header: 'own limits', value: (g) => (g.limits ? describeLimits(g.limits) : '-') },
         ], `no group of queue '${queue}' has jobs waiting or is paused`));
       }),
     );
@@ -70,4 +98,36 @@ Examples:
         }),
       );
   }
+
+  withCommon(
+    group
+      .command('limit')
+      .summary("give one group limits of its own over the queue's (or take them away with --clear)")
+      .argument('<queue>', 'the queue')
+      .argument('<key>', 'the group key')
+      .option('--concurrency <n>', "jobs of the group at once over every worker, or 'none'")
+      .option('--rate <max/per>', "jobs of the group started per duration, e.g. 100/1s, or 'none'")
+      .option('--clear', "take the group's own limits away: the queue's apply again"),
+  )
+    .addHelpText('after', `
+A flag left out keeps the queue's limit for that; 'none' lifts it for this group. Kept in Redis:
+every worker applies them from its next fetch.
+
+Examples:
+  $ millrace group limit reports acme --concurrency 10
+  $ millrace group limit reports acme --rate 100/1s --concurrency none
+  $ millrace group limit reports acme --clear`)
+    .action((queue: string, key: string, flags: GlobalFlags & { concurrency?: string; rate?: string; clear?: boolean }) =>
+      kit.run(flags, async (s) => {
+        checkKey(key);
+        const concurrency = concurrencyFlag(flags.concurrency);
+        const rateLimit = rateFlag(flags.rate);
+        if (flags.clear && (concurrency !== undefined || rateLimit !== undefined)) throw new UsageError('--clear takes the limits away: give it alone, without --concurrency or --rate');
+        if (!flags.clear && concurrency === undefined && rateLimit === undefined) throw new UsageError('give --concurrency, --rate or both (or --clear)');
+        await requireQueue(s.app, queue);
+        const limits = flags.clear ? null : { ...(concurrency !== undefined && { concurrency }), ...(rateLimit !== undefined && { rateLimit }) };
+        await groupOps(s.app).setGroupLimits(queue, key, limits);
+        s.print({ queue, group: key, limits }, () => (limits === null ? `group '${key}' of queue '${queue}': the queue's limits apply again` : `group '${key}' of queue '${queue}': limits of its own set`));
+      }),
+    );
 }

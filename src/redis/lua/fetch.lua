@@ -11,11 +11,14 @@
 -- the groups of the ring, one job per group per turn (with fewer groups than room, a group's
 -- turns of this call at once: one LPOP of several), each group within `group_cap` held jobs
 -- (its held set: ids whose record is still queued or running) and `group_rate_max` per
--- `group_rate_per` ms (a bucket per group, as the queue's); a group at its cap goes full, one
+-- `group_rate_per` ms (a bucket per group, as the queue's), or the limits the group has of its
+-- own (`group_limits`, set by groupctl.lua); a group at its cap goes full, one
 -- out of tokens rests until it has one. A served job gets a new entry on its level's stream
 -- and is delivered with the rest.
 -- KEYS: paused, taken, rate, hold, job_prefix, last_id, held_prefix, group_rate_prefix,
---       group_prefix, ring, rest, full, paused_groups, bell, streams... (highest priority first)
+--       group_limits (a group's own limits over the queue's: "cap|max|per", '' for the queue's,
+--       0 for none), group_prefix, ring, rest, full, paused_groups, bell, streams... (highest
+--       priority first)
 -- ARGV: group, consumer, count, cap, rate_max, rate_per, grouped (1: a grouped queue, whose
 --       empty fetch says why as a capped one does), group_cap, group_rate_max, group_rate_per
 -- Returns: a flat list, 5 values per entry: level, entry id, header (false if missing), data
@@ -34,9 +37,9 @@ local group, consumer, want, cap = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber
 local rate_max, rate_per = tonumber(ARGV[5]), tonumber(ARGV[6])
 local grouped, group_cap = ARGV[7] == '1', tonumber(ARGV[8])
 local group_rate_max, group_rate_per = tonumber(ARGV[9]), tonumber(ARGV[10])
-local FIRST = 15
-local JOB, HELD, GRATE = KEYS[5], KEYS[7], KEYS[8]
-fair = { list = KEYS[9], ring = KEYS[10], rest = KEYS[11], full = KEYS[12], paused = KEYS[13], bell = KEYS[14] }
+local FIRST = 16
+local JOB, HELD, GRATE, GLIMITS = KEYS[5], KEYS[7], KEYS[8], KEYS[9]
+fair = { list = KEYS[10], ring = KEYS[11], rest = KEYS[12], full = KEYS[13], paused = KEYS[14], bell = KEYS[15] }
 -- Neither paused nor held (the common case): one command.
 if redis.call('EXISTS', KEYS[1], KEYS[4]) > 0 then
   if redis.call('EXISTS', KEYS[1]) == 1 then return { -1 } end
@@ -105,109 +108,7 @@ local function read_streams()
 end
 read_streams()
 
--- The jobs group g holds (served, not ended); at the cap, those ended since are forgotten first:
--- a job holds its permit while its record says it runs (taken at most once) or is queued with
--- its entry on its stream or pending (fetched, running, handed back, reclaimed, retried at once).
-local function held_by(g)
-  local key = HELD .. g
-  local n = redis.call('SCARD', key)
-  if n < group_cap then return n end
-  for _, id in ipairs(redis.call('SMEMBERS', key)) do
-    local v = redis.call('HMGET', JOB .. id, 'st', 'e', 'l')
-    local holds = v[1] == 'running'
-    if v[1] == 'queued' and v[2] then
-      local stream = KEYS[FIRST + (tonumber(v[3]) or 1) - 1]
-      if stream then
-        holds = #redis.call('XRANGE', stream, v[2], v[2]) > 0
-        if not holds then
-          local p = redis.pcall('XPENDING', stream, group, v[2], v[2], 1)
-          holds = type(p) == 'table' and not p.err and p[1] ~= nil
-        end
-      end
-    end
-    if not holds then
-      redis.call('SREM', key, id)
-      n = n - 1
-    end
-  end
-  return n
-end
-
--- Serves the groups while room is left: a group's job becomes an entry of its level's stream.
-local function serve_groups()
-  now = now or now_ms()
-  for _, g in ipairs(redis.call('ZRANGEBYSCORE', fair.rest, '-inf', now)) do
-    redis.call('ZREM', fair.rest, g)
-    if redis.call('EXISTS', fair.list .. g) == 1 then fair_join(g) end
-  end
-  if group_cap > 0 then
-    for _, g in ipairs(redis.call('SMEMBERS', fair.full)) do
-      if held_by(g) < group_cap then
-        redis.call('SREM', fair.full, g)
-        if redis.call('EXISTS', fair.list .. g) == 1 then fair_join(g) end
-      end
-    end
-  end
-  local fed = 0
-  local nstreams = #KEYS - FIRST + 1
-  local ids_begun = false
-  local turn = fair_next_turn()
-  while want > 0 do
-    local turns = redis.call('ZRANGE', fair.ring, 0, want - 1)
-    if #turns == 0 then break end
-    -- One job per group per turn; with fewer groups than room, each group's turns of this call
-    -- taken at once (a fetch delivers its jobs together: the same jobs, fewer commands).
-    local share = math.max(1, math.floor(want / #turns))
-    for _, g in ipairs(turns) do
-      if want <= 0 then break end
-      local k = math.min(share, want)
-      local gtokens
-      if group_rate_max > 0 then
-        gtokens = bucket(GRATE .. g, group_rate_max, group_rate_per, now)
-        k = math.min(k, math.floor(gtokens))
-      end
-      local held = group_cap > 0 and held_by(g)
-      if held and held >= group_cap then
-        redis.call('ZREM', fair.ring, g)
-        redis.call('SADD', fair.full, g)
-      elseif gtokens and gtokens < 1 then
-        redis.call('ZREM', fair.ring, g)
-        redis.call('ZADD', fair.rest, now + math.max(1, math.ceil((1 - gtokens) * group_rate_per / group_rate_max)), g)
-      else
-        if held then k = math.min(k, group_cap - held) end
-        local served = 0
-        for _, id in ipairs(redis.call('LPOP', fair.list .. g, k) or {}) do
-          local rec = JOB .. id
-          local v = redis.call('HMGET', rec, 'st', 'h', 'd', 'l')
-          if v[1] == 'grouped' and v[2] then
-            if not ids_begun then
-              id_begin(KEYS[6], now)
-              ids_begun = true
-            end
-            local level = math.max(1, math.min(nstreams, tonumber(v[4]) or 1))
-            local entry = id_next()
-            redis.call('XADD', KEYS[FIRST + level - 1], entry, 'h', v[2], 'd', v[3] or '')
-            redis.call('HSET', rec, 'st', 'queued', 'e', entry, 'l', level)
-            redis.call('HDEL', rec, 'h', 'd')
-            if held then redis.call('SADD', HELD .. g, id) end
-            served = served + 1
-          end
-        end
-        if gtokens and served > 0 then bucket_set(GRATE .. g, gtokens - served, group_rate_per, now) end
-        fed = fed + served
-        want = want - served
-        if redis.call('EXISTS', fair.list .. g) == 1 then
-          redis.call('ZADD', fair.ring, turn, g)
-          turn = turn + 1
-        else
-          fair_leave(g)
-        end
-      end
-    end
-  end
-  if ids_begun then id_end() end
-  return fed
-end
+-- @include fairfetch
 
 if want > 0 and redis.call('EXISTS', fair.ring, fair.rest, fair.full) > 0 then
   local fed = serve_groups()
