@@ -23,6 +23,8 @@ const slow = app.queue('slow').task('wait_long', async (ctx) => {
   throw ctx.signal.reason;
 });
 
+const tenants = app.queue('tenants', { groups: { key: (args) => args[0] as string } }).task('report', async (_ctx, _tenant: string) => null);
+
 const tracker = workers({ heartbeatInterval: 200 });
 let handler: OverseerHandler;
 let served: Served;
@@ -155,6 +157,31 @@ describe('overseer API', () => {
     const { body } = await get('/api/workers');
     expect(body.workers.length).toBeGreaterThanOrEqual(1);
     expect(body.workers[0]).toMatchObject({ pid: process.pid, stale: false, heartbeatAgeMs: expect.any(Number) });
+  });
+
+  it("lists a queue's fair groups, and pauses and resumes one (logged); bad bodies and read-only refused", async () => {
+    await tenants.enqueueMany([['acme'], ['acme'], ['globex']]);
+    await app.setGroupLimits('tenants', 'globex', { concurrency: 2 });
+    expect((await get('/api/queues/tenants/groups')).body).toEqual({ queue: 'tenants', groups: [
+      { key: 'acme', waiting: 2, paused: false }, { key: 'globex', waiting: 1, paused: false, limits: { concurrency: 2 } },
+    ] });
+    expect((await get('/api/queues/tenants/groups?limit=1')).body.groups).toHaveLength(1);
+    expect((await get('/api/queues/tenants/groups?limit=0')).status).toBe(400);
+    const before = logged.length;
+    expect(await post('/api/queues/tenants/groups/pause', { group: 'acme' })).toEqual({ status: 200, body: { queue: 'tenants', group: 'acme', paused: true } });
+    expect((await app.groups('tenants'))[0]).toMatchObject({ key: 'acme', paused: true });
+    expect((await post('/api/queues/tenants/groups/pause', {})).body.error).toContain("field 'group'");
+    expect((await post('/api/queues/tenants/groups/resume', { group: 'acme' })).body).toEqual({ queue: 'tenants', group: 'acme', paused: false });
+    expect(logged.slice(before)).toMatchObject([{ action: 'group.pause', queue: 'tenants', group: 'acme', paused: true }, { action: 'group.resume', paused: false }]);
+    const readOnly = overseer(app, { readOnly: true });
+    const s = await serveHandler(readOnly);
+    try {
+      expect((await fetch(`${s.url}/api/queues/tenants/groups/pause`, { method: 'POST', headers: { ...SAME_ORIGIN, 'Content-Type': 'application/json' }, body: '{"group":"acme"}' })).status).toBe(403);
+      expect((await app.groups('tenants'))[0]!.paused).toBe(false);
+    } finally {
+      await readOnly.close();
+      await s.close();
+    }
   });
 
   it('cron schedules with their next run', async () => {

@@ -94,11 +94,20 @@ describe.skipIf(noBrowser)('overseer in a browser', () => {
     await page.close();
   });
 
-  it("counts a queue's jobs waiting in fair groups as ready, and says they wait in groups", async () => {
+  it("counts a queue's jobs waiting in fair groups as ready, and lists, pauses and resumes its groups", async () => {
     await tenants.enqueueMany([['acme'], ['acme'], ['globex']]);
     const page = await open(url);
     await page.locator('[data-q="tenants"][data-field="ready"]').getByText('3', { exact: true }).waitFor(WAIT);
     await page.locator('tr', { hasText: 'tenants' }).getByText('groups=3').waitFor(WAIT);
+    // The queue's page lists its groups; a group is paused and resumed by its button.
+    await page.click('a[href$="/queue/tenants"]');
+    await page.locator('[data-group="acme"][data-field="waiting"]').getByText('2', { exact: true }).waitFor(WAIT);
+    await page.click('button[data-group="acme"]');
+    await page.locator('.tag.paused[data-group="acme"]').waitFor(WAIT);
+    expect((await app.groups('tenants')).find((g) => g.key === 'acme')?.paused).toBe(true);
+    await page.locator('button[data-group="acme"]', { hasText: 'Resume' }).click();
+    await page.locator('.tag.paused[data-group="acme"]').waitFor({ ...WAIT, state: 'detached' });
+    expect((await app.groups('tenants')).find((g) => g.key === 'acme')?.paused).toBe(false);
     await page.close();
   });
 

@@ -1,6 +1,6 @@
 // The dashboard's actions (POST, JSON bodies): replay, delete and purge dead letters (named
 // ones at once; all of them or by filter as a bulk operation, bulk.ts, followed by its GET), abort a
-// job, pause and resume a queue. The guards in security.ts ran before them (read-only, CSRF); each one is logged with who
+// job, pause and resume a queue or one of its fair groups. The guards in security.ts ran before them (read-only, CSRF); each one is logged with who
 // asked, what, and what came of it.
 
 import type { Context, Hono } from 'hono';
@@ -122,6 +122,17 @@ export function actionRoutes(api: Hono<Env>, data: OverseerData, o: ResolvedOver
       const now = await data.setPaused(queue, paused);
       logged(c, `queue.${action}`, { queue, paused: now });
       return c.json({ queue, paused: now });
+    });
+  }
+
+  for (const [action, paused] of [['pause', true], ['resume', false]] as const) {
+    api.post(`/queues/:queue/groups/${action}`, async (c) => {
+      const queue = await queueParam(c, data);
+      const group = (await body(c)).group;
+      if (typeof group !== 'string' || group.length < 1 || group.length > 200) throw new BadRequest("field 'group' must be a group key of 1-200 characters");
+      const now = await data.setGroupPaused(queue, group, paused);
+      logged(c, `group.${action}`, { queue, group, paused: now });
+      return c.json({ queue, group, paused: now });
     });
   }
 

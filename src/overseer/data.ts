@@ -3,7 +3,7 @@
 // this one module. Values come out as plain JSON-ready objects, arguments redacted.
 
 import type { Millrace } from '../app.js';
-import type { DeadLetterEntry, JobSummary, QueueRef, ScanPlace, StoredEvent, WorkerEntry } from '../broker/types.js';
+import type { DeadLetterEntry, GroupSummary, JobSummary, QueueRef, ScanPlace, StoredEvent, WorkerEntry } from '../broker/types.js';
 import { ConfigError } from '../errors.js';
 import type { ScheduleInfo } from '../cron.js';
 import { queueRef } from '../cli/app.js';
@@ -236,6 +236,18 @@ export class OverseerData {
     if (paused) await this.app.pause(queue);
     else await this.app.resume(queue);
     return this.app.isPaused(queue);
+  }
+
+  /** The queue's fair groups with jobs waiting or paused, by key (with their own limits). */
+  async groups(queue: string, limit: number): Promise<GroupSummary[]> {
+    return this.app.groups(queue, { limit });
+  }
+
+  /** Pauses or resumes one group of a queue; answers whether it is paused now. */
+  async setGroupPaused(queue: string, group: string, paused: boolean): Promise<boolean> {
+    if (paused) await this.app.pauseGroup(queue, group);
+    else await this.app.resumeGroup(queue, group);
+    return (await this.app.groups(queue, { limit: 100_000 })).some((g) => g.key === group && g.paused);
   }
 
   async deadLetters(queue: string, limit: number, after: string | undefined): Promise<{ entries: DeadLetterView[]; count: number; next?: string }> {

@@ -81,6 +81,12 @@ export function readRoutes(api: Hono<Env>, data: OverseerData, hub: LiveHub, o: 
 
   api.get('/workers', async (c) => c.json({ workers: await data.workers() }));
 
+  // A queue's fair groups with jobs waiting or paused (docs/flow-control.md#fair-groups).
+  api.get('/queues/:queue/groups', async (c) => {
+    const queue = await queueParam(c, data);
+    return c.json({ queue, groups: await data.groups(queue, intParam(c, 'limit', 1, 1000, 200)) });
+  });
+
   api.get('/dlq/:queue', async (c) => {
     const queue = await queueParam(c, data);
     const after = c.req.query('after') || undefined;

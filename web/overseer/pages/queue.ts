@@ -1,5 +1,5 @@
-// A queue: its live counts and paused state (with Pause / Resume unless read-only), and its
-// jobs in one state, a page at a time (paginated on the server).
+// A queue: its live counts and paused state (with Pause / Resume unless read-only), its fair
+// groups (../groups.ts), and its jobs in one state, a page at a time (paginated on the server).
 
 import { get, q } from '../api.js';
 import type { Page } from '../context.js';
@@ -7,6 +7,7 @@ import { fill, h, link, notice, route, table } from '../dom.js';
 import { time } from '../format.js';
 import { PauseButtons } from '../pause.js';
 import { historyBlock } from '../history.js';
+import { groupsBlock } from '../groups.js';
 import type { JobPage } from '../../../src/overseer/types.js';
 
 const STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'aborted', 'expired'] as const;
@@ -40,9 +41,11 @@ export const queue: Page = ({ root, live, meta, params, query, left }) => {
   const pager = h('p', { class: 'pager' });
   const tabs = h('nav', { class: 'tabs' }, STATES.map((s) => h('a', { href: `${route('queue', name)}?status=${s}`, class: s === status ? 'current' : undefined }, s)));
   const order = h('p', { class: 'hint' }, ORDER[status]);
-  fill(root, h('h1', null, 'Queue ', h('span', { class: 'name' }, name), ' ', badge), counts, message, actions, tabs, order, list, pager, h('p', null, link('dead letters of this queue', 'dlq', name)));
+  const groups = groupsBlock(name, meta.readOnly, message);
+  fill(root, h('h1', null, 'Queue ', h('span', { class: 'name' }, name), ' ', badge), counts, message, actions, groups.el, tabs, order, list, pager, h('p', null, link('dead letters of this queue', 'dlq', name)));
 
   const drawCounts = () => {
+    groups.refresh();
     const s = live.snapshot?.queues.find((x) => x.name === name);
     badge.hidden = !s?.paused;
     if (buttons && s) {
