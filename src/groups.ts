@@ -9,6 +9,8 @@ import { ConfigError } from './errors.js';
 export interface GroupLimitsOptions {
   concurrency?: number | null;
   rateLimit?: { max: number; per: Duration } | null;
+  /** Jobs of the group served per turn of the ring (default 1). */
+  weight?: number;
 }
 
 /** A group key: 1-200 characters. */
@@ -17,15 +19,19 @@ export function checkGroup(group: string): string {
   return group;
 }
 
-const ACCEPTS = "{ concurrency?: an integer >= 1 or null (none), rateLimit?: { max: an integer >= 1, per: a duration >= 1 ms } or null (none) }";
+const ACCEPTS = "{ concurrency?: an integer >= 1 or null (none), rateLimit?: { max: an integer >= 1, per: a duration >= 1 ms } or null (none), weight?: an integer from 1 to 1000 }";
 
 export function resolveGroupLimits(raw: GroupLimitsOptions): GroupOverride {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError('group limits', ACCEPTS, raw);
   for (const key of Object.keys(raw)) {
-    if (key !== 'concurrency' && key !== 'rateLimit') throw new ConfigError(`group limits.${key}`, 'one of the known options: concurrency, rateLimit');
+    if (key !== 'concurrency' && key !== 'rateLimit' && key !== 'weight') throw new ConfigError(`group limits.${key}`, 'one of the known options: concurrency, rateLimit, weight');
   }
   const out: GroupOverride = {};
-  const { concurrency, rateLimit } = raw;
+  const { concurrency, rateLimit, weight } = raw;
+  if (weight !== undefined) {
+    if (!Number.isInteger(weight) || weight < 1 || weight > 1000) throw new ConfigError('group limits.weight', 'an integer from 1 to 1000: jobs of the group per turn', weight);
+    out.weight = weight;
+  }
   if (concurrency !== undefined) {
     if (concurrency !== null && (!Number.isInteger(concurrency) || concurrency < 1)) throw new ConfigError('group limits.concurrency', 'an integer >= 1, or null for no cap', concurrency);
     out.concurrency = concurrency;

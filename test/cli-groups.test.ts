@@ -45,8 +45,9 @@ describe('millrace groups commands', { timeout: 60_000 }, () => {
     expect((await cli('group', 'limit', 'reports', 'acme', '--concurrency', '10', '--rate', '5/1s')).code).toBe(0);
     expect((await t.app.groups('reports'))[0]).toEqual({ key: 'acme', waiting: 2, paused: false, limits: { concurrency: 10, rateLimit: { max: 5, perMs: 1000 } } });
     expect((await cli('groups', 'reports')).stdout).toMatch(/^acme +2 +concurrency 10, 5 per 1000 ms$/m);
-    expect((await cli('group', 'limit', 'reports', 'acme', '--concurrency', 'none')).code).toBe(0);
-    expect((await t.app.groups('reports'))[0]!.limits).toEqual({ concurrency: null });
+    expect((await cli('group', 'limit', 'reports', 'acme', '--concurrency', 'none', '--weight', '3')).code).toBe(0);
+    expect((await t.app.groups('reports'))[0]!.limits).toEqual({ concurrency: null, weight: 3 });
+    expect((await cli('groups', 'reports')).stdout).toMatch(/^acme +2 +no cap, weight 3$/m);
     expect((await cli('group', 'limit', 'reports', 'acme', '--clear')).code).toBe(0);
     expect((await t.app.groups('reports'))[0]!.limits).toBeUndefined();
     const bad = await Promise.all([
@@ -54,9 +55,10 @@ describe('millrace groups commands', { timeout: 60_000 }, () => {
       cli('group', 'limit', 'reports', 'acme', '--concurrency', '0'),
       cli('group', 'limit', 'reports', 'acme', '--rate', 'fast'),
       cli('group', 'limit', 'reports', 'acme', '--clear', '--concurrency', '2'),
+      cli('group', 'limit', 'reports', 'acme', '--weight', '0'),
     ]);
-    expect(bad.map((b) => b.code)).toEqual([2, 2, 2, 2]);
-    expect(bad.map((b) => b.stderr.trim().split('\n').length)).toEqual([1, 1, 1, 1]);
+    expect(bad.map((b) => b.code)).toEqual([2, 2, 2, 2, 2]);
+    expect(bad.map((b) => b.stderr.trim().split('\n').length)).toEqual([1, 1, 1, 1, 1]);
     expect(bad[2]!.stderr).toMatch(/--rate: <max>\/<duration> such as 100\/1s/);
 
     const tooLong = await cli('group', 'pause', 'reports', 'x'.repeat(201));

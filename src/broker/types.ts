@@ -52,6 +52,8 @@ export interface GroupLimits {
 export interface GroupOverride {
   concurrency?: number | null;
   rateLimit?: { readonly max: number; readonly perMs: number } | null;
+  /** Jobs of the group served per turn of the ring (default 1): a weight-3 group gets 3 of 4 beside one of weight 1. */
+  weight?: number;
 }
 
 /** A group of a grouped queue, as the inspector lists it. */

@@ -32,6 +32,8 @@ export class GroupState {
   readonly buckets = new Map<string, Bucket>();
   /** The groups with limits of their own (Broker.setGroupLimits), over the queue's. */
   readonly limits = new Map<string, GroupOverride>();
+  /** Weighted groups in the middle of their turn: the jobs left of it. */
+  readonly credits = new Map<string, number>();
   /** The groups bell's position: moves on whenever jobs join a group. */
   bell = 0;
 
@@ -162,11 +164,11 @@ function tokensNow(b: Bucket | undefined, rate: { max: number; perMs: number }, 
 }
 
 /** A group's limits (as fairfetch.lua's limits_of): the queue's, or the group's own where it has some. */
-function groupLimits(gs: GroupState, queue: GroupLimits, group: string): { cap: number; rate: { max: number; perMs: number } | undefined } {
+function groupLimits(gs: GroupState, queue: GroupLimits, group: string): { cap: number; rate: { max: number; perMs: number } | undefined; weight: number } {
   const own = gs.limits.get(group);
   const cap = own?.concurrency === undefined ? (queue.concurrency ?? 0) : (own.concurrency ?? 0);
   const rate = own?.rateLimit === undefined ? queue.rateLimit : (own.rateLimit ?? undefined);
-  return { cap, rate };
+  return { cap, rate, weight: Math.max(1, own?.weight ?? 1) };
 }
 
 /** Gives a group limits of its own, or takes them away; the bell rings (a waiting read looks again). */
@@ -209,8 +211,10 @@ export function serveGroups(q: QueueState, ref: QueueRef, want: number): { level
     const share = Math.max(1, Math.floor(want / candidates.length));
     for (const group of candidates) {
       if (want <= 0) break;
-      let k = Math.min(share, want);
-      const { cap, rate } = limitsOf(group);
+      const { cap, rate, weight } = limitsOf(group);
+      // As fairfetch.lua: a weighted group's turn is `weight` jobs, kept across fetches.
+      const credit = weight > 1 ? (gs.credits.get(group) ?? weight) : undefined;
+      let k = Math.min(credit ?? share, want);
       const held = cap > 0 ? heldCount(q, group) : 0;
       if (cap > 0 && held >= cap) {
         gs.ring.delete(group);
@@ -249,10 +253,15 @@ export function serveGroups(q: QueueState, ref: QueueRef, want: number): { level
       }
       if (rate && served > 0) gs.buckets.set(group, { tokens: tokens - served, at: now });
       want -= served;
-      if (list?.length) gs.turn(group);
-      else {
+      if (!list?.length) {
         gs.lists.delete(group);
         gs.ring.delete(group);
+        gs.credits.delete(group);
+      } else if (credit !== undefined && credit - served > 0) {
+        gs.credits.set(group, credit - served); // the rest of its turn: it keeps its place
+      } else {
+        gs.credits.delete(group);
+        gs.turn(group);
       }
     }
   }

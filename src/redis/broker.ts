@@ -108,7 +108,7 @@ export class RedisBroker implements Broker {
     const out = (await callScript(this.conn, SCRIPTS.fetch, {
       keys: {
         paused: k.paused, taken: k.taken, rate: k.rate, hold: k.hold, job_prefix: k.jobPrefix, last_id: k.lastId,
-        held_prefix: k.heldPrefix, group_rate_prefix: k.groupRatePrefix, group_limits: k.groupLimits, ...fairKeys(k),
+        held_prefix: k.heldPrefix, group_rate_prefix: k.groupRatePrefix, group_limits: k.groupLimits, group_credit: k.groupCredit, ...fairKeys(k),
       },
       streams: k.streams,
       args: {

@@ -69,8 +69,10 @@ export interface QueueKeys {
   readonly full: string;
   /** Set of paused groups. */
   readonly pausedGroups: string;
-  /** Hash of the groups with limits of their own: key -> "cap|max|per" ('' the queue's, 0 none). */
+  /** Hash of the groups with limits of their own: key -> "cap|max|per|weight" ('' the queue's, 0 none). */
   readonly groupLimits: string;
+  /** Hash of weighted groups in the middle of their turn: key -> jobs left of it. */
+  readonly groupCredit: string;
   /** Stream of one entry, renewed whenever jobs join a group: a waiting capped read wakes on it. */
   readonly bell: string;
 }
@@ -123,6 +125,7 @@ export function queueKeys(prefix: string, queue: string, levels: readonly string
     full: `${base}:full`,
     pausedGroups: `${base}:gpaused`,
     groupLimits: `${base}:glimits`,
+    groupCredit: `${base}:gcredit`,
     bell: `${base}:bell`,
   };
 }

@@ -30,7 +30,7 @@ function spec<const K extends string, const A extends string>(
 
 export const SCRIPTS = {
   enqueue: spec('enqueue', ['last_id', 'delayed', 'job_prefix', 'result_prefix', 'events', 'guard', 'call', 'group_prefix', 'ring', 'rest', 'full', 'paused_groups', 'bell'], ['queue', 'events_max', 'tick', 'plan', 'dues', 'channel', 'groups']),
-  fetch: spec('fetch', ['paused', 'taken', 'rate', 'hold', 'job_prefix', 'last_id', 'held_prefix', 'group_rate_prefix', 'group_limits', 'group_prefix', 'ring', 'rest', 'full', 'paused_groups', 'bell'],
+  fetch: spec('fetch', ['paused', 'taken', 'rate', 'hold', 'job_prefix', 'last_id', 'held_prefix', 'group_rate_prefix', 'group_limits', 'group_credit', 'group_prefix', 'ring', 'rest', 'full', 'paused_groups', 'bell'],
     ['group', 'consumer', 'count', 'cap', 'rate_max', 'rate_per', 'grouped', 'group_cap', 'group_rate_max', 'group_rate_per']),
   groupctl: spec('groupctl', ['group_prefix', 'ring', 'rest', 'full', 'paused_groups', 'bell'], ['action', 'group', 'ms'], false),
   pause: spec('pause', ['paused'], ['paused', 'channel'], false),

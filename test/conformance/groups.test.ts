@@ -142,6 +142,13 @@ conformance('fair groups', (s) => {
     expect((await inspector.groups(ONE, 10)).find((g) => g.key === 'vip')).toEqual({ key: 'vip', waiting: 1, paused: false });
   });
 
+  it("serves a weighted group its weight's worth of jobs per turn, across fetches", async () => {
+    const { broker } = s();
+    await broker.enqueue(G, [...Array.from({ length: 7 }, () => item({ group: 'heavy' })), ...Array.from({ length: 3 }, () => item({ group: 'light' }))]);
+    await broker.setGroupLimits(G, 'heavy', { weight: 3 });
+    expect(await drainOneByOne(() => broker.fetch(G, 'w1', 1))).toEqual(['heavy', 'heavy', 'heavy', 'light', 'heavy', 'heavy', 'heavy', 'light', 'heavy', 'light']);
+  });
+
   it('a paused group waits while the others are served; a held group waits for its hold', async () => {
     const { broker, inspector } = s();
     await broker.enqueue(G, [item({ group: 'a' }), item({ group: 'a' }), item({ group: 'b' }), item({ group: 'c' })]);

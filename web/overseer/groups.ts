@@ -15,6 +15,7 @@ function limitsText(g: GroupSummary): string {
   const parts: string[] = [];
   if (g.limits.concurrency !== undefined) parts.push(g.limits.concurrency === null ? 'no cap' : `concurrency ${g.limits.concurrency}`);
   if (g.limits.rateLimit !== undefined) parts.push(g.limits.rateLimit === null ? 'no rate limit' : `${g.limits.rateLimit.max} per ${g.limits.rateLimit.perMs} ms`);
+  if (g.limits.weight !== undefined) parts.push(`weight ${g.limits.weight}`);
   return parts.join(', ');
 }
 

@@ -27,6 +27,7 @@ function describeLimits(l: GroupOverride): string {
   const parts: string[] = [];
   if (l.concurrency !== undefined) parts.push(l.concurrency === null ? 'no cap' : `concurrency ${l.concurrency}`);
   if (l.rateLimit !== undefined) parts.push(l.rateLimit === null ? 'no rate limit' : `${l.rateLimit.max} per ${l.rateLimit.perMs} ms`);
+  if (l.weight !== undefined) parts.push(`weight ${l.weight}`);
   return parts.join(', ');
 }
 
@@ -107,6 +108,7 @@ Examples:
       .argument('<key>', 'the group key')
       .option('--concurrency <n>', "jobs of the group at once over every worker, or 'none'")
       .option('--rate <max/per>', "jobs of the group started per duration, e.g. 100/1s, or 'none'")
+      .option('--weight <n>', 'jobs of the group served per turn of the round robin (1-1000; default 1)')
       .option('--clear', "take the group's own limits away: the queue's apply again"),
   )
     .addHelpText('after', `
@@ -117,15 +119,18 @@ Examples:
   $ millrace group limit reports acme --concurrency 10
   $ millrace group limit reports acme --rate 100/1s --concurrency none
   $ millrace group limit reports acme --clear`)
-    .action((queue: string, key: string, flags: GlobalFlags & { concurrency?: string; rate?: string; clear?: boolean }) =>
+    .action((queue: string, key: string, flags: GlobalFlags & { concurrency?: string; rate?: string; weight?: string; clear?: boolean }) =>
       kit.run(flags, async (s) => {
         checkKey(key);
         const concurrency = concurrencyFlag(flags.concurrency);
         const rateLimit = rateFlag(flags.rate);
-        if (flags.clear && (concurrency !== undefined || rateLimit !== undefined)) throw new UsageError('--clear takes the limits away: give it alone, without --concurrency or --rate');
-        if (!flags.clear && concurrency === undefined && rateLimit === undefined) throw new UsageError('give --concurrency, --rate or both (or --clear)');
+        if (flags.weight !== undefined && !/^\d{1,4}$/.test(flags.weight)) throw new UsageError(`--weight: an integer from 1 to 1000 (got '${flags.weight}')`);
+        const weight = flags.weight === undefined ? undefined : Number(flags.weight);
+        const given = concurrency !== undefined || rateLimit !== undefined || weight !== undefined;
+        if (flags.clear && given) throw new UsageError('--clear takes the limits away: give it alone, without --concurrency, --rate or --weight');
+        if (!flags.clear && !given) throw new UsageError('give --concurrency, --rate, --weight (or --clear)');
         await requireQueue(s.app, queue);
-        const limits = flags.clear ? null : { ...(concurrency !== undefined && { concurrency }), ...(rateLimit !== undefined && { rateLimit }) };
+        const limits = flags.clear ? null : { ...(concurrency !== undefined && { concurrency }), ...(rateLimit !== undefined && { rateLimit }), ...(weight !== undefined && { weight }) };
         await groupOps(s.app).setGroupLimits(queue, key, limits);
         s.print({ queue, group: key, limits }, () => (limits === null ? `group '${key}' of queue '${queue}': the queue's limits apply again` : `group '${key}' of queue '${queue}': limits of its own set`));
       }),

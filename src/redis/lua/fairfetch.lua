@@ -29,18 +29,20 @@ local function held_by(g, cap)
   return n
 end
 
--- A group's limits: the queue's (the arguments), or its own where it has some (group_limits).
+-- A group's limits and weight (jobs per turn): the queue's (the arguments; weight 1), or its
+-- own where it has some (group_limits: "cap|max|per|weight").
 local overridden
 local function limits_of(g)
-  local cap, rmax, rper = group_cap, group_rate_max, group_rate_per
+  local cap, rmax, rper, weight = group_cap, group_rate_max, group_rate_per, 1
   if overridden == nil then overridden = redis.call('EXISTS', GLIMITS) == 1 end
   if overridden then
     local v = redis.call('HGET', GLIMITS, g)
-    local c, m, p = string.match(v or '', '^([^|]*)|([^|]*)|([^|]*)$')
+    local c, m, p, w = string.match(v or '', '^([^|]*)|([^|]*)|([^|]*)|?([^|]*)$')
     if c and c ~= '' then cap = tonumber(c) end
     if m and m ~= '' then rmax, rper = tonumber(m), tonumber(p) or 1 end
+    if w and w ~= '' then weight = math.max(1, tonumber(w) or 1) end
   end
-  return cap, rmax, rper
+  return cap, rmax, rper, weight
 end
 
 -- Serves the groups while room is left: a group's job becomes an entry of its level's stream.
@@ -65,12 +67,16 @@ local function serve_groups()
     local turns = redis.call('ZRANGE', fair.ring, 0, want - 1)
     if #turns == 0 then break end
     -- One job per group per turn; with fewer groups than room, each group's turns of this call
-    -- taken at once (a fetch delivers its jobs together: the same jobs, fewer commands).
+    -- taken at once (a fetch delivers its jobs together: the same jobs, fewer commands). A
+    -- weighted group's turn is `weight` jobs: it keeps its place until it had them all (what is
+    -- left of its turn kept in group_credit across fetches).
     local share = math.max(1, math.floor(want / #turns))
     for _, g in ipairs(turns) do
       if want <= 0 then break end
-      local k = math.min(share, want)
-      local cap, rmax, rper = limits_of(g)
+      local cap, rmax, rper, weight = limits_of(g)
+      local credit
+      if weight > 1 then credit = tonumber(redis.call('HGET', GCREDIT, g)) or weight end
+      local k = math.min(credit or share, want)
       local gtokens
       if rmax > 0 then
         gtokens = bucket(GRATE .. g, rmax, rper, now)
@@ -106,11 +112,15 @@ local function serve_groups()
         if gtokens and served > 0 then bucket_set(GRATE .. g, gtokens - served, rper, now) end
         fed = fed + served
         want = want - served
-        if redis.call('EXISTS', fair.list .. g) == 1 then
+        if redis.call('EXISTS', fair.list .. g) == 0 then
+          fair_leave(g)
+          if credit then redis.call('HDEL', GCREDIT, g) end
+        elseif credit and credit - served > 0 then
+          redis.call('HSET', GCREDIT, g, credit - served) -- the rest of its turn: it keeps its place
+        else
+          if credit then redis.call('HDEL', GCREDIT, g) end
           redis.call('ZADD', fair.ring, turn, g)
           turn = turn + 1
-        else
-          fair_leave(g)
         end
       end
     end

@@ -8,7 +8,8 @@
 -- continuously) is spent by what it delivers; with too few tokens it delivers nothing and says
 -- how long until there are enough for a batch of at most 10 ms worth (and at least one).
 -- Fair groups (fair.lua): when the streams hold fewer entries than it may deliver, it serves
--- the groups of the ring, one job per group per turn (with fewer groups than room, a group's
+-- the groups of the ring, one job per group per turn (its weight's worth for a group weighted
+-- in group_limits; with fewer groups than room, a group's
 -- turns of this call at once: one LPOP of several), each group within `group_cap` held jobs
 -- (its held set: ids whose record is still queued or running) and `group_rate_max` per
 -- `group_rate_per` ms (a bucket per group, as the queue's), or the limits the group has of its
@@ -16,9 +17,9 @@
 -- out of tokens rests until it has one. A served job gets a new entry on its level's stream
 -- and is delivered with the rest.
 -- KEYS: paused, taken, rate, hold, job_prefix, last_id, held_prefix, group_rate_prefix,
---       group_limits (a group's own limits over the queue's: "cap|max|per", '' for the queue's,
---       0 for none), group_prefix, ring, rest, full, paused_groups, bell, streams... (highest
---       priority first)
+--       group_limits (a group's own limits over the queue's: "cap|max|per|weight", '' for the
+--       queue's, 0 for none), group_credit (what is left of a weighted group's turn),
+--       group_prefix, ring, rest, full, paused_groups, bell, streams... (highest priority first)
 -- ARGV: group, consumer, count, cap, rate_max, rate_per, grouped (1: a grouped queue, whose
 --       empty fetch says why as a capped one does), group_cap, group_rate_max, group_rate_per
 -- Returns: a flat list, 5 values per entry: level, entry id, header (false if missing), data
@@ -37,9 +38,9 @@ local group, consumer, want, cap = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber
 local rate_max, rate_per = tonumber(ARGV[5]), tonumber(ARGV[6])
 local grouped, group_cap = ARGV[7] == '1', tonumber(ARGV[8])
 local group_rate_max, group_rate_per = tonumber(ARGV[9]), tonumber(ARGV[10])
-local FIRST = 16
-local JOB, HELD, GRATE, GLIMITS = KEYS[5], KEYS[7], KEYS[8], KEYS[9]
-fair = { list = KEYS[10], ring = KEYS[11], rest = KEYS[12], full = KEYS[13], paused = KEYS[14], bell = KEYS[15] }
+local FIRST = 17
+local JOB, HELD, GRATE, GLIMITS, GCREDIT = KEYS[5], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+fair = { list = KEYS[11], ring = KEYS[12], rest = KEYS[13], full = KEYS[14], paused = KEYS[15], bell = KEYS[16] }
 -- Neither paused nor held (the common case): one command.
 if redis.call('EXISTS', KEYS[1], KEYS[4]) > 0 then
   if redis.call('EXISTS', KEYS[1]) == 1 then return { -1 } end
