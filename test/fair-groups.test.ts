@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/index.js';
 import { testApps, waitFor } from './helpers.js';
-import { expectQuietWait } from './support/monitor.js';
+import { expectQuietWait, watchScriptCalls } from './support/monitor.js';
 
 describe('fair groups', { timeout: 60_000 }, () => {
   const apps = testApps();
@@ -121,6 +121,26 @@ describe('fair groups', { timeout: 60_000 }, () => {
     const jobs = await work.enqueueMany([1, 2].map((n) => ({ args: [n] as [number], options: { group: 'g' } })));
     // A call of the fetch script: the one naming the ring and the consumer group.
     await expectQuietWait(() => tracker.start(t.app, { queues: ['slow'] }), jobs, (args) => args.some((a) => a.includes(`${t.prefix}:slow}:ring`)) && args.includes('millrace'));
+  });
+
+  it("a worker waiting on a group at its cap sends no fetch until a permit comes back, then starts the next job at once", async () => {
+    const t = apps.app('gfullwait');
+    const q = t.app.queue('slow', { concurrency: 3, groups: { concurrency: 1 } });
+    const work = q.task('work', async (_ctx, ms: number) => new Promise((r) => setTimeout(r, ms)));
+    const jobs = await work.enqueueMany([2500, 10].map((ms) => ({ args: [ms] as [number], options: { group: 'g' } })));
+    const watch = await watchScriptCalls((args) => args.some((a) => a.includes(`${t.prefix}:slow}:ring`)) && args.includes('millrace'));
+    try {
+      // A read block longer than the first job: the wait is one blocked read.
+      await tracker.start(t.app, { queues: ['slow'], blockTime: 5000 });
+      await jobs[1]!.result({ timeout: 15_000 });
+      const first = await jobs[0]!.info();
+      const second = await jobs[1]!.info();
+      // Blocked on the groups bell while the first ran (no poll every 100 ms: that would be ~25).
+      expect(watch.calls.filter((at) => at > first.startedAt! + 200 && at < first.finishedAt! - 200).length).toBeLessThanOrEqual(1);
+      expect(second.startedAt! - first.finishedAt!).toBeLessThan(1000);
+    } finally {
+      watch.stop();
+    }
   });
 
   it('a worker waiting for a resting group starts another group\'s new job at once', async () => {

@@ -275,6 +275,12 @@ export class QueueState {
   }
 
   /** Merges fields into a job record (HSET), creating it. */
+  /** As complete/retry/dead.lua: a job of a fair group at its cap gives its permit back; the bell rings. */
+  permitFreed(id: string): void {
+    const g = this.records.get(id)?.g;
+    if (g !== undefined && this.groups.full.has(g)) this.ringBell();
+  }
+
   setRecord(id: string, fields: JobRecord): JobRecord {
     const rec = this.records.get(id);
     if (rec) return Object.assign(rec, fields);

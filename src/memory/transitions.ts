@@ -124,7 +124,6 @@ export function fetch(q: QueueState, ref: QueueRef, consumer: string, count: num
   // streams and the groups bell end.
   if ((cap > 0 || rate || ref.groups) && out.length === 0) {
     const groups = ref.groups ? groupsWait(q) : undefined;
-    if (groups && 'capped' in groups) return Object.assign(out, groups);
     return Object.assign(out, groups ?? {}, { after: [...ref.levels.map(() => ''), String(q.groups.bell)] });
   }
   return out;
@@ -162,7 +161,10 @@ export function complete(q: QueueState, ref: QueueRef, consumer: string, items: 
       if (!q.holds(level, entry, consumer, token)) return false;
       q.stream(level).remove(entry);
     }
-    if (c.hasRecord) q.records.delete(c.id);
+    if (c.hasRecord) {
+      q.permitFreed(c.id);
+      q.records.delete(c.id);
+    }
     if (entry === '') q.taken.delete(c.id);
     // An abort asked for may have raced the outcome: the request ends with the job either way.
     q.aborting.delete(c.id);
@@ -203,6 +205,7 @@ export function retry(q: QueueState, ref: QueueRef, consumer: string, lease: Hel
     delete rec.h;
     delete rec.d;
   } else {
+    q.permitFreed(id);
     q.setRecord(id, { st: 'delayed', level, h, d: f.d ?? '', err: error });
     q.delay(id, q.clock.now() + delay);
   }
@@ -226,6 +229,7 @@ export function deadLetter(q: QueueState, ref: QueueRef, consumer: string, item:
   } else {
     q.taken.delete(id);
   }
+  q.permitFreed(id);
   q.records.delete(id);
   q.aborting.delete(id);
   if (item.useDlq) {

@@ -120,6 +120,8 @@ export class RedisBroker implements Broker {
     })) as unknown[];
     if (out.length === 1 && out[0] === -1) return Object.assign([], { paused: true as const });
     if (out.length === 1 && out[0] === -2) return Object.assign([], { capped: true as const });
+    // A group at its cap: where a read waits for the bell its permit's return rings.
+    if (out[0] === -2) return Object.assign([], { capped: true as const, after: out.slice(1).map(String) });
     if (out.length === 2 && out[0] === -4) return Object.assign([], { limitedMs: Number(out[1]) });
     // Every group rests: how long, and where a read may wait meanwhile for another group's job.
     if (out[0] === -4) return Object.assign([], { limitedMs: Number(out[1]), after: out.slice(2).map(String) });
@@ -151,7 +153,7 @@ export class RedisBroker implements Broker {
       rest.push(`${level}|${entry}|${c.delivery.token}|${flags}|${c.ttl}|${c.id === entry ? '' : c.id}`, c.record);
     }
     const out = (await this.outcome(k.lastId, durable, (o: unknown) => items.filter((_, i) => (o as number[])[i] === 1).map((c) => c.id), (conn) => callScript(conn, SCRIPTS.complete, {
-      keys: { result_prefix: k.resultPrefix, job_prefix: k.jobPrefix, waiters: k.waiters, aborting: k.aborting, taken: k.taken, wf_notes: k.wfNotes, watch: k.watch },
+      keys: { result_prefix: k.resultPrefix, job_prefix: k.jobPrefix, waiters: k.waiters, aborting: k.aborting, taken: k.taken, wf_notes: k.wfNotes, watch: k.watch, full: k.full, bell: k.bell },
       streams: k.streams,
       args: { group: CONSUMER_GROUP, consumer, done_channel: k.doneChannel, levels: levels.join(',') },
       rest,
@@ -165,7 +167,7 @@ export class RedisBroker implements Broker {
     const out = await this.outcome(k.lastId, durable, (o) => (o === 1 || o === 2 ? [lease.id] : []), (conn) => callScript(conn, SCRIPTS.retry, {
       keys: {
         delayed: k.delayed, job_prefix: k.jobPrefix, last_id: k.lastId, stream: k.streams[level - 1]!, aborting: k.aborting,
-        result_prefix: k.resultPrefix, waiters: k.waiters, dlq: k.dlq, wf_notes: k.wfNotes, watch: k.watch,
+        result_prefix: k.resultPrefix, waiters: k.waiters, dlq: k.dlq, wf_notes: k.wfNotes, watch: k.watch, full: k.full, bell: k.bell,
       },
       args: {
         group: CONSUMER_GROUP, consumer, entry: lease.delivery.entry, token: lease.delivery.token, id: lease.id,
@@ -180,7 +182,7 @@ export class RedisBroker implements Broker {
     const k = this.ctx.keys(queue);
     const level = this.ctx.luaLevel(queue, item.delivery.level);
     const out = await this.outcome(k.lastId, durable, (o) => (o === 1 ? [item.id] : []), (conn) => callScript(conn, SCRIPTS.dead, {
-      keys: { dlq: k.dlq, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiters: k.waiters, stream: k.streams[level - 1]!, aborting: k.aborting, taken: k.taken, wf_notes: k.wfNotes, watch: k.watch },
+      keys: { dlq: k.dlq, job_prefix: k.jobPrefix, result_prefix: k.resultPrefix, waiters: k.waiters, stream: k.streams[level - 1]!, aborting: k.aborting, taken: k.taken, wf_notes: k.wfNotes, watch: k.watch, full: k.full, bell: k.bell },
       args: {
         group: CONSUMER_GROUP, consumer, entry: item.delivery.entry, token: item.delivery.token, id: item.id,
         done_channel: k.doneChannel, queue: queue.name, level, reason: item.reason, error: item.error, stack: item.stack,

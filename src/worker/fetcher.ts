@@ -182,7 +182,9 @@ export class Fetcher {
               this.paused = true;
               return;
             }
-            if ((got as Fetched).capped) {
+            // No permit left: ask again shortly; but a group at its cap says where to wait for the
+            // bell its permit's return rings (a blocked read, sending nothing meanwhile).
+            if ((got as Fetched).capped && ((got as Fetched).after === undefined || this.broker.clock?.driven)) {
               this.capped = true;
               return;
             }

@@ -16,7 +16,7 @@ const LIMITED: QueueRef = { ...Q, groups: { rateLimit: { max: 2, perMs: 1000 } }
 /** The group of each delivery, from its header's options. */
 const groupsOf = (got: Delivery[]) => got.map((d) => (JSON.parse(String(d.header).split('|')[4]!) as { g: string }).g);
 /** The id a header names (a grouped job's header always names its id). */
-const headerIdOf = (d: Delivery) => String(d.header).split('|')[0];
+const headerIdOf = (d: Delivery) => String(d.header).split('|')[0]!;
 const idsOf = (got: Delivery[]) => got.map(headerIdOf);
 
 /** Fetches one job at a time until none comes, returning each one's group. */
@@ -80,6 +80,35 @@ conformance('fair groups', (s) => {
     const b0 = await broker.fetch(CAPPED, 'w3', 10);
     expect(idsOf(b0)).toEqual(['b0']);
     expect(String(b0[0]!.header).split('|')[2]).toBe('1');
+  });
+
+  it("a read waiting on a group at its cap wakes when a permit comes back: a job of it completes, is retried later or dead-lettered", async () => {
+    const { broker } = s();
+    const ONE: QueueRef = { ...Q, groups: { concurrency: 1 } };
+    await broker.enqueue(ONE, ['a0', 'a1', 'a2', 'a3'].map((id) => item({ id, group: 'a' })));
+    const reader = broker.blockingReader(ONE, 'w2');
+    try {
+      let held = (await broker.fetch(ONE, 'w1', 10))[0]!;
+      let owner = 'w1';
+      for (const end of ['complete', 'retry', 'dead'] as const) {
+        const full: Fetched = await broker.fetch(ONE, 'w2', 10);
+        expect(full.capped).toBe(true);
+        expect(full.after).toHaveLength(ONE.levels.length + 1);
+        const read = reader.read(10, 5000, full.after);
+        await new Promise((r) => setTimeout(r, 50));
+        const id = headerIdOf(held);
+        if (end === 'complete') expect(await broker.complete(ONE, owner, [completion(held, id)])).toEqual([true]);
+        else if (end === 'retry') expect(await broker.retry(ONE, owner, lease(held, id), 1, NOT_YET, 'Error: again', ABORTED)).toBe('scheduled');
+        else expect(await broker.deadLetter(ONE, owner, deadLetter(held, id))).toBe(true);
+        const got = await read;
+        expect(got).toHaveLength(1);
+        held = got[0]!;
+        owner = 'w2';
+      }
+      expect(headerIdOf(held)).toBe('a3');
+    } finally {
+      await reader.close();
+    }
   });
 
   it("gives a permit back when its job's record names an entry that is gone (neither on its stream nor pending)", async () => {

@@ -1,7 +1,10 @@
 -- complete: records the outcome of a batch of finished jobs (completed, aborted, failed
 -- without dead-lettering, expired) and acknowledges their entries, unless the caller no
 -- longer holds an entry's lease (fencing), in which case that job is left alone.
--- KEYS: result_prefix, job_prefix, waiters, aborting, taken, wf_notes, watch, streams...
+-- A job of a fair group at its cap (in `full`) that ends rings the groups `bell`: a worker
+-- waiting for that group's permit looks again (one EXISTS per call when no group is full).
+-- KEYS: result_prefix, job_prefix, waiters, aborting, taken, wf_notes, watch, full, bell,
+--       streams...
 -- ARGV: group, consumer, done_channel, levels (the levels the batch's entries are on, comma-
 --       separated), then per job 2 values: "level|entry|token|flags|ttl|id" (entry '' when
 --       the entry was already taken, id '' when it is the entry id, flags 1: has a job
@@ -10,7 +13,7 @@
 -- @include lib
 
 local group, consumer, channel = ARGV[1], ARGV[2], ARGV[3]
-local NSTREAM = 7
+local NSTREAM = 9
 wf_notes = KEYS[6]
 wf_watched = KEYS[7]
 if redis.call('EXISTS', wf_watched) == 0 then wf_watched = nil end -- one check per call, none per job
@@ -72,9 +75,17 @@ if not no_waiters then
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now_ms())
   no_waiters = redis.call('ZCARD', KEYS[3]) == 0
 end
+local full_groups = redis.call('EXISTS', KEYS[8]) == 1
+local ring = false
 for k = 1, n do
   local id = ids[k]
-  if recs[k] then redis.call('DEL', KEYS[2] .. id) end
+  if recs[k] then
+    if full_groups and not ring then
+      local g = redis.call('HGET', KEYS[2] .. id, 'g')
+      if g and redis.call('SISMEMBER', KEYS[8], g) == 1 then ring = true end
+    end
+    redis.call('DEL', KEYS[2] .. id)
+  end
   if taken[k] then redis.call('HDEL', KEYS[5], id) end
   -- An abort asked for may have raced the outcome: the request ends with the job either way.
   if aborting then redis.call('SREM', KEYS[4], id) end
@@ -108,4 +119,5 @@ for level, list in pairs(acked) do
   end
   redis.call('XTRIM', stream, 'MINID', floor)
 end
+if ring then redis.call('XADD', KEYS[9], 'MAXLEN', 1, '*', 'b', '1') end
 return out

@@ -1,7 +1,9 @@
 -- dead: moves a job to the dead-letter stream with why it failed (or, with use_dlq 0, only
 -- records the failure), stores its failed result and acknowledges its entry; refused when
 -- the lease was lost.
--- KEYS: dlq, job_prefix, result_prefix, waiters, stream, aborting, taken, wf_notes, watch
+-- A job of a fair group at its cap (in `full`) rings the groups `bell` (see complete.lua).
+-- KEYS: dlq, job_prefix, result_prefix, waiters, stream, aborting, taken, wf_notes, watch, full,
+--       bell
 -- ARGV: group, consumer, entry ('' when already taken), token, id, done_channel, queue, level,
 --       reason, error, stack, attempts, worker, record, ttl, use_dlq, h, d (h and d are used
 --       when the entry was already taken)
@@ -25,6 +27,8 @@ if entry ~= '' then
 else
   redis.call('HDEL', KEYS[7], id)
 end
+local g = redis.call('HGET', KEYS[2] .. id, 'g')
+if g and redis.call('SISMEMBER', KEYS[10], g) == 1 then redis.call('XADD', KEYS[11], 'MAXLEN', 1, '*', 'b', '1') end
 redis.call('DEL', KEYS[2] .. id)
 redis.call('SREM', KEYS[6], id)
 if ARGV[16] == '1' then

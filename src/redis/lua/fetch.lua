@@ -26,8 +26,9 @@
 --   (false if missing), deaths carried over a hand-back ('' if none); {-1} when paused; {-4, ms}
 --   when the queue is held or rate limited for ms more, {-4, ms, last entry id per stream...,
 --   the bell's last id} when every group with jobs rests for ms more (a reader may wait that
---   long for a job of another group); {-2} when no permit is left (the queue's cap, or a group
---   with jobs at its cap); with a cap, a rate limit or groups, {-3, last entry id per stream...,
+--   long for a job of another group); {-2} when the queue's cap has no permit left, {-2, last
+--   entry id per stream..., the bell's last id} when a group with jobs is at its cap (its
+--   permit's return rings the bell); with a cap, a rate limit or groups, {-3, last entry id per stream...,
 --   the bell's last id} when it delivered nothing for want of entries (a reader waits for
 --   entries after those ids, then asks again)
 
@@ -124,11 +125,15 @@ end
 if #out == 0 and (cap > 0 or rate_max > 0 or grouped) then
   out[1] = -3
   if grouped then
-    if redis.call('EXISTS', fair.full) == 1 then return { -2 } end
-    -- Every group with jobs rests: how long until the first may be served, and (below) where
-    -- to wait meanwhile for a job of another group.
-    local rest = redis.call('ZRANGE', fair.rest, 0, 0, 'WITHSCORES')
-    if rest[2] then out[1], out[2] = -4, math.max(1, tonumber(rest[2]) - (now or now_ms())) end
+    if redis.call('EXISTS', fair.full) == 1 then
+      -- A group with jobs is at its cap: where to wait for the bell its permit's return rings.
+      out[1] = -2
+    else
+      -- Every group with jobs rests: how long until the first may be served, and (below) where
+      -- to wait meanwhile for a job of another group.
+      local rest = redis.call('ZRANGE', fair.rest, 0, 0, 'WITHSCORES')
+      if rest[2] then out[1], out[2] = -4, math.max(1, tonumber(rest[2]) - (now or now_ms())) end
+    end
   end
   local n = #out
   for i = FIRST, #KEYS do

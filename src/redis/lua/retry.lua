@@ -1,7 +1,10 @@
 -- retry: takes a failed attempt's entry off the stream and schedules the job's next attempt,
 -- at once (a new entry) or after a delay (the delayed set), unless the lease was lost. An abort
 -- asked for while the attempt was settling wins: the job ends aborted instead of running again.
--- KEYS: delayed, job_prefix, last_id, stream, aborting, result_prefix, waiters, dlq, wf_notes, watch
+-- A retry later of a job of a fair group at its cap (in `full`) gives its permit back: it rings
+-- the groups `bell` (see complete.lua).
+-- KEYS: delayed, job_prefix, last_id, stream, aborting, result_prefix, waiters, dlq, wf_notes, watch,
+--       full, bell
 -- ARGV: group, consumer, entry, token, id, level, attempt (attempts spent so far), delay (ms),
 --       error (the failed attempt's error, kept for info), aborted (the record if it ends
 --       aborted), ttl (seconds its record is kept), done_channel, queue, channel (the queue's
@@ -44,6 +47,8 @@ if delay <= 0 then
   redis.call('HSET', rec, 'st', 'queued', 'l', ARGV[6], 'e', next_entry, 'err', ARGV[9])
   redis.call('HDEL', rec, 'h', 'd')
 else
+  local g = redis.call('HGET', rec, 'g')
+  if g and redis.call('SISMEMBER', KEYS[11], g) == 1 then redis.call('XADD', KEYS[12], 'MAXLEN', 1, '*', 'b', '1') end
   redis.call('HSET', rec, 'st', 'delayed', 'l', ARGV[6], 'h', h, 'd', f.d or '', 'err', ARGV[9])
   redis.call('ZADD', KEYS[1], now + delay, id)
   if redis.call('ZRANK', KEYS[1], id) == 0 then redis.call('PUBLISH', ARGV[14], '|due') end
