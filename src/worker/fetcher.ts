@@ -182,18 +182,18 @@ export class Fetcher {
               this.paused = true;
               return;
             }
-            // No permit left: ask again shortly; but a group at its cap says where to wait for the
-            // bell its permit's return rings (a blocked read, sending nothing meanwhile).
-            if ((got as Fetched).capped && ((got as Fetched).after === undefined || this.broker.clock?.driven)) {
+            // No permit left, or limited: a queue's cap or limit asks again shortly or when told.
+            // Fair groups say where a read may wait instead (a group at its cap: for the bell its
+            // permit's return rings; every group resting: for a job of another group, the whole
+            // rest): one blocked read, a stop interrupts it. On a clock only a test moves, they
+            // sleep on that clock, which the read's timeout is not.
+            const limited = (got as Fetched).limitedMs;
+            const pollHere = (got as Fetched).after === undefined || this.broker.clock?.driven === true;
+            if ((got as Fetched).capped && pollHere) {
               this.capped = true;
               return;
             }
-            // Every group with jobs rests (out of tokens, held) says where a read may wait: it
-            // waits as long for a job of another group, blocked the whole rest (one command; a
-            // stop interrupts it). On a clock only a test moves, it sleeps on that clock instead,
-            // which the read's timeout is not.
-            const limited = (got as Fetched).limitedMs;
-            if (limited !== undefined && ((got as Fetched).after === undefined || this.broker.clock?.driven)) {
+            if (limited !== undefined && pollHere) {
               this.limitedMs = limited;
               return;
             }

@@ -6,18 +6,10 @@
 import { get, post, q } from './api.js';
 import { fill, h, notice, table } from './dom.js';
 import type { GroupSummary } from '../../src/broker/types.js';
+import { describeGroupLimits } from '../../src/broker/groupLimits.js';
 
 /** Reads at most this often (each read costs the queue's groups one LLEN each). */
 const EVERY_MS = 2000;
-
-function limitsText(g: GroupSummary): string {
-  if (!g.limits) return '—';
-  const parts: string[] = [];
-  if (g.limits.concurrency !== undefined) parts.push(g.limits.concurrency === null ? 'no cap' : `concurrency ${g.limits.concurrency}`);
-  if (g.limits.rateLimit !== undefined) parts.push(g.limits.rateLimit === null ? 'no rate limit' : `${g.limits.rateLimit.max} per ${g.limits.rateLimit.perMs} ms`);
-  if (g.limits.weight !== undefined) parts.push(`weight ${g.limits.weight}`);
-  return parts.join(', ');
-}
 
 export function groupsBlock(queue: string, readOnly: boolean, message: HTMLElement): { el: HTMLElement; refresh(force?: boolean): void } {
   const body = h('div');
@@ -31,7 +23,7 @@ export function groupsBlock(queue: string, readOnly: boolean, message: HTMLEleme
       groups.map((g) => [
         [h('code', null, g.key), g.paused ? [' ', h('span', { class: 'tag paused', 'data-group': g.key }, 'paused')] : null],
         h('span', { class: 'num', 'data-group': g.key, 'data-field': 'waiting' }, g.waiting),
-        limitsText(g),
+        g.limits ? describeGroupLimits(g.limits) : '—',
         ...(readOnly ? [] : [h('button', { type: 'button', class: 'pause-toggle', 'data-group': g.key, onclick: () => toggle(g) }, g.paused ? 'Resume' : 'Pause')]),
       ]),
     ));

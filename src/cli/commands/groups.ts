@@ -7,7 +7,7 @@ import { requireQueue, type OpsApp } from '../app.js';
 import { UsageError } from '../load.js';
 import { table } from '../output.js';
 import { withCommon, type GlobalFlags, type Kit } from './common.js';
-import type { GroupOverride } from '../../broker/types.js';
+import { describeGroupLimits } from '../../broker/groupLimits.js';
 
 /** The app's group operations; exit 2 for an --app from a millrace without groups. */
 function groupOps(app: OpsApp): Pick<OpsApp, 'groups' | 'pauseGroup' | 'resumeGroup' | 'setGroupLimits'> {
@@ -20,15 +20,6 @@ function groupOps(app: OpsApp): Pick<OpsApp, 'groups' | 'pauseGroup' | 'resumeGr
 function checkKey(key: string): string {
   if (key.length < 1 || key.length > 200) throw new UsageError(`not a group key: '${key}' (group keys are 1-200 characters)`);
   return key;
-}
-
-/** A group's own limits for people: "concurrency 10, 100 per 1000 ms", "no cap". */
-function describeLimits(l: GroupOverride): string {
-  const parts: string[] = [];
-  if (l.concurrency !== undefined) parts.push(l.concurrency === null ? 'no cap' : `concurrency ${l.concurrency}`);
-  if (l.rateLimit !== undefined) parts.push(l.rateLimit === null ? 'no rate limit' : `${l.rateLimit.max} per ${l.rateLimit.perMs} ms`);
-  if (l.weight !== undefined) parts.push(`weight ${l.weight}`);
-  return parts.join(', ');
 }
 
 /** --concurrency: an integer >= 1, or 'none'. */
@@ -70,7 +61,7 @@ Examples:
         s.print(groups, () => table(groups, [
           { header: 'group', value: (g) => g.key + (g.paused ? ' [paused]' : '') },
           { header: 'waiting', value: (g) => g.waiting, align: 'right' },
-          { header: 'own limits', value: (g) => (g.limits ? describeLimits(g.limits) : '-') },
+          { header: 'own limits', value: (g) => (g.limits ? describeGroupLimits(g.limits) : '-') },
         ], `no group of queue '${queue}' has jobs waiting or is paused`));
       }),
     );

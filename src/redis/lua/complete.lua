@@ -80,10 +80,7 @@ local ring = false
 for k = 1, n do
   local id = ids[k]
   if recs[k] then
-    if full_groups and not ring then
-      local g = redis.call('HGET', KEYS[2] .. id, 'g')
-      if g and redis.call('SISMEMBER', KEYS[8], g) == 1 then ring = true end
-    end
+    if full_groups and not ring then ring = of_full_group(KEYS[2] .. id, KEYS[8]) end
     redis.call('DEL', KEYS[2] .. id)
   end
   if taken[k] then redis.call('HDEL', KEYS[5], id) end
@@ -119,5 +116,5 @@ for level, list in pairs(acked) do
   end
   redis.call('XTRIM', stream, 'MINID', floor)
 end
-if ring then redis.call('XADD', KEYS[9], 'MAXLEN', 1, '*', 'b', '1') end
+if ring then ring_bell(KEYS[9]) end
 return out

@@ -27,8 +27,7 @@ if entry ~= '' then
 else
   redis.call('HDEL', KEYS[7], id)
 end
-local g = redis.call('HGET', KEYS[2] .. id, 'g')
-if g and redis.call('SISMEMBER', KEYS[10], g) == 1 then redis.call('XADD', KEYS[11], 'MAXLEN', 1, '*', 'b', '1') end
+if of_full_group(KEYS[2] .. id, KEYS[10]) then ring_bell(KEYS[11]) end
 redis.call('DEL', KEYS[2] .. id)
 redis.call('SREM', KEYS[6], id)
 if ARGV[16] == '1' then

@@ -28,9 +28,9 @@ local function fair_leave(g)
   redis.call('SREM', fair.full, g)
 end
 
--- Tells waiting capped reads that jobs joined a group (a stream of one entry, renewed).
+-- Tells waiting capped reads that jobs joined a group (lib's bell).
 local function fair_ring_bell()
-  redis.call('XADD', fair.bell, 'MAXLEN', 1, '*', 'b', '1')
+  ring_bell(fair.bell)
 end
 
 -- Puts job `id` (record `rec`) at the end of group g's list, waiting at `level`: `h` and `d`

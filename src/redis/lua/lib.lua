@@ -122,3 +122,16 @@ local function store_result(result_prefix, waiters, channel, id, record, ttl, no
   end
   if waiting then redis.call('PUBLISH', channel, id) end
 end
+
+-- Fair groups (fair.lua): rings the groups bell, a stream of one entry a waiting capped read
+-- watches (jobs joined a group, or a permit came back).
+local function ring_bell(bell)
+  redis.call('XADD', bell, 'MAXLEN', 1, '*', 'b', '1')
+end
+
+-- Whether the job of record `rec` is of a fair group at its cap (a member of set `full`): its
+-- ending (or retry later) gives that group a permit back.
+local function of_full_group(rec, full)
+  local g = redis.call('HGET', rec, 'g')
+  return g ~= false and redis.call('SISMEMBER', full, g) == 1
+end

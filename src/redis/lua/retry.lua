@@ -47,8 +47,7 @@ if delay <= 0 then
   redis.call('HSET', rec, 'st', 'queued', 'l', ARGV[6], 'e', next_entry, 'err', ARGV[9])
   redis.call('HDEL', rec, 'h', 'd')
 else
-  local g = redis.call('HGET', rec, 'g')
-  if g and redis.call('SISMEMBER', KEYS[11], g) == 1 then redis.call('XADD', KEYS[12], 'MAXLEN', 1, '*', 'b', '1') end
+  if of_full_group(rec, KEYS[11]) then ring_bell(KEYS[12]) end
   redis.call('HSET', rec, 'st', 'delayed', 'l', ARGV[6], 'h', h, 'd', f.d or '', 'err', ARGV[9])
   redis.call('ZADD', KEYS[1], now + delay, id)
   if redis.call('ZRANK', KEYS[1], id) == 0 then redis.call('PUBLISH', ARGV[14], '|due') end
